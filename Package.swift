@@ -1,0 +1,40 @@
+// swift-tools-version:6.0
+// Factorlab: a CPU training framework for dense and factorized GPT-2 models.
+import PackageDescription
+
+/// Release builds are what matter for numerics; these flags only tighten codegen.
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+
+let package = Package(
+    name: "Factorlab",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "factorlab", targets: ["factorlab"]),
+        .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // C shims over Debian's system libraries, found with pkg-config.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+
+        // Tensor core: storage, shapes, views, BLAS and the raw kernels (no autodiff).
+        .target(name: "FactorlabTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        // Tape-based reverse-mode autodiff over the kernels.
+        .target(name: "FactorlabAutograd", dependencies: ["FactorlabTensor"], swiftSettings: fast),
+        // Dense, low-rank, butterfly and Monarch linear layers; layer norm, embedding; projections.
+        .target(name: "FactorlabLayers", dependencies: ["FactorlabTensor", "FactorlabAutograd", "COpenBLAS"],
+                swiftSettings: fast),
+
+        .executableTarget(name: "factorlab",
+                          dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
+                                         .product(name: "ArgumentParser", package: "swift-argument-parser")],
+                          path: "Tools/factorlab", swiftSettings: fast),
+
+        .testTarget(name: "FactorlabTensorTests", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers"],
+                    resources: [.copy("Fixtures")]),
+    ]
+)

@@ -1,0 +1,9 @@
+// OpenBLAS's CBLAS interface and the LAPACKE routines Factorlab calls (SVD for projections).
+#pragma once
+#include <cblas.h>
+#include <lapacke.h>
+
+// Exposed by OpenBLAS; declared in cblas.h on most builds, repeated here for clarity.
+void openblas_set_num_threads(int num_threads);
+int openblas_get_num_threads(void);
+char *openblas_get_config(void);

@@ -1,0 +1,202 @@
+import FactorlabTensor
+import Foundation
+
+/// A trainable tensor that owns its gradient.
+///
+/// Layers hold parameters; reading `parameter.variable` inside `Tape.record` makes a leaf on
+/// the recording tape, and `Tape.backward` adds the leaf's gradient into `grad`.
+public final class Parameter {
+    /// Hugging Face-style dotted name, e.g. `h.3.attn.c_attn.weight`.
+    public var name: String
+    public var value: Tensor
+    /// Accumulated gradient, nil until a backward pass reaches this parameter.
+    public var grad: Tensor?
+    /// False for frozen parameters: they enter the tape as constants.
+    public var requiresGrad: Bool
+
+    public init(_ name: String, _ value: Tensor, requiresGrad: Bool = true) {
+        self.name = name
+        self.value = value
+        self.requiresGrad = requiresGrad
+    }
+
+    /// Drops the accumulated gradient (cheap: no memory is touched).
+    public func zeroGrad() { grad = nil }
+
+    /// This parameter as a variable: a leaf on the recording tape, or a constant outside one.
+    public var variable: Variable {
+        if requiresGrad, let tape = Tape.current { return tape.leaf(self) }
+        return Variable(value)
+    }
+
+    public var shape: [Int] { value.shape }
+}
+
+/// An error from the tape itself (as opposed to a shape error inside an operation).
+public struct TapeError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { "autodiff: \(message)" }
+}
+
+/// A record of differentiable operations, in execution order, for reverse-mode autodiff.
+///
+/// ```swift
+/// let tape = Tape()
+/// let loss = try tape.record { try model.loss(tokens, targets) }
+/// try tape.backward(loss)          // fills each Parameter.grad
+/// ```
+/// Outside `record` (or inside `Tape.withoutRecording`) operations compute values only: that
+/// is the no-grad mode for evaluation and generation. The recording tape is a task-local
+/// value, not global state, so concurrent tasks never see each other's tapes. Child tasks
+/// inherit the recording tape; appends are serialized by a lock, so that is safe too.
+public final class Tape: @unchecked Sendable {
+    @TaskLocal public static var current: Tape?
+
+    struct Record {
+        var inputs: [Int]
+        var inputShapes: [[Int]]
+        var output: Int
+        var name: String
+        var backward: ((Tensor) throws -> [Tensor?])?
+    }
+
+    var records: [Record] = []
+    var slotCount = 0
+    var parameters: [(slot: Int, parameter: Parameter)] = []
+    var spent = false
+    private let lock = NSLock()
+
+    public init() {}
+
+    /// Number of operations recorded so far.
+    public var operationCount: Int { records.count }
+
+    /// Runs `body` with this tape recording every differentiable operation.
+    public func record<R>(_ body: () throws -> R) throws -> R {
+        guard !spent else {
+            throw TapeError(message: "this tape was already used for a backward pass; record the forward pass on a new Tape")
+        }
+        return try Tape.$current.withValue(self) { try body() }
+    }
+
+    /// Runs `body` without recording (no-grad mode): results are constants.
+    public static func withoutRecording<R>(_ body: () throws -> R) rethrows -> R {
+        try Tape.$current.withValue(nil) { try body() }
+    }
+
+    func newSlot() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        slotCount += 1
+        return slotCount - 1
+    }
+
+    /// A leaf for a parameter; its gradient goes to `parameter.grad` on backward.
+    func leaf(_ p: Parameter) -> Variable {
+        let slot = newSlot()
+        lock.lock()
+        parameters.append((slot, p))
+        lock.unlock()
+        return Variable(value: p.value, slot: slot, tape: self)
+    }
+
+    /// A leaf for an input tensor whose gradient the caller wants (read it from the returned
+    /// `Gradients`).
+    public func watch(_ t: Tensor) -> Variable { Variable(value: t, slot: newSlot(), tape: self) }
+
+    /// Appends one operation. `backward` maps the output's gradient to one gradient per input
+    /// (nil where an input needs none); gradients of broadcast inputs may keep the broadcast
+    /// shape, and are summed back to the input's shape here.
+    func append(output value: Tensor, inputs: [Variable], name: String,
+                backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
+        let slot = newSlot()
+        lock.lock()
+        defer { lock.unlock() }
+        records.append(Record(inputs: inputs.map { $0.tape === self ? $0.slot : -1 },
+                              inputShapes: inputs.map(\.shape), output: slot, name: name, backward: backward))
+        return Variable(value: value, slot: slot, tape: self)
+    }
+
+    /// Gradients of leaves the caller watched, by variable.
+    public struct Gradients {
+        var bySlot: [Int: Tensor]
+        /// The gradient of `loss` with respect to `v`, or nil if `v` did not influence it.
+        public subscript(_ v: Variable) -> Tensor? { bySlot[v.slot] }
+    }
+
+    /// Walks the tape in reverse from `loss`, accumulating gradients into parameters (added to
+    /// any existing `grad`, so gradient accumulation over micro-batches works) and returning the
+    /// gradients of watched inputs. Each operation's saved tensors are released as soon as its
+    /// backward has run, and the tape cannot be walked again.
+    @discardableResult
+    public func backward(_ loss: Variable, seed: Tensor? = nil) throws -> Gradients {
+        guard !spent else {
+            throw TapeError(message: "backward called twice on the same tape; its saved tensors were released after the first call")
+        }
+        guard loss.tape === self else {
+            throw TapeError(message: "the loss was not recorded on this tape (was the forward pass run inside tape.record?)")
+        }
+        let start = seed ?? Tensor(shape: loss.shape, repeating: 1)
+        guard start.shape == loss.shape else {
+            throw TapeError(message: "seed gradient shape \(describe(start.shape)) does not match the output shape \(describe(loss.shape))")
+        }
+        spent = true
+        var grads = [Tensor?](repeating: nil, count: slotCount)
+        grads[loss.slot] = start
+        for i in stride(from: records.count - 1, through: 0, by: -1) {
+            let rec = records[i]
+            records[i].backward = nil // releases the tensors the closure saved
+            guard let g = grads[rec.output], let vjp = rec.backward else { continue }
+            grads[rec.output] = nil
+            let inputGrads = try vjp(g)
+            for (k, slot) in rec.inputs.enumerated() where slot >= 0 {
+                guard k < inputGrads.count, var gi = inputGrads[k] else { continue }
+                if gi.shape != rec.inputShapes[k] {
+                    do { gi = try gi.sum(toShape: rec.inputShapes[k]) } catch {
+                        throw TapeError(message: "\(rec.name) backward: gradient \(describe(gi.shape)) cannot be reduced to input \(k)'s shape \(describe(rec.inputShapes[k]))")
+                    }
+                }
+                if grads[slot] == nil { grads[slot] = gi } else { try grads[slot]!.addInPlace(gi) }
+            }
+        }
+        records.removeAll()
+        for (slot, p) in parameters {
+            guard let g = grads[slot] else { continue }
+            grads[slot] = nil
+            if p.grad == nil { p.grad = g } else { try p.grad!.addInPlace(g) }
+        }
+        parameters.removeAll()
+        var watched: [Int: Tensor] = [:]
+        for (slot, g) in grads.enumerated() where g != nil { watched[slot] = g }
+        return Gradients(bySlot: watched)
+    }
+}
+
+/// A tensor in a differentiable computation: its value and, when recorded, its place on a tape.
+public struct Variable {
+    public let value: Tensor
+    let slot: Int
+    let tape: Tape?
+
+    init(value: Tensor, slot: Int, tape: Tape?) {
+        self.value = value
+        self.slot = slot
+        self.tape = tape
+    }
+
+    /// A constant: no gradient flows into it.
+    public init(_ constant: Tensor) { self.init(value: constant, slot: -1, tape: nil) }
+
+    public var shape: [Int] { value.shape }
+    public var rank: Int { value.rank }
+    /// True when this value is recorded on a tape and gradients flow through it.
+    public var requiresGrad: Bool { tape != nil }
+
+    /// Builds the result of an operation: recorded when some input is on the tape that is
+    /// currently recording, a constant otherwise (no-grad mode).
+    static func make(_ value: Tensor, _ inputs: [Variable], _ name: String,
+                     backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
+        guard let tape = Tape.current, inputs.contains(where: { $0.tape === tape }) else { return Variable(value) }
+        return tape.append(output: value, inputs: inputs, name: name, backward: backward)
+    }
+}

@@ -1,0 +1,131 @@
+import FactorlabTensor
+
+// Differentiable neural-network operations, each a fused kernel pair from FactorlabTensor.
+
+extension Variable {
+    /// y = x W^T + b for x [..., in], weight [out, in] (PyTorch's orientation), bias [out].
+    /// One GEMM with a transpose flag; the bias is written first and accumulated into (beta = 1).
+    public static func linear(_ x: Variable, weight: Variable, bias: Variable?) throws -> Variable {
+        let xv = x.value, w = weight.value
+        guard w.rank == 2, let inDim = xv.shape.last, inDim == w.shape[1] else {
+            throw TensorError("linear", "input \(describe(xv.shape)) does not match weight \(describe(w.shape)) (expected [..., in] and [out, in])")
+        }
+        if let b = bias, b.shape != [w.shape[0]] {
+            throw TensorError("linear", "bias \(describe(b.shape)) does not match weight \(describe(w.shape)) (expected [out])")
+        }
+        let outDim = w.shape[0]
+        let rows = xv.count / max(inDim, 1)
+        let x2 = try xv.reshaped([rows, inDim])
+        let y = Tensor(uninitializedShape: [rows, outDim])
+        if let b = bias?.value {
+            b.withUnsafePointer { pb in for r in 0..<rows { (y.unsafeBase + r * outDim).update(from: pb, count: outDim) } }
+        }
+        let (wt, wTrans, ldw) = (w.contiguous(), false, inDim)
+        withExtendedLifetime((x2, wt)) {
+            BLAS.sgemm(transA: false, transB: !wTrans, m: rows, n: outDim, k: inDim,
+                       a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: ldw,
+                       beta: bias == nil ? 0 : 1, c: y.unsafeBase, ldc: outDim)
+        }
+        var outShape = xv.shape
+        outShape[outShape.count - 1] = outDim
+        let xShape = xv.shape
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
+        return make(try y.reshaped(outShape), inputs, "linear") { g in
+            let g2 = try g.reshaped([rows, outDim]).contiguous()
+            var grads: [Tensor?] = []
+            if needX {
+                let dx = Tensor(uninitializedShape: [rows, inDim])
+                withExtendedLifetime((g2, wt)) {
+                    BLAS.sgemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
+                               a: g2.unsafeBase, lda: outDim, b: wt.unsafeBase, ldb: inDim, c: dx.unsafeBase, ldc: inDim)
+                }
+                grads.append(try dx.reshaped(xShape))
+            } else { grads.append(nil) }
+            if needW {
+                let dw = Tensor(uninitializedShape: [outDim, inDim])
+                withExtendedLifetime((g2, x2)) {
+                    BLAS.sgemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
+                               a: g2.unsafeBase, lda: outDim, b: x2.unsafeBase, ldb: inDim, c: dw.unsafeBase, ldc: inDim)
+                }
+                grads.append(dw)
+            } else { grads.append(nil) }
+            if bias != nil { grads.append(needB ? try g2.sum(toShape: [outDim]) : nil) }
+            return grads
+        }
+    }
+
+    /// GELU with GPT-2's tanh approximation.
+    public func gelu() -> Variable {
+        let x = value
+        return Variable.make(Kernels.geluForward(x), [self], "gelu") { g in [Kernels.geluBackward(x, g)] }
+    }
+
+    /// Softmax along the last axis.
+    public func softmax() -> Variable {
+        let y = Kernels.softmaxForward(value)
+        return Variable.make(y, [self], "softmax") { g in [Kernels.softmaxBackward(y, g)] }
+    }
+
+    /// Log-softmax along the last axis.
+    public func logSoftmax() -> Variable {
+        let y = Kernels.logSoftmaxForward(value)
+        return Variable.make(y, [self], "log-softmax") { g in [Kernels.logSoftmaxBackward(y, g)] }
+    }
+
+    /// Layer normalization over the last axis with a learned scale and optional shift.
+    public static func layerNorm(_ x: Variable, weight: Variable, bias: Variable?, eps: Float = 1e-5) throws -> Variable {
+        let c = x.shape.last ?? 0
+        guard weight.shape == [c], bias.map({ $0.shape == [c] }) ?? true else {
+            throw TensorError("layerNorm", "input \(describe(x.shape)) needs weight and bias of shape [\(c)], got \(describe(weight.shape)) and \(bias.map { describe($0.shape) } ?? "none")")
+        }
+        let xv = x.value.contiguous(), wv = weight.value.contiguous()
+        let (y, mean, rstd) = Kernels.layerNormForward(xv, weight: wv, bias: bias?.value.contiguous(), eps: eps)
+        let inputs = bias.map { [x, weight, $0] } ?? [x, weight]
+        return make(y, inputs, "layerNorm") { g in
+            let r = Kernels.layerNormBackward(xv, weight: wv, mean: mean, rstd: rstd, dy: g.contiguous())
+            return bias == nil ? [r.dx, r.dweight] : [r.dx, r.dweight, r.dbias]
+        }
+    }
+
+    /// Rows of `table` [V, C] picked by `ids`; result [ids.count, C] reshaped to `shape + [C]`
+    /// when a shape is given.
+    public static func embedding(_ table: Variable, ids: [Int32], shape: [Int]? = nil) throws -> Variable {
+        let out = try Kernels.embeddingForward(table: table.value, ids: ids)
+        let rows = table.shape[0]
+        let result = try shape.map { try out.reshaped($0 + [table.shape[1]]) } ?? out
+        return make(result, [table], "embedding") { g in
+            [Kernels.embeddingBackward(ids: ids, dout: g, rows: rows)]
+        }
+    }
+
+    /// Inverted dropout with probability `p`; the mask is derived from `key` (see
+    /// `Kernels.dropoutForward`). Identity when `p` is 0.
+    public func dropout(_ p: Float, key: UInt64) -> Variable {
+        if p == 0 { return self }
+        let (y, mask) = Kernels.dropoutForward(value.contiguous(), p: p, key: key)
+        return Variable.make(y, [self], "dropout") { g in [try g * mask] }
+    }
+
+    /// Fused causal self-attention on packed qkv [B, T, 3C]; result [B, T, C].
+    public static func causalSelfAttention(_ qkv: Variable, heads: Int) throws -> Variable {
+        let x = qkv.value.contiguous()
+        let (out, saved) = try Kernels.attentionForward(qkv: x, heads: heads)
+        return make(out, [qkv], "attention") { g in
+            [try Kernels.attentionBackward(qkv: x, heads: heads, saved: saved, dout: g)]
+        }
+    }
+
+    /// Mean cross-entropy of logits [N, V] (or [B, T, V]) against class ids; entries equal to
+    /// `ignoreIndex` are excluded from the mean, as in `torch.nn.functional.cross_entropy`.
+    public static func crossEntropy(logits: Variable, targets: [Int32], ignoreIndex: Int32 = -100) throws -> Variable {
+        let v = logits.shape.last ?? 0
+        let l2 = try logits.value.reshaped([-1, v])
+        let (loss, counted) = try Kernels.crossEntropyForward(logits: l2, targets: targets, ignoreIndex: ignoreIndex)
+        let shape = logits.shape
+        return make(Tensor(loss), [logits], "crossEntropy") { g in
+            [try Kernels.crossEntropyBackward(logits: l2, targets: targets, ignoreIndex: ignoreIndex,
+                                              counted: counted, dloss: g.item).reshaped(shape)]
+        }
+    }
+}

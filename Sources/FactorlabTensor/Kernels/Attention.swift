@@ -1,0 +1,118 @@
+import Foundation
+
+// Fused causal self-attention, forward and backward.
+//
+// Input is the packed projection qkv [B, T, 3C] (queries, keys, values side by side, as GPT-2's
+// c_attn produces); output is [B, T, C] with heads side by side. Heads are addressed in place
+// through BLAS leading dimensions (lda = 3C), so no tensor is permuted or copied per head.
+// Per (batch, head), with Q, K, V of shape [T, hd] and scale = 1/sqrt(hd):
+//   S = scale * Q K^T;  P = softmax over j <= i (causal), 0 above the diagonal;  O = P V.
+// The probabilities P [B, H, T, T] are kept for backward.
+
+extension Kernels {
+    public struct AttentionSaved {
+        /// Softmax probabilities [B, H, T, T], zero above the diagonal.
+        public let probs: Tensor
+    }
+
+    /// Validates the shape of a packed qkv tensor and returns (B, T, C, head size).
+    static func attentionDims(_ qkv: Tensor, heads: Int) throws -> (Int, Int, Int, Int) {
+        guard qkv.rank == 3, qkv.shape[2] % 3 == 0 else {
+            throw TensorError("attention", "qkv must be [B, T, 3C], got \(describe(qkv.shape))")
+        }
+        let c = qkv.shape[2] / 3
+        guard heads > 0, c % heads == 0 else {
+            throw TensorError("attention", "\(heads) heads do not divide the model width \(c) (qkv \(describe(qkv.shape)))")
+        }
+        return (qkv.shape[0], qkv.shape[1], c, c / heads)
+    }
+
+    /// Runs `body(b, h, scratch)` for every (batch, head) pair on the worker threads, with
+    /// OpenBLAS limited to one thread so the workers' GEMMs do not oversubscribe the cores.
+    /// Each worker gets its own scratch buffer of `scratchCount` floats.
+    static func forEachHead(batch: Int, heads: Int, scratchCount: Int,
+                            _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+        let pairs = batch * heads
+        let workers = Swift.min(Parallel.workers, pairs)
+        let scratch = Tensor(uninitializedShape: [workers, Swift.max(scratchCount, 1)])
+        let s = SendablePointer(scratch.storage.base)
+        BLAS.withThreads(1) {
+            Parallel.onWorkers(workers) { w in
+                let buf = s.p + w * Swift.max(scratchCount, 1)
+                var pair = w
+                while pair < pairs {
+                    body(pair / heads, pair % heads, buf)
+                    pair += workers
+                }
+            }
+        }
+        withExtendedLifetime(scratch) {}
+    }
+
+    public static func attentionForward(qkv: Tensor, heads: Int) throws -> (out: Tensor, saved: AttentionSaved) {
+        let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
+        let x = qkv.contiguous()
+        let out = Tensor(uninitializedShape: [b, t, c])
+        let probs = Tensor(uninitializedShape: [b, heads, t, t])
+        let scale = 1 / Float(hd).squareRoot()
+        let sx = SendablePointer(x.storage.base + x.offset), so = SendablePointer(out.storage.base)
+        let sp = SendablePointer(probs.storage.base)
+        forEachHead(batch: b, heads: heads, scratchCount: 0) { bi, h, _ in
+            let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
+            let p = sp.p + (bi * heads + h) * t * t
+            // S = scale * Q K^T (full square; the masked half is overwritten below).
+            BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd, alpha: scale,
+                       a: q, lda: 3 * c, b: k, ldb: 3 * c, c: p, ldc: t)
+            for i in 0..<t {
+                let row = p + i * t
+                softmaxRow(row, row, i + 1)
+                (row + i + 1).update(repeating: 0, count: t - i - 1)
+            }
+            BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
+                       a: p, lda: t, b: v, ldb: 3 * c, c: so.p + bi * t * c + h * hd, ldc: c)
+        }
+        withExtendedLifetime(x) {}
+        return (out, AttentionSaved(probs: probs))
+    }
+
+    /// Gradient with respect to qkv, given the forward input and saved probabilities.
+    public static func attentionBackward(qkv: Tensor, heads: Int, saved: AttentionSaved, dout: Tensor) throws -> Tensor {
+        let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
+        guard dout.shape == [b, t, c] else {
+            throw TensorError("attention backward", "dout \(describe(dout.shape)) does not match [\(b), \(t), \(c)]")
+        }
+        let x = qkv.contiguous(), dy = dout.contiguous()
+        let dqkv = Tensor(uninitializedShape: qkv.shape)
+        let scale = 1 / Float(hd).squareRoot()
+        let sx = SendablePointer(x.storage.base + x.offset), sdy = SendablePointer(dy.storage.base + dy.offset)
+        let sp = SendablePointer(saved.probs.storage.base + saved.probs.offset)
+        let sdq = SendablePointer(dqkv.storage.base)
+        forEachHead(batch: b, heads: heads, scratchCount: t * t) { bi, h, dP in
+            let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
+            let dq = sdq.p + bi * t * 3 * c + h * hd, dk = dq + c, dv = dq + 2 * c
+            let dO = sdy.p + bi * t * c + h * hd
+            let p = sp.p + (bi * heads + h) * t * t
+            // dV = P^T dO
+            BLAS.sgemm(transA: true, transB: false, m: t, n: hd, k: t,
+                       a: p, lda: t, b: dO, ldb: c, c: dv, ldc: 3 * c)
+            // dP = dO V^T
+            BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd,
+                       a: dO, lda: c, b: v, ldb: 3 * c, c: dP, ldc: t)
+            // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
+            for i in 0..<t {
+                let pr = p + i * t, dr = dP + i * t
+                var dot: Float = 0
+                for j in 0...i { dot += pr[j] * dr[j] }
+                for j in 0...i { dr[j] = scale * pr[j] * (dr[j] - dot) }
+                (dr + i + 1).update(repeating: 0, count: t - i - 1)
+            }
+            // dQ = dS K, dK = dS^T Q
+            BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
+                       a: dP, lda: t, b: k, ldb: 3 * c, c: dq, ldc: 3 * c)
+            BLAS.sgemm(transA: true, transB: false, m: t, n: hd, k: t,
+                       a: dP, lda: t, b: q, ldb: 3 * c, c: dk, ldc: 3 * c)
+        }
+        withExtendedLifetime((x, dy, saved.probs)) {}
+        return dqkv
+    }
+}

@@ -1,0 +1,106 @@
+import Foundation
+
+// Embedding lookup (gather rows) and its backward (scatter-add), and cross-entropy over logits.
+
+extension Kernels {
+    /// Checks that every id indexes a row of a table with `rows` rows.
+    public static func validateIDs(_ ids: [Int32], rows: Int, op: String) throws {
+        for (pos, id) in ids.enumerated() where id < 0 || Int(id) >= rows {
+            throw TensorError(op, "id \(id) at position \(pos) is outside the table's \(rows) rows")
+        }
+    }
+
+    /// out[i, :] = table[ids[i], :] for table [V, C]; out has shape [ids.count, C].
+    public static func embeddingForward(table: Tensor, ids: [Int32]) throws -> Tensor {
+        guard table.rank == 2 else {
+            throw TensorError("embedding", "table must be 2-D [rows, dim], got \(describe(table.shape))")
+        }
+        try validateIDs(ids, rows: table.shape[0], op: "embedding")
+        let c = table.shape[1]
+        let out = Tensor(uninitializedShape: [ids.count, c])
+        table.withUnsafePointer { pt in
+            for (i, id) in ids.enumerated() { (out.storage.base + i * c).update(from: pt + Int(id) * c, count: c) }
+        }
+        return out
+    }
+
+    /// dtable[ids[i], :] += dout[i, :]: the gradient of a lookup, accumulated for repeated ids.
+    /// Columns are split between workers, so the result does not depend on the thread count.
+    public static func embeddingBackward(ids: [Int32], dout: Tensor, rows: Int) -> Tensor {
+        let c = dout.shape.last ?? 1
+        let dtable = Tensor(zeros: [rows, c])
+        dout.withUnsafePointer { pd in
+            ids.withUnsafeBufferPointer { idp in
+                let sd = SendablePointer(pd), st = SendablePointer(dtable.storage.base)
+                let sid = SendablePointer(idp.baseAddress!)
+                let n = ids.count
+                Parallel.forRange(c, costPerItem: n) { cols in
+                    for i in 0..<n {
+                        let src = sd.p + i * c, dst = st.p + Int(sid.p[i]) * c
+                        for j in cols { dst[j] += src[j] }
+                    }
+                }
+            }
+        }
+        return dtable
+    }
+
+    /// Mean cross-entropy of logits [N, V] against targets (class ids; `ignoreIndex` rows are
+    /// left out of the mean). Returns the loss and the number of counted rows.
+    public static func crossEntropyForward(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
+        throws -> (loss: Float, counted: Int) {
+        guard logits.rank == 2, logits.shape[0] == targets.count else {
+            throw TensorError("crossEntropy", "logits \(describe(logits.shape)) do not match \(targets.count) targets (expected [N, V] with N = targets)")
+        }
+        let v = logits.shape[1]
+        for (pos, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || Int(t) >= v) {
+            throw TensorError("crossEntropy", "target \(t) at position \(pos) is outside the \(v) classes")
+        }
+        let n = targets.count
+        var rowLoss = [Double](repeating: 0, count: n)
+        logits.withUnsafePointer { pl in
+            targets.withUnsafeBufferPointer { pt in
+                rowLoss.withUnsafeMutableBufferPointer { rl in
+                    let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), sr = SendablePointer(rl.baseAddress!)
+                    Parallel.forRange(n, costPerItem: v * 4) { r in
+                        for i in r where st.p[i] != ignoreIndex {
+                            let row = sl.p + i * v
+                            sr.p[i] = Double(logSumExp(row, v) - row[Int(st.p[i])])
+                        }
+                    }
+                }
+            }
+        }
+        let counted = targets.filter { $0 != ignoreIndex }.count
+        let total = rowLoss.reduce(0, +)
+        return (counted == 0 ? .nan : Float(total / Double(counted)), counted)
+    }
+
+    /// dlogits = (softmax(logits) - onehot(target)) * dloss / counted; ignored rows get 0.
+    /// Recomputes the softmax instead of keeping an [N, V] probability buffer from forward.
+    public static func crossEntropyBackward(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100,
+                                            counted: Int, dloss: Float) -> Tensor {
+        let v = logits.shape[1], n = targets.count
+        let out = Tensor(uninitializedShape: logits.shape)
+        let scale = counted == 0 ? 0 : dloss / Float(counted)
+        logits.withUnsafePointer { pl in
+            targets.withUnsafeBufferPointer { pt in
+                let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), so = SendablePointer(out.storage.base)
+                Parallel.forRange(n, costPerItem: v * 8) { r in
+                    for i in r {
+                        let o = so.p + i * v
+                        let t = st.p[i]
+                        if t == ignoreIndex {
+                            o.update(repeating: 0, count: v)
+                            continue
+                        }
+                        softmaxRow(sl.p + i * v, o, v)
+                        for j in 0..<v { o[j] *= scale }
+                        o[Int(t)] -= scale
+                    }
+                }
+            }
+        }
+        return out
+    }
+}

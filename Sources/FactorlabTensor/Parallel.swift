@@ -1,0 +1,55 @@
+import Dispatch
+import Foundation
+
+/// A raw pointer that may cross into worker threads. Each kernel that uses it writes disjoint
+/// ranges from each worker, which is what makes the `@unchecked Sendable` sound.
+public struct SendablePointer<T>: @unchecked Sendable {
+    public let p: UnsafeMutablePointer<T>
+    @inlinable public init(_ p: UnsafeMutablePointer<T>) { self.p = p }
+    @inlinable public init(_ p: UnsafePointer<T>) { self.p = UnsafeMutablePointer(mutating: p) }
+}
+
+/// Lets a closure that only touches disjoint memory per worker cross into worker threads.
+public struct UncheckedSendable<T>: @unchecked Sendable {
+    public let value: T
+    @inlinable public init(_ value: T) { self.value = value }
+}
+
+/// Work splitting over the machine's cores for element-wise and row-wise kernels.
+///
+/// Kernels run on at most `Parallel.workers` threads. OpenBLAS keeps its own pool, which is idle
+/// while these kernels run (kernels never call BLAS from inside a parallel region unless they
+/// switch BLAS to one thread with `BLAS.withThreads(1)`), so the cores are not oversubscribed.
+public enum Parallel {
+    /// Number of worker threads: the active processor count (2 on the reference machine).
+    public static let workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+
+    /// Runs `body` over disjoint sub-ranges of `0..<count`, in parallel when the work is large
+    /// enough (`count * costPerItem` above about 32k operations) to pay for waking threads.
+    @inlinable
+    public static func forRange(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = min(workers, max(1, count * costPerItem / 32_768))
+        if chunks <= 1 || count < 2 {
+            body(0..<count)
+            return
+        }
+        let n = min(chunks, count)
+        withoutActuallyEscaping(body) { escaping in
+            let work = UncheckedSendable(escaping)
+            DispatchQueue.concurrentPerform(iterations: n) { i in
+                let lo = count * i / n, hi = count * (i + 1) / n
+                work.value(lo..<hi)
+            }
+        }
+    }
+
+    /// Runs `body(worker)` once on each of `n` threads and waits for all of them.
+    @inlinable
+    public static func onWorkers(_ n: Int, _ body: (Int) -> Void) {
+        if n <= 1 { body(0); return }
+        withoutActuallyEscaping(body) { escaping in
+            let work = UncheckedSendable(escaping)
+            DispatchQueue.concurrentPerform(iterations: n) { work.value($0) }
+        }
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// A 64-byte aligned, heap-allocated buffer of `Float`, shared by value-type tensors.
+///
+/// Tensors hold storage by reference and copy it on write (see `Tensor.makeUnique`), so two
+/// tensors never observe each other's mutations. Storage is never resized.
+public final class TensorStorage: @unchecked Sendable {
+    /// Number of floats in the buffer.
+    public let count: Int
+    /// Start of the buffer. Valid for `count` floats while the storage lives.
+    public let base: UnsafeMutablePointer<Float>
+
+    /// Allocates uninitialized storage for `count` floats.
+    public init(uninitializedCount count: Int) {
+        precondition(count >= 0, "negative storage size \(count)")
+        self.count = count
+        var raw: UnsafeMutableRawPointer? = nil
+        let bytes = max(count, 1) * MemoryLayout<Float>.stride
+        let rc = posix_memalign(&raw, 64, bytes)
+        guard rc == 0, let raw else { fatalError("out of memory allocating \(bytes) bytes for a tensor") }
+        base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+    }
+
+    /// Allocates storage for `count` floats, all set to `value`.
+    public convenience init(count: Int, repeating value: Float) {
+        self.init(uninitializedCount: count)
+        if value == 0 {
+            memset(base, 0, count * MemoryLayout<Float>.stride)
+        } else {
+            base.initialize(repeating: value, count: count)
+        }
+    }
+
+    /// A fresh copy of `count` floats starting at `base + offset` of another storage.
+    public convenience init(copying source: UnsafePointer<Float>, count: Int) {
+        self.init(uninitializedCount: count)
+        memcpy(base, source, count * MemoryLayout<Float>.stride)
+    }
+
+    deinit { free(base) }
+}
