@@ -34,7 +34,7 @@ let package = Package(
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),
 
-        .testTarget(name: "FactorlabTensorTests", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers"],
+        .testTarget(name: "FactorlabCoreTests", dependencies: ["FactorlabTensor", "FactorlabAutograd"],
                     resources: [.copy("Fixtures")]),
     ]
 )

@@ -193,7 +193,14 @@ public struct Variable {
     public var requiresGrad: Bool { tape != nil }
 
     /// Builds the result of an operation: recorded when some input is on the tape that is
-    /// currently recording, a constant otherwise (no-grad mode).
+    /// currently recording, a constant otherwise (no-grad mode). This is how every operation,
+    /// including those of other modules (structured layers), joins the tape: `backward` receives
+    /// the output's gradient and returns one gradient per input (nil for none).
+    public static func record(_ value: Tensor, inputs: [Variable], name: String,
+                              backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
+        make(value, inputs, name, backward: backward)
+    }
+
     static func make(_ value: Tensor, _ inputs: [Variable], _ name: String,
                      backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
         guard let tape = Tape.current, inputs.contains(where: { $0.tape === tape }) else { return Variable(value) }

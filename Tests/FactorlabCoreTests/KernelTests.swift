@@ -1,0 +1,135 @@
+import FactorlabTensor
+import Foundation
+import XCTest
+
+/// Forward kernels against straightforward Double-precision references.
+final class KernelTests: XCTestCase {
+    var rng = RandomGenerator(seed: 11)
+
+    func testVectorExpAndTanhAccuracy() {
+        var worstExp: Double = 0, worstTanh: Double = 0
+        var x: Float = -87
+        while x < 88 {
+            let e = Double(sexp(x)), ref = Foundation.exp(Double(x))
+            worstExp = max(worstExp, abs(e - ref) / ref)
+            let t = Double(stanh(x / 8)), tref = Foundation.tanh(Double(x / 8))
+            worstTanh = max(worstTanh, abs(t - tref))
+            x += 0.0137
+        }
+        XCTAssertLessThan(worstExp, 3e-7, "exp relative error")
+        XCTAssertLessThan(worstTanh, 5e-7, "tanh absolute error")
+        XCTAssertEqual(sexp(-100), 0)
+        XCTAssertEqual(sexp(100), .infinity)
+        XCTAssertTrue(sexp(.nan).isNaN)
+    }
+
+    func testGELUMatchesFormula() throws {
+        let x = Tensor(shape: [1000]) { Float($0 - 500) / 60 }
+        let y = Kernels.geluForward(x)
+        let ref = x.scalars.map { v -> Float in
+            let d = Double(v)
+            return Float(0.5 * d * (1 + Foundation.tanh(0.7978845608028654 * (d + 0.044715 * d * d * d))))
+        }
+        assertClose(y, try Tensor(shape: [1000], scalars: ref), rtol: 1e-6, atol: 2e-6, "gelu")
+    }
+
+    func testSoftmaxAndLogSoftmax() throws {
+        let x = Tensor.randomNormal([7, 37], std: 5, using: &rng)
+        let y = Kernels.softmaxForward(x), ly = Kernels.logSoftmaxForward(x)
+        for i in 0..<7 {
+            let row = (0..<37).map { Double(x[i, $0]) }
+            let m = row.max()!
+            let z = row.map { Foundation.exp($0 - m) }.reduce(0, +)
+            for j in 0..<37 {
+                XCTAssertEqual(Double(y[i, j]), Foundation.exp(row[j] - m) / z, accuracy: 1e-6)
+                XCTAssertEqual(Double(ly[i, j]), row[j] - m - Foundation.log(z), accuracy: 1e-5)
+            }
+        }
+    }
+
+    func testLayerNorm() throws {
+        let x = Tensor.randomNormal([6, 33], mean: 3, std: 2, using: &rng)
+        let w = Tensor.randomNormal([33], using: &rng), b = Tensor.randomNormal([33], using: &rng)
+        let (y, mean, rstd) = Kernels.layerNormForward(x, weight: w, bias: b, eps: 1e-5)
+        for i in 0..<6 {
+            let row = (0..<33).map { Double(x[i, $0]) }
+            let m = row.reduce(0, +) / 33
+            let v = row.map { ($0 - m) * ($0 - m) }.reduce(0, +) / 33
+            XCTAssertEqual(Double(mean[i]), m, accuracy: 1e-5)
+            XCTAssertEqual(Double(rstd[i]), 1 / (v + 1e-5).squareRoot(), accuracy: 1e-5)
+            for j in 0..<33 {
+                XCTAssertEqual(Double(y[i, j]), (row[j] - m) / (v + 1e-5).squareRoot() * Double(w[j]) + Double(b[j]), accuracy: 2e-5)
+            }
+        }
+    }
+
+    func testCausalAttentionMatchesNaive() throws {
+        let (b, t, c, heads) = (2, 9, 12, 3)
+        let qkv = Tensor.randomNormal([b, t, 3 * c], using: &rng)
+        let (out, saved) = try Kernels.attentionForward(qkv: qkv, heads: heads)
+        let hd = c / heads
+        for bi in 0..<b { for h in 0..<heads { for i in 0..<t {
+            var scores = [Double]()
+            for j in 0...i {
+                var s: Double = 0
+                for d in 0..<hd { s += Double(qkv[bi, i, h * hd + d]) * Double(qkv[bi, j, c + h * hd + d]) }
+                scores.append(s / Double(hd).squareRoot())
+            }
+            let m = scores.max()!
+            let e = scores.map { Foundation.exp($0 - m) }
+            let z = e.reduce(0, +)
+            for j in 0..<t {
+                XCTAssertEqual(Double(saved.probs[bi, h, i, j]), j <= i ? e[j] / z : 0, accuracy: 1e-6)
+            }
+            for d in 0..<hd {
+                var o: Double = 0
+                for j in 0...i { o += e[j] / z * Double(qkv[bi, j, 2 * c + h * hd + d]) }
+                XCTAssertEqual(Double(out[bi, i, h * hd + d]), o, accuracy: 1e-5)
+            }
+        } } }
+        XCTAssertThrowsError(try Kernels.attentionForward(qkv: qkv, heads: 5)) { e in
+            XCTAssertTrue("\(e)".contains("5 heads do not divide the model width 12"), "\(e)")
+        }
+    }
+
+    func testCrossEntropyWithIgnoreIndex() throws {
+        let logits = Tensor.randomNormal([5, 8], std: 3, using: &rng)
+        let targets: [Int32] = [3, -100, 0, 7, 2]
+        let (loss, counted) = try Kernels.crossEntropyForward(logits: logits, targets: targets)
+        XCTAssertEqual(counted, 4)
+        var ref: Double = 0
+        for (i, t) in targets.enumerated() where t >= 0 {
+            let row = (0..<8).map { Double(logits[i, $0]) }
+            let m = row.max()!
+            ref += m + Foundation.log(row.map { Foundation.exp($0 - m) }.reduce(0, +)) - row[Int(t)]
+        }
+        XCTAssertEqual(Double(loss), ref / 4, accuracy: 1e-6)
+        XCTAssertThrowsError(try Kernels.crossEntropyForward(logits: logits, targets: [0, 1, 2, 3, 8])) { e in
+            XCTAssertTrue("\(e)".contains("target 8 at position 4 is outside the 8 classes"), "\(e)")
+        }
+    }
+
+    func testEmbeddingGatherAndScatter() throws {
+        let table = Tensor(shape: [4, 3]) { Float($0) }
+        let out = try Kernels.embeddingForward(table: table, ids: [2, 0, 2])
+        XCTAssertEqual(out.scalars, [6, 7, 8, 0, 1, 2, 6, 7, 8])
+        let d = Kernels.embeddingBackward(ids: [2, 0, 2], dout: Tensor(shape: [3, 3], repeating: 1), rows: 4)
+        XCTAssertEqual(d.scalars, [1, 1, 1, 0, 0, 0, 2, 2, 2, 0, 0, 0])
+        XCTAssertThrowsError(try Kernels.embeddingForward(table: table, ids: [1, 4])) { e in
+            XCTAssertTrue("\(e)".contains("id 4 at position 1 is outside the table's 4 rows"), "\(e)")
+        }
+    }
+
+    func testDropoutIsSeededAndUnbiased() {
+        let x = Tensor(shape: [100_000], repeating: 1)
+        let (y1, m1) = Kernels.dropoutForward(x, p: 0.25, key: 99)
+        let (y2, _) = Kernels.dropoutForward(x, p: 0.25, key: 99)
+        let (y3, _) = Kernels.dropoutForward(x, p: 0.25, key: 100)
+        XCTAssertEqual(y1.scalars, y2.scalars, "same key, same mask")
+        XCTAssertNotEqual(y1.scalars, y3.scalars, "different key, different mask")
+        let kept = m1.scalars.filter { $0 > 0 }.count
+        XCTAssertEqual(Double(kept) / 100_000, 0.75, accuracy: 0.01)
+        XCTAssertEqual(Double(y1.mean()), 1, accuracy: 0.015, "inverted dropout keeps the mean")
+        XCTAssertEqual(Set(m1.scalars), [0, Float(1) / 0.75])
+    }
+}

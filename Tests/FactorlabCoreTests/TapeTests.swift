@@ -1,0 +1,75 @@
+import FactorlabAutograd
+import FactorlabTensor
+import XCTest
+
+final class TapeTests: XCTestCase {
+    func testParametersAccumulateGradientsAcrossBackwardPasses() throws {
+        let w = Parameter("w", try Tensor(shape: [2], scalars: [1, 2]))
+        let x = Variable(try Tensor(shape: [2], scalars: [3, 4]))
+        for _ in 0..<2 {
+            let tape = Tape()
+            let loss = try tape.record { try (w.variable * x).sum() }
+            try tape.backward(loss)
+        }
+        XCTAssertEqual(w.grad?.scalars, [6, 8], "two backward passes add up (gradient accumulation)")
+        w.zeroGrad()
+        XCTAssertNil(w.grad)
+    }
+
+    func testTiedParameterUsedTwiceGetsBothContributions() throws {
+        let w = Parameter("w", try Tensor(shape: [1], scalars: [3]))
+        let tape = Tape()
+        let loss = try tape.record { try (w.variable * w.variable).sum() }
+        try tape.backward(loss)
+        XCTAssertEqual(w.grad?.scalars, [6])
+    }
+
+    func testSecondBackwardIsRefused() throws {
+        let tape = Tape()
+        let x = tape.watch(Tensor(shape: [2], repeating: 1))
+        let y = try tape.record { x.exp().sum() }
+        try tape.backward(y)
+        XCTAssertThrowsError(try tape.backward(y)) { e in XCTAssertTrue("\(e)".contains("backward called twice"), "\(e)") }
+        XCTAssertThrowsError(try tape.record { x.exp() }) { e in XCTAssertTrue("\(e)".contains("already used"), "\(e)") }
+    }
+
+    func testNoGradModeRecordsNothing() throws {
+        let w = Parameter("w", Tensor(shape: [3], repeating: 2))
+        let outside = w.variable.exp()
+        XCTAssertFalse(outside.requiresGrad, "outside record, operations are constants")
+        let tape = Tape()
+        try tape.record {
+            let a = w.variable.exp()
+            XCTAssertTrue(a.requiresGrad)
+            let b = Tape.withoutRecording { w.variable.exp() }
+            XCTAssertFalse(b.requiresGrad, "withoutRecording is the no-grad scope")
+        }
+        XCTAssertEqual(tape.operationCount, 1)
+        let frozen = Parameter("f", Tensor(shape: [3], repeating: 1), requiresGrad: false)
+        let t2 = Tape()
+        let y = try t2.record { try (frozen.variable * w.variable).sum() }
+        try t2.backward(y)
+        XCTAssertNil(frozen.grad, "frozen parameters get no gradient")
+    }
+
+    func testBackwardOfALossFromAnotherTapeIsAnError() throws {
+        let t1 = Tape(), t2 = Tape()
+        let x = t1.watch(Tensor(shape: [1], repeating: 1))
+        let y = try t1.record { x.exp() }
+        XCTAssertThrowsError(try t2.backward(y)) { e in XCTAssertTrue("\(e)".contains("not recorded on this tape"), "\(e)") }
+    }
+
+    func testSavedTensorsAreReleasedAfterBackward() throws {
+        let tape = Tape()
+        let x = tape.watch(Tensor(shape: [1000], repeating: 0.5))
+        weak var savedStorage: TensorStorage?
+        let y: Variable = try tape.record {
+            let e = x.exp()
+            savedStorage = e.value.storage
+            return e.sum()
+        }
+        XCTAssertNotNil(savedStorage, "exp keeps its output for backward")
+        try tape.backward(y)
+        XCTAssertNil(savedStorage, "released once its backward has run")
+    }
+}
