@@ -112,7 +112,7 @@ public final class HDF5File: @unchecked Sendable {
     /// Writes buffered data to disk without closing (the operating system may still cache it).
     public func flush() throws {
         try withFile("flush", object: nil) { id, context in
-            try context.check(H5Fflush(id, H5F_SCOPE_GLOBAL), "H5Fflush")
+            _ = try context.check(H5Fflush(id, H5F_SCOPE_GLOBAL), "H5Fflush")
         }
     }
 
@@ -201,21 +201,27 @@ public final class HDF5File: @unchecked Sendable {
 
     /// Checks each link along a normalized path, then the type of the object it reaches.
     func kind(of object: String, in id: hid_t, _ context: HDF5Context) throws -> ObjectKind? {
-        if object != "/" {
-            var prefix = ""
-            for part in object.dropFirst().split(separator: "/") {
-                prefix += "/" + part
-                let found = try context.check(H5Lexists(id, prefix, fl_H5P_DEFAULT()), "H5Lexists")
-                if found == 0 { return nil }
-            }
+        if object == "/" { return .group }
+        var prefix = ""
+        let parts = object.dropFirst().split(separator: "/")
+        for (index, part) in parts.enumerated() {
+            // Every prefix must be a group for the next link to be looked up in it.
+            if index > 0, try objectType(prefix, in: id, context) != H5I_GROUP { return nil }
+            prefix += "/" + part
+            let found = try context.check(H5Lexists(id, prefix, fl_H5P_DEFAULT()), "H5Lexists")
+            if found == 0 { return nil }
         }
-        let handle = try context.check(H5Oopen(id, object, fl_H5P_DEFAULT()), "H5Oopen")
-        defer { H5Oclose(handle) }
-        switch H5Iget_type(handle) {
+        switch try objectType(object, in: id, context) {
         case H5I_GROUP: return .group
         case H5I_DATASET: return .dataset
         default: throw context.error("the object is neither a group nor a dataset (a named datatype?)")
         }
+    }
+
+    private func objectType(_ object: String, in id: hid_t, _ context: HDF5Context) throws -> H5I_type_t {
+        let handle = try context.check(H5Oopen(id, object, fl_H5P_DEFAULT()), "H5Oopen")
+        defer { H5Oclose(handle) }
+        return H5Iget_type(handle)
     }
 
     // MARK: Listing
@@ -249,7 +255,7 @@ public final class HDF5File: @unchecked Sendable {
                 H5Lget_name_by_idx(groupID, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, buffer.count,
                                    fl_H5P_DEFAULT()),
                 "H5Lget_name_by_idx")
-            names.append(String(cString: buffer))
+            names.append(decodeCString(buffer))
         }
         for name in names {
             let child = group == "/" ? "/" + name : group + "/" + name

@@ -49,7 +49,7 @@ final class HDF5Library: @unchecked Sendable {
             var text = "\(function)(): " + (entry.desc.map { String(cString: $0) } ?? "")
             var buffer = [CChar](repeating: 0, count: 256)
             if H5Eget_msg(entry.min_num, nil, &buffer, buffer.count) > 0 {
-                let minor = String(cString: buffer)
+                let minor = decodeCString(buffer)
                 if !minor.isEmpty && !text.contains(minor) { text += " (\(minor))" }
             }
             collector.lines.append(text)
@@ -80,4 +80,9 @@ struct HDF5Context {
         if status < 0 { throw error("\(call) returned \(status)", withStack: true) }
         return status
     }
+}
+
+/// The text of a NUL-terminated UTF-8 buffer filled by a C call.
+func decodeCString(_ buffer: [CChar]) -> String {
+    String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
