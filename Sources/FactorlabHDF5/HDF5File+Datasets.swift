@@ -189,8 +189,7 @@ extension HDF5File {
                 guard count > 0 else { return }
                 let status = H5Dread(dataset, type.nativeType, fl_H5S_ALL(), fl_H5S_ALL(), fl_H5P_DEFAULT(), destination)
                 if status < 0 {
-                    throw context.error("H5Dread failed; the data may be corrupted (a checksum mismatch is reported below)",
-                                        withStack: true)
+                    throw context.error("H5Dread returned \(status)", withStack: true)
                 }
             }
         }

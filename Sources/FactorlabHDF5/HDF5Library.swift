@@ -70,8 +70,12 @@ struct HDF5Context {
     let operation: String
 
     func error(_ message: String, withStack: Bool = false) -> HDF5Error {
-        HDF5Error(file: file, object: object, operation: operation, message: message,
-                  hdf5Stack: withStack ? HDF5Library.currentErrorStack() : [])
+        let stack = withStack ? HDF5Library.currentErrorStack() : []
+        var message = message
+        if stack.contains(where: { $0.localizedCaseInsensitiveContains("checksum") }) {
+            message += " because a checksum did not match: the file is corrupted (restore it from another copy or rewrite it)"
+        }
+        return HDF5Error(file: file, object: object, operation: operation, message: message, hdf5Stack: stack)
     }
 
     /// Throws when an `herr_t` (or any signed status) is negative.

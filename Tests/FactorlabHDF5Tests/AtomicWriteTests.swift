@@ -65,7 +65,7 @@ final class AtomicWriteTests: XCTestCase {
 
     func testStaleTemporaryFilesOfDeadWritersAreRemoved() throws {
         let url = folder.appendingPathComponent("ckpt.h5")
-        // PID 2^22+1 is above Linux's default pid_max... use a process we started and reaped instead.
+        // A PID that surely belongs to no live process: one we started and already reaped.
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/true")
         try process.run()
