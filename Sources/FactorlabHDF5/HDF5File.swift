@@ -37,6 +37,9 @@ public final class HDF5File: @unchecked Sendable {
     /// The file's path on disk, as used in error messages.
     public var path: String { url.path }
 
+    /// The version of the linked HDF5 library, e.g. "1.10.8" (worth recording in checkpoints).
+    public static var libraryVersion: String { HDF5Library.version }
+
     /// True until `close()` succeeds.
     public var isOpen: Bool { HDF5Library.shared.withLock { fileID >= 0 } }
 
