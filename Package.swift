@@ -10,7 +10,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "factorlab", targets: ["factorlab"]),
-        .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers"]),
+        .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabSafetensors"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -20,6 +20,8 @@ let package = Package(
         // C shims over Debian's system libraries, found with pkg-config.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
+        .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
+                       providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
 
         // Tensor core: storage, shapes, views, BLAS and the raw kernels (no autodiff).
         .target(name: "FactorlabTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
@@ -29,12 +31,26 @@ let package = Package(
         .target(name: "FactorlabLayers", dependencies: ["FactorlabTensor", "FactorlabAutograd", "COpenBLAS"],
                 swiftSettings: fast),
 
+        // safetensors read (mmap; F32/F16/BF16/F64, integers) and atomic F32 write, validated as the reference does.
+        .target(name: "FactorlabSafetensors", dependencies: ["FactorlabTensor"], swiftSettings: fast),
+
+        // HDF5 file layer: checksummed datasets, attributes, atomic saves, one lock around libhdf5.
+        .target(name: "FactorlabHDF5", dependencies: ["CHDF5", "FactorlabTensor"], swiftSettings: fast),
+
         .executableTarget(name: "factorlab",
                           dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),
 
-        .testTarget(name: "FactorlabCoreTests", dependencies: ["FactorlabTensor", "FactorlabAutograd"],
+        // Shared test helpers: fixture loading and tolerance assertions.
+        .target(name: "FactorlabTestSupport", dependencies: ["FactorlabTensor"], path: "Tests/FactorlabTestSupport"),
+        .testTarget(name: "FactorlabCoreTests", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabSafetensorsTests", dependencies: ["FactorlabSafetensors", "FactorlabTensor"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabHDF5Tests", dependencies: ["FactorlabHDF5", "FactorlabTensor", "CHDF5"]),
+        .testTarget(name: "FactorlabLayersTests",
+                    dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
     ]
 )

@@ -1,5 +1,6 @@
 import FactorlabAutograd
 import FactorlabTensor
+import FactorlabTestSupport
 import XCTest
 
 /// Every differentiable operation against central finite differences (see GradientCheck for

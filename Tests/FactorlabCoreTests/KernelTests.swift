@@ -1,5 +1,6 @@
 import FactorlabTensor
 import Foundation
+import FactorlabTestSupport
 import XCTest
 
 /// Forward kernels against straightforward Double-precision references.

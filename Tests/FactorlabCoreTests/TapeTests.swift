@@ -1,5 +1,6 @@
 import FactorlabAutograd
 import FactorlabTensor
+import FactorlabTestSupport
 import XCTest
 
 final class TapeTests: XCTestCase {

@@ -1,4 +1,5 @@
 import FactorlabTensor
+import FactorlabTestSupport
 import XCTest
 
 final class TensorTests: XCTestCase {

@@ -1,5 +1,6 @@
 import FactorlabAutograd
 import FactorlabTensor
+import FactorlabTestSupport
 import XCTest
 
 /// Composed computations against PyTorch (fixtures from Tools/reference/make_core_fixtures.py,

@@ -1,0 +1,52 @@
+/// Which linear map a layer uses: the dense baseline or one of the structured "accelerators".
+///
+/// Written in recipes and on the command line as `dense`, `lowrank:R`, `butterfly` (or
+/// `butterfly:NBLOCKS`) and `monarch:NBLOCKS`.
+public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
+    case dense
+    /// W = U V with U [out, rank] and V [rank, in].
+    case lowRank(rank: Int)
+    /// A product of log2(n) butterfly factors (per chained block), n the input size padded to a power of two.
+    case butterfly(nblocks: Int)
+    /// M = P L P^T R with block-diagonal R and L of `nblocks` blocks each.
+    case monarch(nblocks: Int)
+
+    /// Parses `dense`, `lowrank:64`, `butterfly`, `butterfly:2`, `monarch:4`.
+    public init(spec: String) throws {
+        let parts = spec.lowercased().split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        func number(_ what: String) throws -> Int {
+            guard parts.count == 2, let n = Int(parts[1]), n > 0 else {
+                throw LayerError("linear kind '\(spec)'", "expected \(parts[0]):\(what) with a positive integer \(what)")
+            }
+            return n
+        }
+        switch parts[0] {
+        case "dense" where parts.count == 1: self = .dense
+        case "lowrank", "low-rank", "svd": self = .lowRank(rank: try number("RANK"))
+        case "butterfly": self = .butterfly(nblocks: parts.count == 1 ? 1 : try number("NBLOCKS"))
+        case "monarch": self = .monarch(nblocks: try number("NBLOCKS"))
+        default:
+            throw LayerError("linear kind '\(spec)'", "unknown kind; expected dense, lowrank:RANK, butterfly[:NBLOCKS] or monarch:NBLOCKS")
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .dense: return "dense"
+        case .lowRank(let r): return "lowrank:\(r)"
+        case .butterfly(let b): return b == 1 ? "butterfly" : "butterfly:\(b)"
+        case .monarch(let b): return "monarch:\(b)"
+        }
+    }
+}
+
+/// An invalid layer configuration or input: names the layer, the constraint and the values.
+public struct LayerError: Error, CustomStringConvertible {
+    public let layer: String
+    public let message: String
+    public init(_ layer: String, _ message: String) {
+        self.layer = layer
+        self.message = message
+    }
+    public var description: String { "\(layer): \(message)" }
+}

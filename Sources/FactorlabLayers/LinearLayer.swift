@@ -1,0 +1,95 @@
+import FactorlabAutograd
+import FactorlabTensor
+
+/// The interface every linear map shares, so a model can mix kinds per layer.
+///
+/// A layer maps x [..., inFeatures] to y [..., outFeatures] = x W^T + b, where W [out, in] is
+/// dense or structured. `denseMatrix()` gives W itself (tests compare it with the layer's output;
+/// export writes it).
+public protocol LinearLayer: AnyObject {
+    var kind: LinearKind { get }
+    var inFeatures: Int { get }
+    var outFeatures: Int { get }
+    /// The layer's trainable tensors, with names relative to the layer (`weight`, `bias`,
+    /// `lowrank.u`, `monarch.blkdiag1`, ...).
+    var parameters: [Parameter] { get }
+    var bias: Parameter? { get }
+    /// Multiply-accumulates per token (one input row), bias excluded.
+    var macsPerToken: Int { get }
+    /// y = x W^T + b through the tape.
+    func callAsFunction(_ x: Variable) throws -> Variable
+    /// The equivalent dense W [out, in] (without bias).
+    func denseMatrix() throws -> Tensor
+}
+
+extension LinearLayer {
+    /// Number of scalars in all parameters (bias included).
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Checks the last axis of an input.
+    func checkInput(_ x: Variable, _ name: String) throws {
+        guard x.shape.last == inFeatures else {
+            throw LayerError(name, "input \(describe(x.shape)) does not end in the layer's \(inFeatures) input features")
+        }
+    }
+
+    /// Adds the bias (if any) to a result of shape [..., out].
+    func addBias(_ y: Variable) throws -> Variable {
+        guard let b = bias else { return y }
+        return try y + b.variable
+    }
+}
+
+/// Builds a linear layer of any kind.
+///
+/// `std` is the standard deviation a dense layer would be initialised with (GPT-2: 0.02, and
+/// 0.02/sqrt(2 n_layer) for residual projections). Structured layers pick their own factor
+/// scales so that, for inputs of unit variance, their outputs have the same variance as the
+/// dense layer's: in * std^2 per output element (see each layer's init rule).
+public func makeLinear(_ kind: LinearKind, inFeatures: Int, outFeatures: Int, bias: Bool = true,
+                       std: Float = 0.02, rng: inout RandomGenerator) throws -> LinearLayer {
+    switch kind {
+    case .dense:
+        return DenseLinear(inFeatures: inFeatures, outFeatures: outFeatures, bias: bias, std: std, rng: &rng)
+    case .lowRank(let r):
+        return try LowRankLinear(inFeatures: inFeatures, outFeatures: outFeatures, rank: r, bias: bias, std: std, rng: &rng)
+    case .monarch(let b):
+        return try MonarchLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, rng: &rng)
+    case .butterfly(let b):
+        return try ButterflyLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, rng: &rng)
+    }
+}
+
+/// The dense baseline: y = x W^T + b, W [out, in] as in `torch.nn.Linear`.
+public final class DenseLinear: LinearLayer {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public var kind: LinearKind { .dense }
+    public var inFeatures: Int { weight.shape[1] }
+    public var outFeatures: Int { weight.shape[0] }
+    public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    public var macsPerToken: Int { inFeatures * outFeatures }
+
+    /// Initialises W ~ N(0, std^2) and b = 0.
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, std: Float = 0.02, rng: inout RandomGenerator) {
+        weight = Parameter("weight", Tensor.randomNormal([outFeatures, inFeatures], std: std, using: &rng))
+        self.bias = bias ? Parameter("bias", Tensor(zeros: [outFeatures])) : nil
+    }
+
+    /// Wraps existing tensors (W [out, in], b [out]).
+    public init(weight: Tensor, bias: Tensor?) throws {
+        guard weight.rank == 2 else { throw LayerError("dense", "weight must be [out, in], got \(describe(weight.shape))") }
+        if let b = bias, b.shape != [weight.shape[0]] {
+            throw LayerError("dense", "bias \(describe(b.shape)) does not match weight \(describe(weight.shape))")
+        }
+        self.weight = Parameter("weight", weight.contiguous())
+        self.bias = bias.map { Parameter("bias", $0.contiguous()) }
+    }
+
+    public func callAsFunction(_ x: Variable) throws -> Variable {
+        try checkInput(x, "dense \(inFeatures)->\(outFeatures)")
+        return try Variable.linear(x, weight: weight.variable, bias: bias?.variable)
+    }
+
+    public func denseMatrix() throws -> Tensor { weight.value }
+}
