@@ -77,6 +77,8 @@ ENCODE_CASES = [
     "   ",
     "\n",
     "",
+    # Pre-tokens longer than 64 bytes take the encoder's heap path and are not cached.
+    "thouartthekingandthequeenthatshallbe" * 6 + " " + "-=" * 50 + " " + "1234567890" * 8,
 ]
 
 
@@ -178,6 +180,15 @@ def main():
         if "".join(pieces) != s:
             sys.exit(f"pre-tokenizer pieces do not cover {s!r}")
         pre_cases.append({"text": s, "pieces": pieces})
+    try:  # OpenAI's original GPT-2 encoder used the `regex` module; check that it agrees, if installed.
+        import regex
+        gpt2_pattern = regex.compile(r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+""")
+        for case in pre_cases:
+            if gpt2_pattern.findall(case["text"]) != case["pieces"]:
+                sys.exit(f"regex module and tokenizers disagree on {case['text']!r}")
+        print(f"pre-tokenizer: `regex` module agrees with tokenizers on {len(pre_cases)} strings")
+    except ImportError:
+        print("pre-tokenizer: `regex` module not installed, skipped the cross-check")
 
     with open(os.path.join(FIXTURES, "training_texts.json"), "w", encoding="utf-8") as f:
         json.dump({"vocabulary_size": VOCAB_SIZE, "special_tokens": [EOT], "texts": texts}, f, ensure_ascii=False)
