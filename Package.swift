@@ -10,7 +10,8 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "factorlab", targets: ["factorlab"]),
-        .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabSafetensors"]),
+        .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabSafetensors",
+                                                      "FactorlabTokenizer", "FactorlabHDF5"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -37,8 +38,15 @@ let package = Package(
         // HDF5 file layer: checksummed datasets, attributes, atomic saves, one lock around libhdf5.
         .target(name: "FactorlabHDF5", dependencies: ["CHDF5", "FactorlabTensor"], swiftSettings: fast),
 
+        // GPT-2 byte-level BPE tokenizer: encode/decode, vocab.json + merges.txt, training.
+        .target(name: "FactorlabTokenizer", swiftSettings: fast),
+
+        // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
+        .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS"],
+                swiftSettings: fast),
+
         .executableTarget(name: "factorlab",
-                          dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
+                          dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabBench",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),
 
@@ -48,6 +56,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabSafetensorsTests", dependencies: ["FactorlabSafetensors", "FactorlabTensor"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabTokenizerTests", dependencies: ["FactorlabTokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabHDF5Tests", dependencies: ["FactorlabHDF5", "FactorlabTensor", "CHDF5"]),
         .testTarget(name: "FactorlabLayersTests",
                     dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],

@@ -1,0 +1,58 @@
+import Foundation
+
+/// Timing of repeated runs: warm-up runs are discarded, then the median and spread are kept.
+public struct Measurement: Sendable {
+    /// Seconds per run, in the order measured.
+    public let samples: [Double]
+    public var median: Double {
+        let s = samples.sorted()
+        return s.isEmpty ? .nan : (s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2)
+    }
+    public var min: Double { samples.min() ?? .nan }
+    public var max: Double { samples.max() ?? .nan }
+    /// (max - min) / median: the relative spread of the runs.
+    public var spread: Double { (max - min) / median }
+
+    /// Runs `body` `warmup` times untimed, then `repeats` times timed.
+    public static func of(warmup: Int = 1, repeats: Int = 5, _ body: () throws -> Void) rethrows -> Measurement {
+        for _ in 0..<warmup { try body() }
+        var samples: [Double] = []
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            try body()
+            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return Measurement(samples: samples)
+    }
+}
+
+/// Peak resident set size of this process so far, in bytes (Linux: VmHWM from /proc/self/status).
+public func peakResidentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
+        return kb * 1024
+    }
+    return 0
+}
+
+/// Current resident set size in bytes (VmRSS).
+public func residentBytes() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+        return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+    }
+    return 0
+}
+
+/// One benchmark figure: a key like `mlp.monarch.speedup`, its value and unit.
+public struct BenchFigure: Sendable {
+    public let key: String
+    public let value: Double
+    public let unit: String
+    public init(_ key: String, _ value: Double, _ unit: String) {
+        self.key = key
+        self.value = value
+        self.unit = unit
+    }
+}

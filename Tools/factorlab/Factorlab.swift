@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// `factorlab`: train, finetune, evaluate and benchmark dense and factorized GPT-2 models.
+/// Results go to stdout (one JSON object with `--json`), progress to stderr.
+@main
+struct Factorlab: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "factorlab",
+        abstract: "Dense and factorized (low-rank, butterfly, Monarch) GPT-2 on the CPU.",
+        subcommands: [Bench.self])
+}
