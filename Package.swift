@@ -1,9 +1,28 @@
 // swift-tools-version:6.0
 // Factorlab: a CPU training framework for dense and factorized GPT-2 models.
+import Foundation
 import PackageDescription
 
+/// The CPU to generate code for. Kernels are plain loops that LLVM vectorizes; on an x86-64 host
+/// with AVX2 and FMA (read from /proc/cpuinfo at build time) they use 8-wide vectors. Set
+/// FACTORLAB_TARGET_CPU to override (an LLVM CPU name such as `znver4`, or `generic` to disable).
+let targetCPU: String? = {
+    if let forced = ProcessInfo.processInfo.environment["FACTORLAB_TARGET_CPU"] {
+        return forced == "generic" || forced.isEmpty ? nil : forced
+    }
+    #if arch(x86_64)
+    if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+       let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
+       flags.contains(" avx2"), flags.contains(" fma") {
+        return "haswell"
+    }
+    #endif
+    return nil
+}()
+
 /// Release builds are what matter for numerics; these flags only tighten codegen.
-let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"], .when(configuration: .release))]
+let fast: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"] + (targetCPU.map { ["-target-cpu", $0] } ?? []),
+                                         .when(configuration: .release))]
 
 let package = Package(
     name: "Factorlab",

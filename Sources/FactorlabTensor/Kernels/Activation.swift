@@ -9,42 +9,32 @@ extension Kernels {
 
     /// y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
     public static func geluForward(_ x: Tensor) -> Tensor {
-        x.mapVectorized(costPerItem: 8) { v in
-            let cube: FloatVector = v * v * v
-            let u: FloatVector = geluScale * (v + 0.044715 * cube)
-            return 0.5 * v * (1 + vtanh(u))
+        let out = Tensor(uninitializedShape: x.shape)
+        x.withUnsafePointer { px in
+            let sx = SendablePointer(px), so = SendablePointer(out.storage.base)
+            parallelElements(x.count, cost: 30) { lo, hi in
+                for i in lo..<hi {
+                    let v = sx.p[i]
+                    so.p[i] = 0.5 * v * (1 + ftanh(geluScale * (v + 0.044715 * v * v * v)))
+                }
+            }
         }
+        return out
     }
 
     /// dx = dy * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2)), t = tanh(u).
     public static func geluBackward(_ x: Tensor, _ dy: Tensor) -> Tensor {
         precondition(x.shape == dy.shape, "geluBackward: x \(describe(x.shape)) vs dy \(describe(dy.shape))")
         let out = Tensor(uninitializedShape: x.shape)
-        let n = x.count
         x.withUnsafePointer { px in
             dy.withUnsafePointer { pd in
                 let sx = SendablePointer(px), sd = SendablePointer(pd), so = SendablePointer(out.storage.base)
-                Parallel.forRange(n / 16 + 1, costPerItem: 160) { r in
-                    var i = r.lowerBound * 16
-                    let hi = min(n, r.upperBound * 16)
-                    func grad(_ v: FloatVector, _ g: FloatVector) -> FloatVector {
-                        let v2: FloatVector = v * v
-                        let inner: FloatVector = v + 0.044715 * v2 * v
-                        let t: FloatVector = vtanh(geluScale * inner)
-                        let sech2: FloatVector = 1 - t * t
-                        let du: FloatVector = geluScale * (1 + 0.134145 * v2)
-                        let local: FloatVector = 0.5 * (1 + t) + 0.5 * v * sech2 * du
-                        return g * local
-                    }
-                    while i + 16 <= hi {
-                        let v = UnsafeRawPointer(sx.p + i).loadUnaligned(as: FloatVector.self)
-                        let g = UnsafeRawPointer(sd.p + i).loadUnaligned(as: FloatVector.self)
-                        UnsafeMutableRawPointer(so.p + i).storeBytes(of: grad(v, g), as: FloatVector.self)
-                        i += 16
-                    }
-                    while i < hi {
-                        so.p[i] = grad(FloatVector(repeating: sx.p[i]), FloatVector(repeating: sd.p[i]))[0]
-                        i += 1
+                parallelElements(x.count, cost: 40) { lo, hi in
+                    for i in lo..<hi {
+                        let v = sx.p[i], v2 = v * v
+                        let t = ftanh(geluScale * (v + 0.044715 * v2 * v))
+                        let local = 0.5 * (1 + t) + 0.5 * v * (1 - t * t) * geluScale * (1 + 0.134145 * v2)
+                        so.p[i] = sd.p[i] * local
                     }
                 }
             }

@@ -16,16 +16,16 @@ extension Tensor {
         return out
     }
 
-    /// Applies a vector function to every element, in parallel for large tensors.
+    /// Applies `f` to every element in parallel for large tensors (`cost`: rough operations per
+    /// element, to decide whether threads pay off).
     @inlinable
-    public func mapVectorized(costPerItem: Int = 4, _ f: @escaping (FloatVector) -> FloatVector) -> Tensor {
+    public func mapParallel(cost: Int = 4, _ f: (Float) -> Float) -> Tensor {
         let out = Tensor(uninitializedShape: shape)
         let n = count
         withUnsafePointer { src in
             let s = SendablePointer(src), d = SendablePointer(out.storage.base)
-            Parallel.forRange(n / 16 + 1, costPerItem: 16 * costPerItem) { r in
-                let lo = r.lowerBound * 16, hi = min(n, r.upperBound * 16)
-                if lo < hi { mapVectors(s.p + lo, d.p + lo, hi - lo, f) }
+            parallelElements(n, cost: cost) { lo, hi in
+                for i in lo..<hi { d.p[i] = f(s.p[i]) }
             }
         }
         return out
@@ -110,8 +110,22 @@ extension Tensor {
     public static func / (a: Tensor, s: Float) -> Tensor { a.map { $0 / s } }
     public static prefix func - (a: Tensor) -> Tensor { a.map { -$0 } }
 
-    public func exp() -> Tensor { mapVectorized { vexp($0) } }
-    public func tanh() -> Tensor { mapVectorized { vtanh($0) } }
+    public func exp() -> Tensor {
+        let out = Tensor(uninitializedShape: shape)
+        withUnsafePointer { src in
+            let s = SendablePointer(src), d = SendablePointer(out.storage.base)
+            parallelElements(count, cost: 20) { lo, hi in for i in lo..<hi { d.p[i] = fexp(s.p[i]) } }
+        }
+        return out
+    }
+    public func tanh() -> Tensor {
+        let out = Tensor(uninitializedShape: shape)
+        withUnsafePointer { src in
+            let s = SendablePointer(src), d = SendablePointer(out.storage.base)
+            parallelElements(count, cost: 24) { lo, hi in for i in lo..<hi { d.p[i] = ftanh(s.p[i]) } }
+        }
+        return out
+    }
     public func log() -> Tensor { map { Foundation.log($0) } }
     public func sqrt() -> Tensor { map { $0.squareRoot() } }
     public func squared() -> Tensor { map { $0 * $0 } }

@@ -7,8 +7,7 @@ extension Kernels {
         var m = -Float.infinity
         for j in 0..<n { m = Swift.max(m, src[j]) }
         if m == -.infinity { m = 0 } // an all -inf row: exp gives zeros, the sum guard below keeps NaN out
-        let mv = FloatVector(repeating: m)
-        mapVectors(src, dst, n) { vexp($0 - mv) }
+        for j in 0..<n { dst[j] = fexp(src[j] - m) }
         var s: Float = 0
         for j in 0..<n { s += dst[j] }
         let inv = s > 0 ? 1 / s : 0
@@ -77,8 +76,7 @@ extension Kernels {
                         let yr = sy.p + i * n, dr = sd.p + i * n, orow = so.p + i * n
                         var s: Float = 0
                         for j in 0..<n { s += dr[j] }
-                        mapVectors(yr, orow, n) { vexp($0) }
-                        for j in 0..<n { orow[j] = dr[j] - orow[j] * s }
+                        for j in 0..<n { orow[j] = dr[j] - fexp(yr[j]) * s }
                     }
                 }
             }
@@ -92,15 +90,8 @@ extension Kernels {
         var m = -Float.infinity
         for j in 0..<n { m = Swift.max(m, x[j]) }
         if !m.isFinite { return m }
-        var s = FloatVector(repeating: 0)
-        let mv = FloatVector(repeating: m)
-        var j = 0
-        while j + 16 <= n {
-            s += vexp(UnsafeRawPointer(x + j).loadUnaligned(as: FloatVector.self) - mv)
-            j += 16
-        }
-        var total = s.sum()
-        while j < n { total += sexp(x[j] - m); j += 1 }
+        var total: Float = 0
+        for j in 0..<n { total += fexp(x[j] - m) }
         return m + Foundation.log(total)
     }
 }
