@@ -30,7 +30,8 @@ let package = Package(
     products: [
         .executable(name: "factorlab", targets: ["factorlab"]),
         .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabSafetensors",
-                                                      "FactorlabTokenizer", "FactorlabHDF5"]),
+                                                      "FactorlabTokenizer", "FactorlabHDF5", "FactorlabGPT2",
+                                                      "FactorlabTasks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -60,6 +61,14 @@ let package = Package(
         // GPT-2 byte-level BPE tokenizer: encode/decode, vocab.json + merges.txt, training.
         .target(name: "FactorlabTokenizer", swiftSettings: fast),
 
+        // GPT-2: config and presets, model with per-layer MLP kinds, KV-cache generation, Hugging Face interop.
+        .target(name: "FactorlabGPT2", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
+                                                      "FactorlabSafetensors", "FactorlabTokenizer", "COpenBLAS"],
+                swiftSettings: fast),
+
+        // GLUE and CoQA: loaders, official metrics, submission files, prompt building (Foundation only).
+        .target(name: "FactorlabTasks", swiftSettings: fast),
+
         // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
         .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS"],
                 swiftSettings: fast),
@@ -77,6 +86,11 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabTokenizerTests", dependencies: ["FactorlabTokenizer"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabHDF5Tests", dependencies: ["FactorlabHDF5", "FactorlabTensor", "CHDF5"]),
+        .testTarget(name: "FactorlabGPT2Tests",
+                    dependencies: ["FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
+                                   "FactorlabSafetensors", "FactorlabTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabTasksTests", dependencies: ["FactorlabTasks"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabLayersTests",
                     dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -14,6 +14,9 @@ extension Kernels {
         for j in 0..<n { dst[j] *= inv }
     }
 
+    /// Softmax of one row of `n` floats in place (public for inference kernels).
+    public static func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) { softmaxRow(row, row, n) }
+
     /// y = softmax(x) along the last axis.
     public static func softmaxForward(_ x: Tensor) -> Tensor {
         let n = x.shape.last ?? 1, rows = x.count / Swift.max(n, 1)

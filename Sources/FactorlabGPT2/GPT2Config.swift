@@ -1,0 +1,145 @@
+import FactorlabLayers
+import Foundation
+
+/// The shape of a GPT-2 model and the linear kind of each layer's MLP.
+///
+/// ```swift
+/// var config = try GPT2Config.preset("gpt2")             // 124M, dense
+/// config.mlp = try GPT2Config.mlpKinds("monarch:4@6-11", layers: 12)  // upper half factorized
+/// ```
+public struct GPT2Config: Equatable, Sendable {
+    public var nLayer: Int
+    public var nHead: Int
+    public var nEmbd: Int
+    /// Context length (number of learned positions).
+    public var nPositions: Int
+    public var vocabSize: Int
+    /// MLP hidden size (4 * nEmbd in GPT-2).
+    public var nInner: Int
+    public var layerNormEpsilon: Float = 1e-5
+    public var embdDropout: Float = 0
+    public var attnDropout: Float = 0
+    public var residDropout: Float = 0
+    /// The linear kind of each layer's MLP (c_fc and c_proj), one entry per layer.
+    public var mlp: [LinearKind]
+    /// Number of labels of the sequence-classification head (0: no head; 1: regression).
+    public var numLabels: Int = 0
+    /// Token id that marks padding, used to find each sequence's last token for classification.
+    public var padTokenID: Int32? = nil
+
+    public init(nLayer: Int, nHead: Int, nEmbd: Int, nPositions: Int = 1024, vocabSize: Int = 50257,
+                nInner: Int? = nil, mlp: LinearKind = .dense) {
+        self.nLayer = nLayer
+        self.nHead = nHead
+        self.nEmbd = nEmbd
+        self.nPositions = nPositions
+        self.vocabSize = vocabSize
+        self.nInner = nInner ?? 4 * nEmbd
+        self.mlp = Array(repeating: mlp, count: nLayer)
+    }
+
+    /// Presets: the four GPT-2 sizes and small models for CPU experiments.
+    public static let presets: [(name: String, summary: String, make: @Sendable () -> GPT2Config)] = [
+        ("gpt2", "12 layers, d 768, 12 heads (124M)", { GPT2Config(nLayer: 12, nHead: 12, nEmbd: 768) }),
+        ("gpt2-medium", "24 layers, d 1024, 16 heads (355M)", { GPT2Config(nLayer: 24, nHead: 16, nEmbd: 1024) }),
+        ("gpt2-large", "36 layers, d 1280, 20 heads (774M)", { GPT2Config(nLayer: 36, nHead: 20, nEmbd: 1280) }),
+        ("gpt2-xl", "48 layers, d 1600, 25 heads (1.5B)", { GPT2Config(nLayer: 48, nHead: 25, nEmbd: 1600) }),
+        ("nano", "2 layers, d 64, 2 heads, context 128, vocabulary 4096 (~0.4M)",
+         { GPT2Config(nLayer: 2, nHead: 2, nEmbd: 64, nPositions: 128, vocabSize: 4096) }),
+        ("micro", "4 layers, d 128, 4 heads, context 256, vocabulary 4096 (~1.3M)",
+         { GPT2Config(nLayer: 4, nHead: 4, nEmbd: 128, nPositions: 256, vocabSize: 4096) }),
+        ("tiny", "4 layers, d 256, 4 heads, context 256, vocabulary 8192 (~5.3M)",
+         { GPT2Config(nLayer: 4, nHead: 4, nEmbd: 256, nPositions: 256, vocabSize: 8192) }),
+        ("mini", "6 layers, d 384, 6 heads, context 256, vocabulary 8192 (~13.9M)",
+         { GPT2Config(nLayer: 6, nHead: 6, nEmbd: 384, nPositions: 256, vocabSize: 8192) }),
+        ("small", "8 layers, d 512, 8 heads, context 512, vocabulary 8192 (~29.7M)",
+         { GPT2Config(nLayer: 8, nHead: 8, nEmbd: 512, nPositions: 512, vocabSize: 8192) }),
+    ]
+
+    /// A preset by name; an unknown name lists the valid ones.
+    public static func preset(_ name: String) throws -> GPT2Config {
+        guard let p = presets.first(where: { $0.name == name.lowercased() }) else {
+            throw GPT2Error.config("unknown preset '\(name)'; valid presets: \(presets.map(\.name).joined(separator: ", "))")
+        }
+        return p.make()
+    }
+
+    /// Per-layer MLP kinds from a spec: `KIND` for every layer, or `KIND@LAYERS` for some layers
+    /// (others dense), several parts joined by `;`. LAYERS is `6-11`, `3`, or `0,2,4`.
+    /// Examples: `monarch:4`, `monarch:4@6-11`, `lowrank:64@0-5;monarch:4@6-11`.
+    public static func mlpKinds(_ spec: String, layers: Int) throws -> [LinearKind] {
+        var kinds = [LinearKind](repeating: .dense, count: layers)
+        for part in spec.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
+            let pieces = part.split(separator: "@", maxSplits: 1).map(String.init)
+            let kind = try LinearKind(spec: pieces[0])
+            let chosen: [Int]
+            if pieces.count == 1 {
+                chosen = Array(0..<layers)
+            } else {
+                chosen = try parseLayers(pieces[1], layers: layers, spec: spec)
+            }
+            for l in chosen { kinds[l] = kind }
+        }
+        return kinds
+    }
+
+    /// `6-11`, `3`, `0,2,4` -> layer indices, each checked against the model depth.
+    public static func parseLayers(_ text: String, layers: Int, spec: String) throws -> [Int] {
+        var out: [Int] = []
+        for item in text.split(separator: ",") {
+            let ends = item.split(separator: "-", maxSplits: 1).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard let lo = ends.first ?? nil, let hi = ends.count == 2 ? ends[1] : lo, lo <= hi else {
+                throw GPT2Error.config("layers '\(text)' in '\(spec)': expected N, N-M or a comma-separated list")
+            }
+            guard lo >= 0, hi < layers else {
+                throw GPT2Error.config("layers '\(text)' in '\(spec)' are outside 0-\(layers - 1) (the model has \(layers) layers)")
+            }
+            out += Array(lo...hi)
+        }
+        return out
+    }
+
+    /// Checks the configuration and names the first problem.
+    public func validate() throws {
+        guard nLayer >= 1, nHead >= 1, nEmbd >= 1, nPositions >= 1, vocabSize >= 1, nInner >= 1 else {
+            throw GPT2Error.config("every size must be positive (n_layer \(nLayer), n_head \(nHead), n_embd \(nEmbd), n_positions \(nPositions), vocab_size \(vocabSize), n_inner \(nInner))")
+        }
+        guard nEmbd % nHead == 0 else {
+            throw GPT2Error.config("n_head \(nHead) does not divide n_embd \(nEmbd)")
+        }
+        guard mlp.count == nLayer else {
+            throw GPT2Error.config("\(mlp.count) MLP kinds given for \(nLayer) layers")
+        }
+        for p in [embdDropout, attnDropout, residDropout] where !(p >= 0 && p < 1) {
+            throw GPT2Error.config("dropout probability \(p) is outside [0, 1)")
+        }
+        guard numLabels >= 0 else { throw GPT2Error.config("num_labels \(numLabels) is negative") }
+    }
+
+    /// A compact description of the MLP kinds: `dense`, `monarch:4`, or per-layer ranges.
+    public var mlpSpec: String {
+        if Set(mlp).count == 1 { return mlp[0].description }
+        var parts: [String] = []
+        var start = 0
+        for i in 1...mlp.count where i == mlp.count || mlp[i] != mlp[start] {
+            if mlp[start] != .dense { parts.append("\(mlp[start])@\(start == i - 1 ? "\(start)" : "\(start)-\(i - 1)")") }
+            start = i
+        }
+        return parts.isEmpty ? "dense" : parts.joined(separator: ";")
+    }
+}
+
+/// Errors of the GPT-2 module: configuration, model files, generation.
+public enum GPT2Error: Error, CustomStringConvertible, Equatable {
+    case config(String)
+    case modelFile(file: String, message: String)
+    case input(String)
+
+    public var description: String {
+        switch self {
+        case .config(let m): return "GPT-2 config: \(m)"
+        case .modelFile(let f, let m): return "\(f): \(m)"
+        case .input(let m): return m
+        }
+    }
+}

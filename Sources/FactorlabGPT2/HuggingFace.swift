@@ -1,0 +1,167 @@
+import FactorlabAutograd
+import FactorlabLayers
+import FactorlabSafetensors
+import FactorlabTensor
+import Foundation
+
+// Reading and writing Hugging Face GPT-2 model folders: config.json and model.safetensors.
+//
+// Hugging Face stores the attention and MLP projections as Conv1D weights, [in, out]; Factorlab
+// keeps every linear weight [out, in] (torch.nn.Linear), so those four weights per block are
+// transposed on the way in and out. Keys may carry the `transformer.` prefix (GPT2LMHeadModel)
+// or not (GPT2Model); the causal-mask buffers `attn.bias` / `attn.masked_bias` are ignored, and
+// `lm_head.weight` is the tied token embedding.
+
+extension GPT2Config {
+    /// Reads a Hugging Face GPT-2 config.json.
+    public static func huggingFace(_ url: URL) throws -> GPT2Config {
+        let file = url.path
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw GPT2Error.modelFile(file: file, message: "cannot read the file")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw GPT2Error.modelFile(file: file, message: "not a JSON object")
+        }
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+            if let v = json[key] as? Int { return v }
+            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
+            if json[key] == nil || json[key] is NSNull, let fallback { return fallback }
+            throw GPT2Error.modelFile(file: file, message: "key '\(key)' must be an integer, got \(json[key].map { "\($0)" } ?? "nothing")")
+        }
+        func float(_ key: String, _ fallback: Float) throws -> Float {
+            if json[key] == nil || json[key] is NSNull { return fallback }
+            guard let v = json[key] as? Double else {
+                throw GPT2Error.modelFile(file: file, message: "key '\(key)' must be a number, got \(json[key]!)")
+            }
+            return Float(v)
+        }
+        if let type = json["model_type"] as? String, type != "gpt2" {
+            throw GPT2Error.modelFile(file: file, message: "model_type is '\(type)', expected 'gpt2'")
+        }
+        if let act = json["activation_function"] as? String, !["gelu_new", "gelu_pytorch_tanh"].contains(act) {
+            throw GPT2Error.modelFile(file: file, message: "activation_function '\(act)' is not supported (GPT-2 uses gelu_new, the tanh approximation)")
+        }
+        for flag in ["scale_attn_by_inverse_layer_idx", "reorder_and_upcast_attn", "add_cross_attention"] where (json[flag] as? Bool) == true {
+            throw GPT2Error.modelFile(file: file, message: "'\(flag)': true is not supported (Factorlab implements the original GPT-2 attention)")
+        }
+        if let scale = json["scale_attn_weights"] as? Bool, !scale {
+            throw GPT2Error.modelFile(file: file, message: "'scale_attn_weights': false is not supported (attention scores are scaled by 1/sqrt(head size))")
+        }
+        let nEmbd = try int("n_embd")
+        var config = GPT2Config(nLayer: try int("n_layer"), nHead: try int("n_head"), nEmbd: nEmbd,
+                                nPositions: try int("n_positions", int("n_ctx", 1024)),
+                                vocabSize: try int("vocab_size"), nInner: try int("n_inner", 4 * nEmbd))
+        config.layerNormEpsilon = try float("layer_norm_epsilon", 1e-5)
+        config.embdDropout = try float("embd_pdrop", 0.1)
+        config.attnDropout = try float("attn_pdrop", 0.1)
+        config.residDropout = try float("resid_pdrop", 0.1)
+        if let spec = json["factorlab_mlp"] as? String { config.mlp = try GPT2Config.mlpKinds(spec, layers: config.nLayer) }
+        if let archs = json["architectures"] as? [String], archs.contains("GPT2ForSequenceClassification") {
+            let fromMap = (json["id2label"] as? [String: Any])?.count
+            config.numLabels = try fromMap ?? int("num_labels", 2)
+        }
+        if let pad = json["pad_token_id"] as? Int { config.padTokenID = Int32(pad) }
+        do { try config.validate() } catch let e as GPT2Error { throw GPT2Error.modelFile(file: file, message: "\(e)") }
+        return config
+    }
+
+    /// The config.json Hugging Face writes for this model.
+    public func huggingFaceJSON() -> [String: Any] {
+        var obj: [String: Any] = [
+            "model_type": "gpt2", "n_layer": nLayer, "n_head": nHead, "n_embd": nEmbd, "n_positions": nPositions,
+            "n_ctx": nPositions, "vocab_size": vocabSize, "n_inner": nInner, "layer_norm_epsilon": Double(layerNormEpsilon),
+            "activation_function": "gelu_new", "embd_pdrop": Double(embdDropout), "attn_pdrop": Double(attnDropout),
+            "resid_pdrop": Double(residDropout), "initializer_range": 0.02, "bos_token_id": vocabSize - 1,
+            "eos_token_id": vocabSize - 1, "tie_word_embeddings": true,
+            "architectures": [numLabels > 0 ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"],
+        ]
+        if numLabels > 0 {
+            obj["num_labels"] = numLabels
+            obj["id2label"] = Dictionary(uniqueKeysWithValues: (0..<numLabels).map { ("\($0)", "LABEL_\($0)") })
+            obj["label2id"] = Dictionary(uniqueKeysWithValues: (0..<numLabels).map { ("LABEL_\($0)", $0) })
+        }
+        if let pad = padTokenID { obj["pad_token_id"] = Int(pad) }
+        if mlp.contains(where: { $0 != .dense }) { obj["factorlab_mlp"] = mlpSpec }
+        return obj
+    }
+}
+
+extension GPT2Model {
+    /// True for the four projection weights Hugging Face stores as Conv1D ([in, out]).
+    static func isConv1DWeight(_ name: String) -> Bool {
+        name.hasSuffix(".weight") && (name.contains(".attn.c_attn.") || name.contains(".attn.c_proj.")
+            || name.hasSuffix(".mlp.c_fc.weight") || name.hasSuffix(".mlp.c_proj.weight"))
+    }
+
+    /// Loads a Hugging Face GPT-2 folder (config.json + model.safetensors).
+    public static func loadHuggingFace(_ directory: URL) throws -> GPT2Model {
+        let config = try GPT2Config.huggingFace(directory.appendingPathComponent("config.json"))
+        let file = directory.appendingPathComponent("model.safetensors")
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            throw GPT2Error.modelFile(file: file.path, message: "missing (only safetensors weights are read; convert pytorch_model.bin with transformers first)")
+        }
+        let st = try SafetensorsFile.read(file)
+        let model = try GPT2Model(config)
+        for (name, p) in model.namedParameters {
+            let candidates = [name, "transformer." + name]
+            guard let key = candidates.first(where: { st.contains($0) }) else {
+                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(name)' is missing (also looked for 'transformer.\(name)')")
+            }
+            var t = try st.tensor(key)
+            if isConv1DWeight(name) {
+                guard t.rank == 2 else {
+                    throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' has shape \(describe(t.shape)), expected a 2-D Conv1D weight [in, out] = \(describe(p.shape.reversed()))")
+                }
+                t = t.transposed().contiguous()
+            }
+            guard t.shape == p.shape else {
+                let stored = isConv1DWeight(name) ? Array(t.shape.reversed()) : t.shape
+                let expected = isConv1DWeight(name) ? Array(p.shape.reversed()) : p.shape
+                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' has shape \(describe(stored)), the config needs \(describe(expected))")
+            }
+            p.value = t
+        }
+        if let head = ["lm_head.weight"].first(where: { st.contains($0) }) {
+            let t = try st.tensor(head)
+            guard t.shape == model.wte.weight.shape else {
+                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(head)' has shape \(describe(t.shape)), expected the tied embedding's \(describe(model.wte.weight.shape))")
+            }
+        }
+        return model
+    }
+
+    /// Writes config.json and model.safetensors that `transformers` loads as GPT2LMHeadModel (or
+    /// GPT2ForSequenceClassification). Only dense MLPs exist in Hugging Face's GPT-2: a model with
+    /// structured MLPs is refused (project or export a dense equivalent first).
+    public func saveHuggingFace(_ directory: URL) throws {
+        if let l = config.mlp.firstIndex(where: { $0 != .dense }) {
+            throw GPT2Error.config("layer \(l) has a \(config.mlp[l]) MLP; Hugging Face's GPT-2 has dense MLPs only. Use denseEquivalent() to export the same function with dense weights")
+        }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var tensors: [(String, Tensor)] = []
+        for (name, p) in namedParameters {
+            let key = name == "score.weight" ? name : "transformer." + name
+            tensors.append((key, GPT2Model.isConv1DWeight(name) ? p.value.transposed().contiguous() : p.value))
+        }
+        try SafetensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
+        let json = try JSONSerialization.data(withJSONObject: config.huggingFaceJSON(), options: [.prettyPrinted, .sortedKeys])
+        try json.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
+    }
+
+    /// The same model with every structured MLP layer replaced by its dense matrix (for export).
+    public func denseEquivalent() throws -> GPT2Model {
+        var cfg = config
+        cfg.mlp = Array(repeating: .dense, count: cfg.nLayer)
+        let out = try GPT2Model(cfg)
+        let mine = Dictionary(uniqueKeysWithValues: namedParameters)
+        for (name, p) in out.namedParameters where mine[name] != nil { p.value = mine[name]!.value }
+        for (i, b) in blocks.enumerated() {
+            for (src, dst) in [(b.cFc, out.blocks[i].cFc), (b.mlpProj, out.blocks[i].mlpProj)] {
+                guard let d = dst as? DenseLinear else { continue }
+                d.weight.value = try src.denseMatrix()
+                if let sb = src.bias, let db = d.bias { db.value = sb.value }
+            }
+        }
+        return out
+    }
+}

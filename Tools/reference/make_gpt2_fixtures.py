@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""Writes the transformers reference fixtures for Factorlab's GPT-2 tests.
+
+Run from the repository root (needs torch, transformers, safetensors; outputs are committed):
+
+    python3 Tools/reference/make_gpt2_fixtures.py
+
+No pretrained weights can be downloaded here, so the models are random-init transformers models:
+
+  tiny-gpt2/                 a GPT2LMHeadModel folder (config.json + model.safetensors) as
+                             save_pretrained writes it: 2 layers, d 32, 4 heads, context 32, vocab 97.
+  tiny-gpt2-reference.safetensors
+                             ids [2, 16] (as float), logits [2, 16, 97], loss (next-token cross-entropy
+                             over the first 15 positions of each row), and the gradient of that loss for
+                             every parameter, under Factorlab's names and orientation ([out, in]; the
+                             Conv1D weights are transposed here).
+  tiny-gpt2-cls/             a GPT2ForSequenceClassification folder (3 labels, pad_token_id 0).
+  tiny-gpt2-cls-reference.safetensors
+                             padded ids [3, 10], logits [3, 3], loss for labels [2, 0, 1], and grads.
+
+The reference numbers are computed in float64 from the float32 weights.
+"""
+import os
+
+import torch
+from safetensors.torch import save_file
+from transformers import GPT2Config, GPT2ForSequenceClassification, GPT2LMHeadModel
+
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FactorlabGPT2Tests", "Fixtures")
+CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
+
+
+def factorlab_name(name):
+    return name[len("transformer."):] if name.startswith("transformer.") else name
+
+
+def grads_of(model):
+    out = {}
+    for name, p in model.named_parameters():
+        if p.grad is None:
+            continue
+        g = p.grad.detach().float()
+        if name.endswith(CONV1D):
+            g = g.t()
+        out["grad." + factorlab_name(name)] = g.contiguous()
+    return out
+
+
+def small_config(**kw):
+    return GPT2Config(n_layer=2, n_embd=32, n_head=4, n_positions=32, vocab_size=97,
+                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **kw)
+
+
+def lm_fixture():
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(small_config())
+    # Non-trivial LayerNorm parameters and biases, so their gradients and uses are tested too.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "ln_" in name or name.endswith("bias"):
+                p.add_(0.05 * torch.randn_like(p))
+    model.save_pretrained(os.path.join(OUT, "tiny-gpt2"), safe_serialization=True)
+    ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(1))
+    m64 = model.double()
+    logits = m64(ids).logits
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 97), ids[:, 1:].reshape(-1))
+    loss.backward()
+    tensors = {"ids": ids.float(), "logits": logits.detach().float().contiguous(), "loss": loss.detach().float().reshape(1)}
+    tensors.update(grads_of(m64))
+    save_file(tensors, os.path.join(OUT, "tiny-gpt2-reference.safetensors"))
+
+
+def cls_fixture():
+    torch.manual_seed(2)
+    model = GPT2ForSequenceClassification(small_config(num_labels=3, pad_token_id=0))
+    model.save_pretrained(os.path.join(OUT, "tiny-gpt2-cls"), safe_serialization=True)
+    ids = torch.randint(1, 97, (3, 10), generator=torch.Generator().manual_seed(3))
+    ids[0, 7:] = 0   # right padding
+    ids[2, 4:] = 0
+    labels = torch.tensor([2, 0, 1])
+    m64 = model.double()
+    out = m64(ids, labels=labels)
+    out.loss.backward()
+    tensors = {"ids": ids.float(), "logits": out.logits.detach().float().contiguous(),
+               "labels": labels.float(), "loss": out.loss.detach().float().reshape(1)}
+    tensors.update(grads_of(m64))
+    save_file(tensors, os.path.join(OUT, "tiny-gpt2-cls-reference.safetensors"))
+
+
+if __name__ == "__main__":
+    os.makedirs(OUT, exist_ok=True)
+    lm_fixture()
+    cls_fixture()
+    for root, _, files in os.walk(OUT):
+        for f in files:
+            path = os.path.join(root, f)
+            print(f"{os.path.relpath(path, OUT)}: {os.path.getsize(path)} bytes")
