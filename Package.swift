@@ -69,6 +69,17 @@ let package = Package(
         // GLUE and CoQA: loaders, official metrics, submission files, prompt building (Foundation only).
         .target(name: "FactorlabTasks", swiftSettings: fast),
 
+        // AdamW (torch semantics), learning-rate schedules, gradient clipping.
+        .target(name: "FactorlabOptim", dependencies: ["FactorlabTensor", "FactorlabAutograd"], swiftSettings: fast),
+
+        // HDF5 checkpoints: parameters, optimizer state and training progress; atomic saves.
+        .target(name: "FactorlabCheckpoint", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
+                                                            "FactorlabHDF5", "FactorlabOptim"], swiftSettings: fast),
+
+        // Training: the optimizer step, the trainer, recipes and run records.
+        .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
+                                                          "FactorlabOptim", "FactorlabCheckpoint"], swiftSettings: fast),
+
         // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
         .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS"],
                 swiftSettings: fast),
@@ -91,6 +102,10 @@ let package = Package(
                                    "FactorlabSafetensors", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabTasksTests", dependencies: ["FactorlabTasks"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabTrainingTests",
+                    dependencies: ["FactorlabTraining", "FactorlabOptim", "FactorlabCheckpoint", "FactorlabGPT2", "FactorlabTensor",
+                                   "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabTestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabLayersTests",
                     dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),

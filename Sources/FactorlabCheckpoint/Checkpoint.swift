@@ -1,0 +1,204 @@
+import FactorlabAutograd
+import FactorlabGPT2
+import FactorlabHDF5
+import FactorlabOptim
+import FactorlabTensor
+import Foundation
+
+/// Where a run stands: everything besides tensors that an exact resume needs.
+public struct TrainingProgress: Codable, Equatable, Sendable {
+    /// Optimizer steps completed.
+    public var step: Int
+    /// Training tokens consumed.
+    public var tokensSeen: Int
+    /// The data loader's position, as its own JSON.
+    public var loaderState: String
+    /// Named random-generator states (e.g. `dropout`).
+    public var rngStates: [String: UInt64]
+    public var bestValLoss: Double?
+    public var lastValLoss: Double?
+    /// Training FLOPs so far and elapsed wall-clock seconds, for the run records.
+    public var flops: Double
+    public var wallSeconds: Double
+
+    public init(step: Int = 0, tokensSeen: Int = 0, loaderState: String = "{}", rngStates: [String: UInt64] = [:],
+                bestValLoss: Double? = nil, lastValLoss: Double? = nil, flops: Double = 0, wallSeconds: Double = 0) {
+        self.step = step
+        self.tokensSeen = tokensSeen
+        self.loaderState = loaderState
+        self.rngStates = rngStates
+        self.bestValLoss = bestValLoss
+        self.lastValLoss = lastValLoss
+        self.flops = flops
+        self.wallSeconds = wallSeconds
+    }
+}
+
+/// The contents of a checkpoint file.
+public struct CheckpointContents {
+    public var config: GPT2Config
+    /// Parameters by dotted name, [out, in] orientation for linear weights.
+    public var parameters: [String: Tensor]
+    public var optimizerStep: Int?
+    public var optimizerHyper: AdamW.Hyperparameters?
+    public var m: [String: Tensor]
+    public var v: [String: Tensor]
+    public var progress: TrainingProgress?
+    /// The recipe that produced the run (YAML text).
+    public var recipe: String?
+    /// For projected models: which projection and each layer's relative error (JSON text).
+    public var projection: String?
+}
+
+/// Factorlab's HDF5 checkpoint format (version 1).
+///
+/// Layout, readable with h5py or `h5dump` without this project:
+/// - `/params/<name>`: one float32 dataset per parameter, Hugging Face-style dotted names
+///   (`h.3.attn.c_attn.weight`; factorized layers name their factors below the layer:
+///   `h.3.mlp.c_fc.monarch.blkdiag1`). Attribute `orientation` on every linear weight:
+///   `[out, in]` (torch.nn.Linear; Hugging Face's Conv1D files hold the transpose).
+/// - `/optimizer/m/<name>`, `/optimizer/v/<name>`: AdamW moments mirroring `/params`; attributes
+///   `step` and `hyperparameters` (JSON) on `/optimizer`.
+/// - Root attributes: `format` = "factorlab-checkpoint", `format_version` = 1, `model_config`
+///   (JSON), `step`, `tokens_seen`, `progress` (JSON: data-loader position, RNG states, losses),
+///   `recipe` (YAML text), `projection` (JSON, projected models), `hdf5_version`, `created`.
+/// Every dataset carries a Fletcher32 checksum (see FactorlabHDF5); saves are atomic.
+public enum Checkpoint {
+    public static let formatName = "factorlab-checkpoint"
+    public static let formatVersion: Int64 = 1
+
+    /// Writes a checkpoint atomically (temporary file, fsync, rename): a crash during the save
+    /// leaves any previous file at `url` intact.
+    public static func save(model: GPT2Model, optimizer: AdamW? = nil, progress: TrainingProgress? = nil,
+                            recipe: String? = nil, projection: String? = nil, to url: URL) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try HDF5File.writeAtomically(to: url) { file in
+            try file.setAttribute("format", .string(formatName))
+            try file.setAttribute("format_version", .int64(formatVersion))
+            try file.setAttribute("model_config", .string(model.config.jsonString))
+            try file.setAttribute("hdf5_version", .string(HDF5File.libraryVersion))
+            try file.setAttribute("created", .string(ISO8601DateFormatter().string(from: Date())))
+            if let progress {
+                try file.setAttribute("step", .int64(Int64(progress.step)))
+                try file.setAttribute("tokens_seen", .int64(Int64(progress.tokensSeen)))
+                let json = try JSONEncoder().encode(progress)
+                try file.setAttribute("progress", .string(String(decoding: json, as: UTF8.self)))
+            }
+            if let recipe { try file.setAttribute("recipe", .string(recipe)) }
+            if let projection { try file.setAttribute("projection", .string(projection)) }
+            try file.createGroup("/params")
+            for (name, p) in model.namedParameters {
+                try file.write(p.value, to: "/params/\(name)")
+                if p.value.rank == 2 && !name.hasPrefix("wte") && !name.hasPrefix("wpe") {
+                    try file.setAttribute("orientation", .string("[out, in]"), on: "/params/\(name)")
+                } else if name.hasPrefix("wte") || name.hasPrefix("wpe") {
+                    try file.setAttribute("orientation", .string("[rows, n_embd]"), on: "/params/\(name)")
+                }
+            }
+            if let optimizer {
+                try file.createGroup("/optimizer/m")
+                try file.createGroup("/optimizer/v")
+                try file.setAttribute("step", .int64(Int64(optimizer.step)), on: "/optimizer")
+                let hyper = try JSONEncoder().encode(optimizer.hyper)
+                try file.setAttribute("hyperparameters", .string(String(decoding: hyper, as: UTF8.self)), on: "/optimizer")
+                for (i, e) in optimizer.parameters.enumerated() {
+                    try file.write(optimizer.m[i], to: "/optimizer/m/\(e.name)")
+                    try file.write(optimizer.v[i], to: "/optimizer/v/\(e.name)")
+                }
+            }
+        }
+    }
+
+    /// Reads and validates a checkpoint: format name and version, config, and every tensor
+    /// against the shapes the config implies. Errors name the file and the dataset.
+    public static func read(_ url: URL, includeOptimizer: Bool = true) throws -> CheckpointContents {
+        let path = url.path
+        func fail(_ message: String) -> CheckpointError { CheckpointError(file: path, message: message) }
+        let file: HDF5File
+        do { file = try HDF5File(readingFrom: url) } catch {
+            throw fail("cannot open as HDF5: \(error)")
+        }
+        defer { try? file.close() }
+        guard try file.hasAttribute("format"), try file.stringAttribute("format") == formatName else {
+            throw fail("not a Factorlab checkpoint (no root attribute format = \"\(formatName)\")")
+        }
+        let version = try file.int64Attribute("format_version")
+        guard version <= formatVersion else {
+            throw fail("format version \(version) is newer than this Factorlab reads (\(formatVersion)); update Factorlab")
+        }
+        let config = try GPT2Config(json: try file.stringAttribute("model_config"), source: path)
+        let expected = try GPT2Model(config).namedParameters
+        var params: [String: Tensor] = [:]
+        for (name, p) in expected {
+            let ds = "/params/\(name)"
+            guard try file.isDataset(ds) else { throw fail("dataset \(ds) is missing (the model config needs it)") }
+            let stored = try file.shape(of: ds)
+            guard stored == p.shape else {
+                throw fail("dataset \(ds) has shape \(describe(stored)), the model config needs \(describe(p.shape))")
+            }
+            params[name] = try file.readTensor(ds, expectedShape: p.shape)
+        }
+        var contents = CheckpointContents(config: config, parameters: params, optimizerStep: nil, optimizerHyper: nil,
+                                          m: [:], v: [:], progress: nil, recipe: nil, projection: nil)
+        if try file.hasAttribute("progress") {
+            let text = try file.stringAttribute("progress")
+            do { contents.progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(text.utf8)) } catch {
+                throw fail("attribute progress is not valid: \(error)")
+            }
+        }
+        if try file.hasAttribute("recipe") { contents.recipe = try file.stringAttribute("recipe") }
+        if try file.hasAttribute("projection") { contents.projection = try file.stringAttribute("projection") }
+        if includeOptimizer, try file.isGroup("/optimizer") {
+            contents.optimizerStep = Int(try file.int64Attribute("step", of: "/optimizer"))
+            let hyper = try file.stringAttribute("hyperparameters", of: "/optimizer")
+            contents.optimizerHyper = try? JSONDecoder().decode(AdamW.Hyperparameters.self, from: Data(hyper.utf8))
+            for ds in try file.datasetPaths(under: "/optimizer/m") {
+                let name = String(ds.dropFirst("/optimizer/m/".count))
+                guard let p = params[name] else { throw fail("dataset \(ds) has no parameter \(name) in /params") }
+                contents.m[name] = try file.readTensor(ds, expectedShape: p.shape)
+                contents.v[name] = try file.readTensor("/optimizer/v/\(name)", expectedShape: p.shape)
+            }
+        }
+        return contents
+    }
+
+    /// A model with the checkpoint's configuration and weights.
+    public static func loadModel(_ url: URL) throws -> (GPT2Model, CheckpointContents) {
+        let contents = try read(url, includeOptimizer: false)
+        let model = try GPT2Model(contents.config)
+        try assign(contents.parameters, to: model, file: url.path)
+        return (model, contents)
+    }
+
+    /// Copies parameters into a model whose configuration matches.
+    public static func assign(_ parameters: [String: Tensor], to model: GPT2Model, file: String) throws {
+        for (name, p) in model.namedParameters {
+            guard let t = parameters[name] else { throw CheckpointError(file: file, message: "no tensor for parameter \(name)") }
+            guard t.shape == p.shape else {
+                throw CheckpointError(file: file, message: "tensor \(name) has shape \(describe(t.shape)), the model needs \(describe(p.shape))")
+            }
+            p.value = t
+        }
+    }
+
+    /// Restores an optimizer's moments and step from checkpoint contents.
+    public static func restore(_ optimizer: AdamW, from contents: CheckpointContents, file: String) throws {
+        guard let step = contents.optimizerStep else { throw CheckpointError(file: file, message: "has no optimizer state (/optimizer)") }
+        var m: [Tensor] = [], v: [Tensor] = []
+        for e in optimizer.parameters {
+            guard let mi = contents.m[e.name], let vi = contents.v[e.name] else {
+                throw CheckpointError(file: file, message: "optimizer state for \(e.name) is missing (/optimizer/m/\(e.name))")
+            }
+            m.append(mi)
+            v.append(vi)
+        }
+        do { try optimizer.restore(step: step, m: m, v: v) } catch { throw CheckpointError(file: file, message: "\(error)") }
+    }
+}
+
+/// A problem with a checkpoint file: names the file and what is wrong.
+public struct CheckpointError: Error, CustomStringConvertible {
+    public let file: String
+    public let message: String
+    public var description: String { "checkpoint \(file): \(message)" }
+}

@@ -1,0 +1,154 @@
+import FactorlabAutograd
+import FactorlabTensor
+import Foundation
+
+/// AdamW exactly as `torch.optim.AdamW` (Loshchilov & Hutter, decoupled weight decay):
+///
+///     p <- p * (1 - lr * weight_decay)                  (decay groups only)
+///     m <- m + (1 - beta1) * (g - m)                     (torch: exp_avg.lerp_)
+///     v <- beta2 * v + (1 - beta2) * g * g
+///     p <- p - (lr / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+///
+/// with epsilon outside the square root, in the same order of float operations as torch so that
+/// runs agree to rounding.
+public final class AdamW {
+    public struct Hyperparameters: Equatable, Sendable, Codable {
+        public var lr: Float = 3e-4
+        public var beta1: Float = 0.9
+        public var beta2: Float = 0.999
+        public var eps: Float = 1e-8
+        public var weightDecay: Float = 0.01
+        public init(lr: Float = 3e-4, beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
+            self.lr = lr
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.eps = eps
+            self.weightDecay = weightDecay
+        }
+    }
+
+    /// The parameters being optimized, by name, with whether weight decay applies.
+    public let parameters: [(name: String, parameter: Parameter, decay: Bool)]
+    public var hyper: Hyperparameters
+    /// First and second moment estimates, one per parameter (zero until the first step).
+    public private(set) var m: [Tensor]
+    public private(set) var v: [Tensor]
+    /// Number of steps taken (torch's `state['step']`).
+    public private(set) var step: Int = 0
+
+    /// Default decay rule: weight matrices and structured factors decay; biases, LayerNorm
+    /// parameters and embeddings do not (names containing `ln_`, `.bias`, `wte`, `wpe`, or rank < 2).
+    public static func defaultDecay(name: String, parameter: Parameter) -> Bool {
+        !(parameter.value.rank < 2 || name.hasSuffix(".bias") || name.contains("ln_") || name.hasPrefix("wte") || name.hasPrefix("wpe"))
+    }
+
+    public init(_ named: [(String, Parameter)], hyper: Hyperparameters,
+                decay: (String, Parameter) -> Bool = AdamW.defaultDecay) {
+        var seen = Set<ObjectIdentifier>()
+        parameters = named.compactMap { name, p in
+            guard p.requiresGrad, seen.insert(ObjectIdentifier(p)).inserted else { return nil }
+            return (name, p, decay(name, p))
+        }
+        self.hyper = hyper
+        m = parameters.map { Tensor(zeros: $0.parameter.shape) }
+        v = parameters.map { Tensor(zeros: $0.parameter.shape) }
+    }
+
+    /// One update with learning rate `lr` (from a schedule; defaults to `hyper.lr`). Parameters
+    /// without a gradient are skipped, as torch does.
+    public func step(lr: Float? = nil) {
+        step += 1
+        let lr = lr ?? hyper.lr
+        let (b1, b2, eps) = (hyper.beta1, hyper.beta2, hyper.eps)
+        let bc1 = 1 - powf(b1, Float(step)), bc2Sqrt = (1 - powf(b2, Float(step))).squareRoot()
+        let stepSize = lr / bc1
+        for (i, entry) in parameters.enumerated() {
+            guard let g = entry.parameter.grad else { continue }
+            let decayFactor: Float = entry.decay ? 1 - lr * hyper.weightDecay : 1
+            let n = g.count
+            g.withUnsafePointer { gp in
+                m[i].withUnsafeMutablePointer { mp in
+                    v[i].withUnsafeMutablePointer { vp in
+                        entry.parameter.value.withUnsafeMutablePointer { pp in
+                            let sg = SendablePointer(gp), sm = SendablePointer(mp), sv = SendablePointer(vp), sp = SendablePointer(pp)
+                            parallelElements(n, cost: 12) { lo, hi in
+                                for j in lo..<hi {
+                                    let gj = sg.p[j]
+                                    var p = sp.p[j]
+                                    if decayFactor != 1 { p *= decayFactor }
+                                    let mj = sm.p[j] + (1 - b1) * (gj - sm.p[j])
+                                    let vj = b2 * sv.p[j] + (1 - b2) * gj * gj
+                                    sm.p[j] = mj
+                                    sv.p[j] = vj
+                                    let denom = vj.squareRoot() / bc2Sqrt + eps
+                                    sp.p[j] = p - stepSize * (mj / denom)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops every parameter's gradient.
+    public func zeroGrad() { for e in parameters { e.parameter.zeroGrad() } }
+
+    /// Restores moments and step count (from a checkpoint); shapes must match.
+    public func restore(step: Int, m: [Tensor], v: [Tensor]) throws {
+        guard m.count == parameters.count, v.count == parameters.count else {
+            throw OptimizerError("optimizer state has \(m.count) moments for \(parameters.count) parameters")
+        }
+        for (i, e) in parameters.enumerated() where m[i].shape != e.parameter.shape || v[i].shape != e.parameter.shape {
+            throw OptimizerError("optimizer state for \(e.name) has shape \(describe(m[i].shape)), parameter is \(describe(e.parameter.shape))")
+        }
+        self.step = step
+        self.m = m
+        self.v = v
+    }
+}
+
+/// A mismatch between saved optimizer state and the parameters.
+public struct OptimizerError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ message: String) { description = "optimizer: " + message }
+}
+
+/// Gradient utilities.
+public enum Gradients {
+    /// The global L2 norm of all gradients (accumulated in Double).
+    public static func globalNorm(_ parameters: [Parameter]) -> Double {
+        var total = 0.0
+        for p in parameters {
+            guard let g = p.grad else { continue }
+            total += g.withUnsafePointer { gp in
+                var s = 0.0
+                for i in 0..<g.count { s += Double(gp[i]) * Double(gp[i]) }
+                return s
+            }
+        }
+        return total.squareRoot()
+    }
+
+    /// Scales gradients so their global norm is at most `maxNorm`, as
+    /// `torch.nn.utils.clip_grad_norm_` (coefficient maxNorm / (norm + 1e-6), capped at 1).
+    /// Returns the norm before clipping.
+    @discardableResult
+    public static func clip(_ parameters: [Parameter], maxNorm: Double) -> Double {
+        let norm = globalNorm(parameters)
+        let coef = maxNorm / (norm + 1e-6)
+        if coef < 1 { scale(parameters, by: Float(coef)) }
+        return norm
+    }
+
+    /// Multiplies every gradient by `factor` (e.g. 1/accumulation steps).
+    public static func scale(_ parameters: [Parameter], by factor: Float) {
+        for p in parameters {
+            guard var g = p.grad else { continue }
+            p.grad = nil // drop the second reference so the scaling happens in place
+            let n = g.count
+            g.withUnsafeMutablePointer { gp in for i in 0..<n { gp[i] *= factor } }
+            p.grad = g
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import FactorlabAutograd
+import FactorlabGPT2
+import FactorlabOptim
+import FactorlabTensor
+import Foundation
+
+/// One micro-batch of next-token prediction: `batch` rows of `seqLen` input ids and their targets.
+public struct TokenBatch: Sendable {
+    public var inputs: [Int32]
+    public var targets: [Int32]
+    public var batch: Int
+    public var seqLen: Int
+    public init(inputs: [Int32], targets: [Int32], batch: Int, seqLen: Int) {
+        self.inputs = inputs
+        self.targets = targets
+        self.batch = batch
+        self.seqLen = seqLen
+    }
+}
+
+/// What one optimizer step did.
+public struct StepResult: Sendable {
+    /// Mean loss over the step's micro-batches.
+    public let loss: Float
+    /// Global gradient norm before clipping.
+    public let gradNorm: Double
+    public let lr: Float
+    public let tokens: Int
+}
+
+/// An optimizer step on a language model: forward and backward over each micro-batch (gradients
+/// accumulate), averaging, clipping by global norm, then AdamW with the scheduled learning rate.
+public final class LanguageModelStep {
+    public let model: GPT2Model
+    public let optimizer: AdamW
+    public var schedule: LRSchedule
+    /// Clip the global gradient norm to this value (nil: no clipping).
+    public var clipNorm: Double?
+
+    public init(model: GPT2Model, optimizer: AdamW, schedule: LRSchedule, clipNorm: Double? = 1.0) {
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.clipNorm = clipNorm
+    }
+
+    /// Runs step number `step` (0-based, for the schedule) over `microBatches`. `dropoutKey`
+    /// seeds dropout masks (nil: no dropout). Throws on a non-finite loss without updating.
+    public func run(step: Int, microBatches: [TokenBatch], dropoutKey: UInt64?) throws -> StepResult {
+        precondition(!microBatches.isEmpty)
+        var total: Double = 0
+        var tokens = 0
+        for (i, mb) in microBatches.enumerated() {
+            let tape = Tape()
+            let key = dropoutKey.map { RandomGenerator.mix($0 &+ UInt64(i)) }
+            let loss = try tape.record {
+                try model.loss(mb.inputs, targets: mb.targets, batch: mb.batch, seqLen: mb.seqLen, dropoutKey: key)
+            }
+            let value = loss.value.item
+            guard value.isFinite else {
+                optimizer.zeroGrad()
+                throw TrainingError.nonFiniteLoss(step: step, value: value)
+            }
+            try tape.backward(loss)
+            total += Double(value)
+            tokens += mb.batch * mb.seqLen
+        }
+        let params = optimizer.parameters.map(\.parameter)
+        if microBatches.count > 1 { Gradients.scale(params, by: 1 / Float(microBatches.count)) }
+        let norm = clipNorm.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
+        guard norm.isFinite else {
+            optimizer.zeroGrad()
+            throw TrainingError.nonFiniteGradient(step: step)
+        }
+        let lr = schedule.lr(at: step)
+        optimizer.step(lr: lr)
+        optimizer.zeroGrad()
+        return StepResult(loss: Float(total / Double(microBatches.count)), gradNorm: norm, lr: lr, tokens: tokens)
+    }
+}
+
+/// Training failures that stop a run.
+public enum TrainingError: Error, CustomStringConvertible, Equatable {
+    case nonFiniteLoss(step: Int, value: Float)
+    case nonFiniteGradient(step: Int)
+    case recipe(String)
+    case data(String)
+
+    public var description: String {
+        switch self {
+        case .nonFiniteLoss(let s, let v): return "training stopped: the loss became \(v) at step \(s); the last good checkpoint is kept"
+        case .nonFiniteGradient(let s): return "training stopped: the gradient norm became non-finite at step \(s); the last good checkpoint is kept"
+        case .recipe(let m): return m
+        case .data(let m): return m
+        }
+    }
+}
