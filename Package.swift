@@ -78,7 +78,8 @@ let package = Package(
 
         // Training: the optimizer step, the trainer, recipes and run records.
         .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
-                                                          "FactorlabOptim", "FactorlabCheckpoint"], swiftSettings: fast),
+                                                          "FactorlabOptim", "FactorlabCheckpoint",
+                                                          .product(name: "Yams", package: "Yams")], swiftSettings: fast),
 
         // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
         .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS"],

@@ -108,9 +108,10 @@ extension Variable {
     }
 
     /// Fused causal self-attention on packed qkv [B, T, 3C]; result [B, T, C].
-    public static func causalSelfAttention(_ qkv: Variable, heads: Int) throws -> Variable {
+    /// With `dropout` > 0, attention probabilities are dropped with a mask derived from `key`.
+    public static func causalSelfAttention(_ qkv: Variable, heads: Int, dropout: Float = 0, key: UInt64 = 0) throws -> Variable {
         let x = qkv.value.contiguous()
-        let (out, saved) = try Kernels.attentionForward(qkv: x, heads: heads)
+        let (out, saved) = try Kernels.attentionForward(qkv: x, heads: heads, dropout: dropout, key: key)
         return make(out, [qkv], "attention") { g in
             [try Kernels.attentionBackward(qkv: x, heads: heads, saved: saved, dout: g)]
         }

@@ -63,11 +63,13 @@ public struct TokenCorpus: Sendable {
                             "the tokenizer has no \(BPETokenizer.endOfText) token to separate documents; "
                                 + "train or load it with specialTokens: [\"\(BPETokenizer.endOfText)\"]")
         }
+        var t0 = Date(); var tEncode = 0.0
         let files = try source.files(excluding: cacheDirectory)
         let inputs = CorpusMeta.Inputs(formatVersion: CorpusMeta.currentFormatVersion, files: files,
                                        textField: source.textField,
                                        tokenizer: try CorpusMeta.TokenizerFingerprint(tokenizer, endOfTextID: endOfText),
                                        split: split)
+        print("files+fingerprint", Date().timeIntervalSince(t0)); t0 = Date()
         let metaURL = cacheDirectory.appendingPathComponent("meta.json")
         let trainURL = cacheDirectory.appendingPathComponent("train.bin")
         let validationURL = cacheDirectory.appendingPathComponent("val.bin")
@@ -110,7 +112,10 @@ public struct TokenCorpus: Sendable {
         var pending: [[UInt8]] = []
         var pendingBytes = 0
         func tokenizePending() throws {
-            for tokens in encodeInParallel(pending, tokenizer: tokenizer) { try router.add(tokens) }
+            let te = Date()
+            let encoded = encodeInParallel(pending, tokenizer: tokenizer)
+            tEncode += Date().timeIntervalSince(te)
+            for tokens in encoded { try router.add(tokens) }
             pending.removeAll()
             pendingBytes = 0
         }
@@ -132,6 +137,7 @@ public struct TokenCorpus: Sendable {
             }
         }
         try tokenizePending()
+        print("read+encode+write", Date().timeIntervalSince(t0), "encode", tEncode); t0 = Date()
         guard trainWriter.count + validationWriter.count > 0 else {
             throw DataError(.emptyCorpus, "the \(files.count) input file(s) hold no text (first: \(files[0].path))")
         }
@@ -154,6 +160,7 @@ public struct TokenCorpus: Sendable {
             throw DataError(.writeFailed, file: metaURL.path, "cannot encode: \(error)")
         }
         try FileSystem.writeAtomically(metaData, to: metaURL)
+        print("finish", Date().timeIntervalSince(t0)); t0 = Date()
         return TokenCorpus(train: try TokenStream(contentsOf: trainURL, name: "train"),
                            validation: try TokenStream(contentsOf: validationURL, name: "validation"),
                            meta: meta, directory: cacheDirectory, reusedCache: false)

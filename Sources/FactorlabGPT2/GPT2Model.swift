@@ -58,9 +58,11 @@ public final class GPT2Block {
         }
     }
 
-    func callAsFunction(_ x: Variable, dropout: (Variable, Float, Int) -> Variable, config: GPT2Config, site: Int) throws -> Variable {
+    func callAsFunction(_ x: Variable, dropout: (Variable, Float, Int) -> Variable, attentionKey: UInt64?,
+                        config: GPT2Config, site: Int) throws -> Variable {
         let qkv = try cAttn(try ln1(x))
-        let attended = try Variable.causalSelfAttention(qkv, heads: heads)
+        let attended = try Variable.causalSelfAttention(qkv, heads: heads, dropout: attentionKey == nil ? 0 : config.attnDropout,
+                                                        key: attentionKey ?? 0)
         var h = try x + dropout(try attnProj(attended), config.residDropout, site)
         let m = try mlpProj(try cFc(try ln2(h)).gelu())
         h = try h + dropout(m, config.residDropout, site + 1)
@@ -145,7 +147,8 @@ public final class GPT2Model {
         let pos = try wpe.weight.variable.slice(axis: 0, 0..<seqLen)
         var x = dropout(try tok + pos, config.embdDropout, 0)
         for (i, block) in blocks.enumerated() {
-            x = try block(x, dropout: dropout, config: config, site: 1 + 2 * i)
+            let attentionKey = dropoutKey.map { RandomGenerator.mix($0 ^ (0xA77E_0000 &+ UInt64(i))) }
+            x = try block(x, dropout: dropout, attentionKey: attentionKey, config: config, site: 1 + 2 * i)
         }
         return try lnF(x)
     }

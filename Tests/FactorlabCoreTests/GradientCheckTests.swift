@@ -97,6 +97,9 @@ final class GradientCheckTests: XCTestCase {
 
     func testAttentionAndCrossEntropy() throws {
         try check("causal attention", [randn([2, 5, 12])]) { try Variable.causalSelfAttention($0[0], heads: 2) }
+        try check("causal attention with dropout", [randn([2, 5, 12])]) {
+            try Variable.causalSelfAttention($0[0], heads: 2, dropout: 0.3, key: 77)
+        }
         try check("cross entropy", [randn([6, 5], std: 2)]) {
             try Variable.crossEntropy(logits: $0[0], targets: [0, 4, -100, 2, 2, 1])
         }

@@ -93,6 +93,22 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    func testAttentionDropoutIsSeededAndUnbiased() throws {
+        // V = 1 everywhere, so each output is the sum of the kept, rescaled probabilities of its row:
+        // exactly 1 without dropout, 1 on average with it.
+        var qkv = Tensor.randomNormal([4, 64, 3 * 8], using: &rng)
+        qkv.withUnsafeMutablePointer { p in for r in 0..<(4 * 64) { for j in 16..<24 { p[r * 24 + j] = 1 } } }
+        let plain = try Kernels.attentionForward(qkv: qkv, heads: 2).out
+        let a = try Kernels.attentionForward(qkv: qkv, heads: 2, dropout: 0.2, key: 5).out
+        let b = try Kernels.attentionForward(qkv: qkv, heads: 2, dropout: 0.2, key: 5).out
+        let c = try Kernels.attentionForward(qkv: qkv, heads: 2, dropout: 0.2, key: 6).out
+        XCTAssertEqual(plain.mean(), 1, accuracy: 1e-5)
+        XCTAssertEqual(a.scalars, b.scalars, "same key, same mask")
+        XCTAssertNotEqual(a.scalars, c.scalars)
+        XCTAssertNotEqual(a.scalars, plain.scalars)
+        XCTAssertEqual(Double(a.mean()), 1, accuracy: 0.05, "inverted dropout keeps the expectation")
+    }
+
     func testCrossEntropyWithIgnoreIndex() throws {
         let logits = Tensor.randomNormal([5, 8], std: 3, using: &rng)
         let targets: [Int32] = [3, -100, 0, 7, 2]

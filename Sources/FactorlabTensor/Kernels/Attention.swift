@@ -11,8 +11,18 @@ import Foundation
 
 extension Kernels {
     public struct AttentionSaved {
-        /// Softmax probabilities [B, H, T, T], zero above the diagonal.
+        /// Softmax probabilities [B, H, T, T], zero above the diagonal (before dropout).
         public let probs: Tensor
+        /// Attention dropout probability and the key its mask derives from.
+        public let dropout: Float
+        public let key: UInt64
+    }
+
+    /// The attention-dropout multiplier of probability (b, h, i, j): 0 or 1/(1-p), a pure
+    /// function of the key and the position, so backward regenerates it instead of storing it.
+    @inline(__always)
+    static func dropoutScale(key: UInt64, index: Int, p: Float) -> Float {
+        RandomGenerator.unitFloat(RandomGenerator.mix(key &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)) >= p ? 1 / (1 - p) : 0
     }
 
     /// Validates the shape of a packed qkv tensor and returns (B, T, C, head size).
@@ -49,7 +59,9 @@ extension Kernels {
         withExtendedLifetime(scratch) {}
     }
 
-    public static func attentionForward(qkv: Tensor, heads: Int) throws -> (out: Tensor, saved: AttentionSaved) {
+    /// With `dropout` > 0, attention probabilities are dropped (inverted dropout) with a mask
+    /// derived from `key`, as in GPT-2's attn_dropout.
+    public static func attentionForward(qkv: Tensor, heads: Int, dropout: Float = 0, key: UInt64 = 0) throws -> (out: Tensor, saved: AttentionSaved) {
         let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
         let x = qkv.contiguous()
         let out = Tensor(uninitializedShape: [b, t, c])
@@ -57,7 +69,7 @@ extension Kernels {
         let scale = 1 / Float(hd).squareRoot()
         let sx = SendablePointer(x.storage.base + x.offset), so = SendablePointer(out.storage.base)
         let sp = SendablePointer(probs.storage.base)
-        forEachHead(batch: b, heads: heads, scratchCount: 0) { bi, h, _ in
+        forEachHead(batch: b, heads: heads, scratchCount: dropout > 0 ? t * t : 0) { bi, h, scratch in
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
             let p = sp.p + (bi * heads + h) * t * t
             // S = scale * Q K^T (full square; the masked half is overwritten below).
@@ -68,11 +80,17 @@ extension Kernels {
                 softmaxRow(row, row, i + 1)
                 (row + i + 1).update(repeating: 0, count: t - i - 1)
             }
+            var weights = UnsafePointer(p)
+            if dropout > 0 {
+                let base = (bi * heads + h) * t * t
+                for i in 0..<(t * t) { scratch[i] = p[i] * dropoutScale(key: key, index: base + i, p: dropout) }
+                weights = UnsafePointer(scratch)
+            }
             BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
-                       a: p, lda: t, b: v, ldb: 3 * c, c: so.p + bi * t * c + h * hd, ldc: c)
+                       a: weights, lda: t, b: v, ldb: 3 * c, c: so.p + bi * t * c + h * hd, ldc: c)
         }
         withExtendedLifetime(x) {}
-        return (out, AttentionSaved(probs: probs))
+        return (out, AttentionSaved(probs: probs, dropout: dropout, key: key))
     }
 
     /// Gradient with respect to qkv, given the forward input and saved probabilities.
@@ -87,17 +105,30 @@ extension Kernels {
         let sx = SendablePointer(x.storage.base + x.offset), sdy = SendablePointer(dy.storage.base + dy.offset)
         let sp = SendablePointer(saved.probs.storage.base + saved.probs.offset)
         let sdq = SendablePointer(dqkv.storage.base)
-        forEachHead(batch: b, heads: heads, scratchCount: t * t) { bi, h, dP in
+        let drop = saved.dropout, key = saved.key
+        forEachHead(batch: b, heads: heads, scratchCount: drop > 0 ? 2 * t * t : t * t) { bi, h, scratch in
+            let dP = scratch
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
             let dq = sdq.p + bi * t * 3 * c + h * hd, dk = dq + c, dv = dq + 2 * c
             let dO = sdy.p + bi * t * c + h * hd
             let p = sp.p + (bi * heads + h) * t * t
-            // dV = P^T dO
+            let base = (bi * heads + h) * t * t
+            // The probabilities actually used in forward (after dropout).
+            var used = UnsafePointer(p)
+            if drop > 0 {
+                let pd = scratch + t * t
+                for i in 0..<(t * t) { pd[i] = p[i] * dropoutScale(key: key, index: base + i, p: drop) }
+                used = UnsafePointer(pd)
+            }
+            // dV = P'^T dO
             BLAS.sgemm(transA: true, transB: false, m: t, n: hd, k: t,
-                       a: p, lda: t, b: dO, ldb: c, c: dv, ldc: 3 * c)
-            // dP = dO V^T
+                       a: used, lda: t, b: dO, ldb: c, c: dv, ldc: 3 * c)
+            // dP' = dO V^T, then through the dropout mask: dP = dP' * mask
             BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd,
                        a: dO, lda: c, b: v, ldb: 3 * c, c: dP, ldc: t)
+            if drop > 0 {
+                for i in 0..<(t * t) { dP[i] *= dropoutScale(key: key, index: base + i, p: drop) }
+            }
             // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
             for i in 0..<t {
                 let pr = p + i * t, dr = dP + i * t

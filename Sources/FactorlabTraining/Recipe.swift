@@ -1,0 +1,210 @@
+import FactorlabGPT2
+import FactorlabLayers
+import FactorlabOptim
+import Foundation
+
+/// A complete description of a pretraining run, read from a YAML file in `Recipes/`.
+///
+/// ```yaml
+/// name: shakespeare-dense
+/// seed: 1337
+/// model: {preset: tiny, mlp: dense, dropout: 0.0}
+/// data: {paths: [Recipes/corpora/shakespeare], split: tail, val_fraction: 0.05, loader: shuffled}
+/// tokenizer: {path: Checkpoints/tokenizers/shakespeare-4096, vocab_size: 4096}
+/// optimizer: {lr: 1e-3, weight_decay: 0.1, beta2: 0.95}
+/// schedule: {kind: cosine, warmup_steps: 50, min_lr: 1e-4}
+/// training: {batch_size: 8, seq_len: 128, grad_accum: 1, max_steps: 600, grad_clip: 1.0}
+/// eval: {interval: 100, batches: 10, sample_tokens: 64, prompt: "ROMEO:"}
+/// checkpoint: {interval: 200, keep_last: 2, keep_best: true}
+/// ```
+/// Relative paths are resolved against the current directory. Every key can be overridden with
+/// `--set section.key=value`; unknown keys and wrong types are errors that name the key.
+public struct Recipe: Sendable {
+    public struct Model: Sendable {
+        public var preset: String?
+        public var nLayer: Int?, nHead: Int?, nEmbd: Int?, nPositions: Int?, nInner: Int?
+        /// Per-layer MLP kinds (`dense`, `monarch:4`, `monarch:4@6-11`, ...).
+        public var mlp = "dense"
+        public var dropout: Float = 0
+        /// A checkpoint (.h5) or Hugging Face folder to start from instead of random weights.
+        public var initFrom: String?
+    }
+    public struct Data: Sendable {
+        public var paths: [String] = []
+        public var jsonlField = "text"
+        /// `tail` (last val_fraction of the token stream) or `documents` (every k-th document).
+        public var split = "tail"
+        public var valFraction: Double = 0.1
+        public var valEvery: Int = 10
+        /// `sequential` (llm.c) or `shuffled` (seeded permutation of windows per epoch).
+        public var loader = "shuffled"
+    }
+    public struct Tokenizer: Sendable {
+        /// A folder with vocab.json and merges.txt; trained from the training data if missing.
+        public var path: String?
+        /// Vocabulary size when training one.
+        public var vocabSize = 4096
+    }
+    public struct Training: Sendable {
+        public var batchSize = 8
+        public var seqLen = 128
+        public var gradAccum = 1
+        public var maxSteps: Int?
+        /// Alternatively, a budget of training tokens (steps = budget / tokens per step).
+        public var tokenBudget: Int?
+        public var gradClip: Double? = 1.0
+    }
+    public struct Eval: Sendable {
+        public var interval = 100
+        public var batches = 20
+        public var sampleTokens = 64
+        public var prompt = "\n"
+    }
+    public struct Checkpointing: Sendable {
+        /// Output folder; default Checkpoints/<name>.
+        public var dir: String?
+        public var interval = 500
+        public var keepLast = 2
+        public var keepBest = true
+    }
+
+    public var name: String
+    public var seed: UInt64 = 1337
+    public var model = Model()
+    public var data = Data()
+    public var tokenizer = Tokenizer()
+    public var optimizer = AdamW.Hyperparameters(lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1)
+    public var schedule = LRSchedule(peak: 1e-3, warmupSteps: 100, totalSteps: 1000, decay: .cosine, floor: 1e-4)
+    public var training = Training()
+    public var eval = Eval()
+    public var checkpoint = Checkpointing()
+    /// The YAML text after overrides were applied, stored in checkpoints.
+    public var text: String = ""
+
+    public init(name: String) { self.name = name }
+
+    /// Reads a recipe file, applying `--set` overrides.
+    public static func load(_ url: URL, overrides: [String] = []) throws -> Recipe {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw TrainingError.recipe("\(url.path): cannot read the recipe file")
+        }
+        return try parse(text, file: url.path, overrides: overrides, defaultName: url.deletingPathExtension().lastPathComponent)
+    }
+
+    public static func parse(_ text: String, file: String, overrides: [String] = [], defaultName: String = "run") throws -> Recipe {
+        let root = try RecipeReader.parse(text, file: file, overrides: overrides)
+        var r = Recipe(name: try root.string("name") ?? defaultName)
+        if let s = try root.int("seed") { r.seed = UInt64(truncatingIfNeeded: s) }
+        if let m = try root.section("model") {
+            r.model.preset = try m.string("preset")
+            r.model.nLayer = try m.int("n_layer"); r.model.nHead = try m.int("n_head"); r.model.nEmbd = try m.int("n_embd")
+            r.model.nPositions = try m.int("n_positions"); r.model.nInner = try m.int("n_inner")
+            r.model.mlp = try m.string("mlp") ?? r.model.mlp
+            r.model.dropout = Float(try m.double("dropout") ?? 0)
+            r.model.initFrom = try m.string("init_from")
+            try m.finish(allowed: ["preset", "n_layer", "n_head", "n_embd", "n_positions", "n_inner", "mlp", "dropout", "init_from"])
+        }
+        if let d = try root.section("data") {
+            r.data.paths = try d.strings("paths") ?? []
+            r.data.jsonlField = try d.string("jsonl_field") ?? r.data.jsonlField
+            r.data.split = try d.choice("split", try d.string("split"), ["tail", "documents"]) ?? r.data.split
+            r.data.valFraction = try d.double("val_fraction") ?? r.data.valFraction
+            r.data.valEvery = try d.int("val_every") ?? r.data.valEvery
+            r.data.loader = try d.choice("loader", try d.string("loader"), ["sequential", "shuffled"]) ?? r.data.loader
+            try d.finish(allowed: ["paths", "jsonl_field", "split", "val_fraction", "val_every", "loader"])
+        }
+        if let t = try root.section("tokenizer") {
+            r.tokenizer.path = try t.string("path")
+            r.tokenizer.vocabSize = try t.int("vocab_size") ?? r.tokenizer.vocabSize
+            try t.finish(allowed: ["path", "vocab_size"])
+        }
+        if let o = try root.section("optimizer") {
+            if let v = try o.double("lr") { r.optimizer.lr = Float(v) }
+            if let v = try o.double("beta1") { r.optimizer.beta1 = Float(v) }
+            if let v = try o.double("beta2") { r.optimizer.beta2 = Float(v) }
+            if let v = try o.double("eps") { r.optimizer.eps = Float(v) }
+            if let v = try o.double("weight_decay") { r.optimizer.weightDecay = Float(v) }
+            try o.finish(allowed: ["lr", "beta1", "beta2", "eps", "weight_decay"])
+        }
+        r.schedule.peak = r.optimizer.lr
+        if let s = try root.section("schedule") {
+            if let k = try s.choice("kind", try s.string("kind"), LRSchedule.Decay.allCases.map(\.rawValue)) { r.schedule.decay = LRSchedule.Decay(rawValue: k)! }
+            r.schedule.warmupSteps = try s.int("warmup_steps") ?? r.schedule.warmupSteps
+            if let v = try s.double("min_lr") { r.schedule.floor = Float(v) }
+            try s.finish(allowed: ["kind", "warmup_steps", "min_lr"])
+        }
+        if let t = try root.section("training") {
+            r.training.batchSize = try t.int("batch_size") ?? r.training.batchSize
+            r.training.seqLen = try t.int("seq_len") ?? r.training.seqLen
+            r.training.gradAccum = try t.int("grad_accum") ?? r.training.gradAccum
+            r.training.maxSteps = try t.int("max_steps")
+            r.training.tokenBudget = try t.int("token_budget")
+            r.training.gradClip = try t.double("grad_clip") ?? r.training.gradClip
+            try t.finish(allowed: ["batch_size", "seq_len", "grad_accum", "max_steps", "token_budget", "grad_clip"])
+        }
+        if let e = try root.section("eval") {
+            r.eval.interval = try e.int("interval") ?? r.eval.interval
+            r.eval.batches = try e.int("batches") ?? r.eval.batches
+            r.eval.sampleTokens = try e.int("sample_tokens") ?? r.eval.sampleTokens
+            r.eval.prompt = try e.string("prompt") ?? r.eval.prompt
+            try e.finish(allowed: ["interval", "batches", "sample_tokens", "prompt"])
+        }
+        if let c = try root.section("checkpoint") {
+            r.checkpoint.dir = try c.string("dir")
+            r.checkpoint.interval = try c.int("interval") ?? r.checkpoint.interval
+            r.checkpoint.keepLast = try c.int("keep_last") ?? r.checkpoint.keepLast
+            r.checkpoint.keepBest = try c.bool("keep_best") ?? r.checkpoint.keepBest
+            try c.finish(allowed: ["dir", "interval", "keep_last", "keep_best"])
+        }
+        try root.finish(allowed: ["name", "seed", "model", "data", "tokenizer", "optimizer", "schedule", "training", "eval", "checkpoint"])
+        r.text = overrides.isEmpty ? text : text + "\n# overrides: " + overrides.joined(separator: " ") + "\n"
+        try r.validate(file: file)
+        return r
+    }
+
+    /// Range checks that name the key.
+    func validate(file: String) throws {
+        func check(_ ok: Bool, _ key: String, _ what: String) throws {
+            if !ok { throw TrainingError.recipe("\(file): \(key) \(what)") }
+        }
+        try check(training.batchSize >= 1, "training.batch_size", "must be at least 1")
+        try check(training.seqLen >= 2, "training.seq_len", "must be at least 2")
+        try check(training.gradAccum >= 1, "training.grad_accum", "must be at least 1")
+        try check(training.maxSteps != nil || training.tokenBudget != nil, "training.max_steps", "or training.token_budget must be set")
+        try check((training.maxSteps ?? 1) >= 1, "training.max_steps", "must be at least 1")
+        try check(optimizer.lr > 0, "optimizer.lr", "must be positive")
+        try check(data.valFraction > 0 && data.valFraction < 1, "data.val_fraction", "must be between 0 and 1")
+        try check(model.dropout >= 0 && model.dropout < 1, "model.dropout", "must be in [0, 1)")
+        try check(eval.interval >= 1 && checkpoint.interval >= 1, "eval.interval", "and checkpoint.interval must be at least 1")
+        try check(checkpoint.keepLast >= 1, "checkpoint.keep_last", "must be at least 1")
+        try check(!data.paths.isEmpty || model.initFrom != nil, "data.paths", "must list at least one file or folder")
+    }
+
+    /// Tokens per optimizer step.
+    public var tokensPerStep: Int { training.batchSize * training.seqLen * training.gradAccum }
+
+    /// Number of optimizer steps: max_steps, or the token budget divided by tokens per step.
+    public var totalSteps: Int {
+        training.maxSteps ?? max(1, (training.tokenBudget ?? 0) / tokensPerStep)
+    }
+
+    /// The model configuration for a vocabulary size (the tokenizer's).
+    public func modelConfig(vocabSize: Int) throws -> GPT2Config {
+        var c = try model.preset.map { try GPT2Config.preset($0) } ?? GPT2Config(nLayer: 4, nHead: 4, nEmbd: 256, nPositions: 256, vocabSize: vocabSize)
+        if let v = model.nLayer { c.nLayer = v }
+        if let v = model.nHead { c.nHead = v }
+        if let v = model.nEmbd { c.nEmbd = v; c.nInner = 4 * v }
+        if let v = model.nPositions { c.nPositions = v }
+        if let v = model.nInner { c.nInner = v }
+        c.vocabSize = vocabSize
+        c.embdDropout = model.dropout; c.attnDropout = model.dropout; c.residDropout = model.dropout
+        do { c.mlp = try GPT2Config.mlpKinds(model.mlp, layers: c.nLayer) } catch {
+            throw TrainingError.recipe("model.mlp: \(error)")
+        }
+        guard training.seqLen <= c.nPositions else {
+            throw TrainingError.recipe("training.seq_len \(training.seqLen) exceeds the model's context n_positions \(c.nPositions)")
+        }
+        do { try c.validate() } catch { throw TrainingError.recipe("model: \(error)") }
+        return c
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Yams
+
+/// Typed, path-aware reading of a YAML recipe. Every error names the recipe file, the key's full
+/// dotted path, its line, and what was expected; keys nobody asked for are rejected as unknown.
+public final class RecipeReader {
+    let file: String
+    let path: String
+    let mapping: Node.Mapping
+    let line: Int?
+    private var consumed: Set<String> = []
+
+    init(file: String, path: String, mapping: Node.Mapping, line: Int?) {
+        self.file = file
+        self.path = path
+        self.mapping = mapping
+        self.line = line
+    }
+
+    /// Parses YAML text, applies `overrides` (`a.b.c=value`, the value read as YAML), and returns
+    /// a reader of the root mapping.
+    public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> RecipeReader {
+        var root: Node
+        do {
+            root = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
+        } catch {
+            throw TrainingError.recipe("\(file): not valid YAML: \(error)")
+        }
+        guard case .mapping = root else { throw TrainingError.recipe("\(file): the recipe must be a mapping of sections (model:, data:, ...)") }
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
+                throw TrainingError.recipe("--set \(o): expected KEY.PATH=VALUE, e.g. optimizer.lr=3e-4")
+            }
+            let keys = o[..<eq].split(separator: ".").map(String.init)
+            let valueText = String(o[o.index(after: eq)...])
+            let value = (try? Yams.compose(yaml: valueText)) ?? nil ?? Node(valueText)
+            root = try set(root, keys: keys[...], value: value, whole: String(o[..<eq]))
+        }
+        guard case .mapping(let m) = root else { fatalError("unreachable") }
+        return RecipeReader(file: file, path: "", mapping: m, line: 1)
+    }
+
+    static func set(_ node: Node, keys: ArraySlice<String>, value: Node, whole: String) throws -> Node {
+        guard let key = keys.first else { return value }
+        guard case .mapping(var m) = node else {
+            throw TrainingError.recipe("--set \(whole): '\(key)' is inside a value that is not a section")
+        }
+        let child = m[Node(key)] ?? Node.mapping(Node.Mapping([]))
+        m[Node(key)] = try set(child, keys: keys.dropFirst(), value: value, whole: whole)
+        return .mapping(m)
+    }
+
+    func full(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func where_(_ node: Node?) -> String {
+        if let l = node?.mark?.line { return "\(file):\(l)" }
+        return file
+    }
+
+    func node(_ key: String) -> Node? {
+        consumed.insert(key)
+        guard let n = mapping[Node(key)] else { return nil }
+        if n.null != nil { return nil }
+        return n
+    }
+
+    func mismatch(_ key: String, _ n: Node, _ expected: String) -> TrainingError {
+        .recipe("\(where_(n)): \(full(key)) must be \(expected), got '\(n.string ?? "\(n.any)")'")
+    }
+
+    public func string(_ key: String) throws -> String? {
+        guard let n = node(key) else { return nil }
+        guard case .scalar(let s) = n else { throw mismatch(key, n, "a string") }
+        return s.string
+    }
+
+    public func double(_ key: String) throws -> Double? {
+        guard let n = node(key) else { return nil }
+        guard let v = n.float ?? n.int.map(Double.init) ?? n.string.flatMap(Double.init) else { throw mismatch(key, n, "a number") }
+        return v
+    }
+
+    public func int(_ key: String) throws -> Int? {
+        guard let n = node(key) else { return nil }
+        if let v = n.int { return v }
+        if let d = n.float ?? n.string.flatMap(Double.init), d == d.rounded(), abs(d) < 9e15 { return Int(d) }
+        throw mismatch(key, n, "an integer")
+    }
+
+    public func bool(_ key: String) throws -> Bool? {
+        guard let n = node(key) else { return nil }
+        guard let v = n.bool else { throw mismatch(key, n, "true or false") }
+        return v
+    }
+
+    public func strings(_ key: String) throws -> [String]? {
+        guard let n = node(key) else { return nil }
+        switch n {
+        case .scalar(let s): return [s.string]
+        case .sequence(let seq):
+            return try seq.map { item in
+                guard case .scalar(let s) = item else { throw mismatch(key, item, "a list of strings") }
+                return s.string
+            }
+        default: throw mismatch(key, n, "a string or a list of strings")
+        }
+    }
+
+    /// A nested section, or nil when absent.
+    public func section(_ key: String) throws -> RecipeReader? {
+        guard let n = node(key) else { return nil }
+        guard case .mapping(let m) = n else { throw mismatch(key, n, "a section (a mapping of keys)") }
+        return RecipeReader(file: file, path: full(key), mapping: m, line: n.mark?.line)
+    }
+
+    /// Rejects keys that were never read, naming them and the keys this section accepts.
+    public func finish(allowed: [String]) throws {
+        for (k, v) in mapping {
+            guard let key = k.string else { continue }
+            if !allowed.contains(key) {
+                throw TrainingError.recipe("\(where_(v)): unknown key \(full(key)); \(path.isEmpty ? "sections" : "keys of \(path)") are: \(allowed.joined(separator: ", "))")
+            }
+        }
+    }
+
+    /// Checks a value against allowed choices.
+    public func choice(_ key: String, _ value: String?, _ options: [String]) throws -> String? {
+        guard let value else { return nil }
+        guard options.contains(value) else {
+            throw TrainingError.recipe("\(where_(mapping[Node(key)])): \(full(key)) must be one of \(options.joined(separator: ", ")), got '\(value)'")
+        }
+        return value
+    }
+}
