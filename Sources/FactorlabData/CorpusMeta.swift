@@ -41,11 +41,8 @@ public struct CorpusMeta: Codable, Equatable, Sendable {
 }
 
 extension CorpusMeta.TokenizerFingerprint {
-    /// The fingerprint of `tokenizer`, made by writing it to a temporary folder and hashing the files.
-    init(_ tokenizer: BPETokenizer, endOfTextID: Int32) throws {
-        let folder = FileManager.default.temporaryDirectory
-            .appendingPathComponent("factorlab-tokenizer-\(getpid())-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: folder) }
+    /// The fingerprint of `tokenizer` as written into `folder` by ``BPETokenizer/write(to:)``.
+    init(_ tokenizer: BPETokenizer, endOfTextID: Int32, writingTo folder: URL) throws {
         do {
             try tokenizer.write(to: folder)
         } catch {

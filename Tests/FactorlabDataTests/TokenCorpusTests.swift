@@ -228,6 +228,28 @@ final class TokenCorpusTests: XCTestCase {
         XCTAssertEqual(eval.next()?.inputs, Array(ids[corpus.train.count..<corpus.train.count + 128]))
     }
 
+    /// Above 2 MB of text, documents are encoded by several threads, each with its own tokenizer
+    /// copy; the result must equal encoding them one by one in order.
+    func testParallelTokenizationMatchesSerial() throws {
+        let shakespeare = URL(fileURLWithPath: "/work/shared/corpora/shakespeare")
+        let all = try DataSource(paths: [shakespeare]).files()
+        var chosen: [URL] = []
+        var bytes: Int64 = 0
+        for file in all where bytes < 3_000_000 {
+            chosen.append(URL(fileURLWithPath: file.path))
+            bytes += file.size
+        }
+        let texts = try chosen.map { TextNormalizer.normalize(try Data(contentsOf: $0)) }
+        let tokenizer = try BPETokenizer.train(texts: texts.prefix(3).map { String(decoding: $0, as: UTF8.self) }, vocabularySize: 1000)
+        let eot = try XCTUnwrap(tokenizer.endOfTextID)
+        let expected = texts.flatMap { text in [eot] + text.withUnsafeBufferPointer { tokenizer.encode(utf8: $0) } }
+        let corpus = try TokenCorpus.prepare(source: DataSource(paths: chosen), tokenizer: tokenizer,
+                                             cacheDirectory: try makeTemporaryFolder(self), split: .tail(fraction: 0.05))
+        XCTAssertEqual(corpus.meta?.documentCount, chosen.count)
+        XCTAssertEqual(corpus.train.count + corpus.validation.count, expected.count)
+        XCTAssertTrue((corpus.train.array + corpus.validation.array).map { Int32($0) } == expected)
+    }
+
     /// Tokenization speed on the Shakespeare corpus (5 MB); printed, not asserted. Set
     /// FACTORLAB_DATA_BENCH=1 to run it.
     func testShakespeareThroughput() throws {
@@ -239,7 +261,7 @@ final class TokenCorpusTests: XCTestCase {
         let sample = try files.prefix(8).map { String(decoding: try Data(contentsOf: URL(fileURLWithPath: $0.path)), as: UTF8.self) }
         var start = Date()
         let tokenizer = try BPETokenizer.train(texts: sample, vocabularySize: 8192)
-        print("trained an 8192-token vocabulary on 8 plays in \(Date().timeIntervalSince(start)) s")
+        print("trained a \(tokenizer.vocabularySize)-token vocabulary on 8 plays in \(Date().timeIntervalSince(start)) s")
         let folder = try makeTemporaryFolder(self)
         start = Date()
         let corpus = try TokenCorpus.prepare(source: DataSource(paths: [shakespeare]), tokenizer: tokenizer, cacheDirectory: folder)
@@ -248,6 +270,18 @@ final class TokenCorpusTests: XCTestCase {
         let megabytes = Double(meta.textBytes) / 1e6
         print(String(format: "prepare: %.2f MB of text, %d documents, %d tokens in %.3f s = %.2f MB/s",
                      megabytes, meta.documentCount, meta.trainTokens + meta.validationTokens, seconds, megabytes / seconds))
+        let warmFolder = try makeTemporaryFolder(self)
+        start = Date()
+        _ = try TokenCorpus.prepare(source: DataSource(paths: [shakespeare]), tokenizer: tokenizer, cacheDirectory: warmFolder)
+        let warmSeconds = Date().timeIntervalSince(start)
+        print(String(format: "prepare again (warm piece cache): %.3f s = %.2f MB/s", warmSeconds, megabytes / warmSeconds))
+        // For comparison: the same documents encoded on one thread (the piece cache is warm now).
+        let texts = try files.map { TextNormalizer.normalize(try Data(contentsOf: URL(fileURLWithPath: $0.path))) }
+        start = Date()
+        let serialTokens = texts.reduce(0) { total, text in total + text.withUnsafeBufferPointer { tokenizer.encode(utf8: $0).count } }
+        let serialSeconds = Date().timeIntervalSince(start)
+        print(String(format: "one thread, warm cache: %d tokens in %.3f s = %.2f MB/s", serialTokens, serialSeconds, megabytes / serialSeconds))
+        XCTAssertEqual(serialTokens + meta.documentCount, meta.trainTokens + meta.validationTokens)
         start = Date()
         XCTAssertTrue(try TokenCorpus.prepare(source: DataSource(paths: [shakespeare]), tokenizer: tokenizer, cacheDirectory: folder).reusedCache)
         print(String(format: "cached prepare: %.3f s", Date().timeIntervalSince(start)))
