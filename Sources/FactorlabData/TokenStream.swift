@@ -49,6 +49,9 @@ public struct TokenStream: Sendable {
     ///
     /// - Throws: ``DataError`` `.tokenOutOfRange` naming the file, the byte offset and the index of the first bad id.
     public func validate(vocabularySize: Int) throws {
+        guard vocabularySize >= 1 else {
+            throw DataError(.invalidArgument, file: name, "the vocabulary size must be at least 1, got \(vocabularySize)")
+        }
         guard vocabularySize <= 65536 else { return }  // every uint16 fits
         let limit = UInt16(vocabularySize - 1)
         let base = storage.base
