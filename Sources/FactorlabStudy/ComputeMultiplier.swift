@@ -13,7 +13,7 @@ public struct MultiplierEstimate: Codable, Equatable, Sendable {
     public var multiplier: Double?
     /// Standard deviation of the multiplier over the seed replicates; nil with single seeds.
     public var spread: Double?
-    /// Number of seed replicates behind `spread` (0 with single seeds).
+    /// Number of seed replicates behind `spread`: those whose trends reach this loss (0 with single seeds).
     public var replicates: Int
     /// True when `loss` lies outside the range where either trend was measured (a fitted law was extrapolated).
     public var extrapolated: Bool

@@ -105,21 +105,23 @@ public struct SVGPlot: Sendable {
             """
         // Grid and ticks.
         out += "<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n"
+        // Decade ticks (labelled 10^k); when fewer than three decades show, 2, 3 and 5 times a decade are labelled too,
+        // and every integer multiple when no decade falls inside the range.
         let majors = (Int(floor(lx0))...Int(ceil(lx1))).filter { Double($0) >= lx0 && Double($0) <= lx1 }
-        let labelMinors = majors.count < 2
+        let labelMinors = majors.count < 3
         var xTicks: [(x: Double, major: Bool, label: String?)] = []
         for decade in Int(floor(lx0))...Int(ceil(lx1)) {
             for m in 1...9 {
                 let lx = Double(decade) + log10(Double(m))
                 guard lx >= lx0 && lx <= lx1 else { continue }
-                let label: String? = m == 1 ? nil : (labelMinors && (m == 2 || m == 5) ? "\(m)" : nil)
-                xTicks.append((pow(10, lx), m == 1, m == 1 ? "" : label))
+                let labelled = majors.isEmpty ? m > 1 : (labelMinors && [2, 3, 5].contains(m))
+                xTicks.append((pow(10, lx), m == 1, labelled ? Self.minorLabel(m, decade) : nil))
             }
         }
         for tick in xTicks where tick.major {
             out += "<line x1=\"\(n(px(tick.x)))\" y1=\"\(n(Self.top))\" x2=\"\(n(px(tick.x)))\" y2=\"\(n(Self.top + plotH))\"/>\n"
         }
-        let yStep = Self.niceStep((y1 - y0) / 6)
+        let yStep = Self.niceStep((y1 - y0) / 8)
         let yTicks = stride(from: (y0 / yStep).rounded(.up) * yStep, through: y1, by: yStep).map { $0 }
         for y in yTicks {
             out += "<line x1=\"\(n(Self.left))\" y1=\"\(n(py(y)))\" x2=\"\(n(Self.left + plotW))\" y2=\"\(n(py(y)))\"/>\n"
@@ -142,7 +144,7 @@ public struct SVGPlot: Sendable {
                 let exponent = Int(log10(tick.x).rounded())
                 out += "<text x=\"\(x)\" y=\"\(y)\" text-anchor=\"middle\">10<tspan dy=\"-6\" font-size=\"9\">\(exponent)</tspan></text>\n"
             } else if let label = tick.label {
-                out += "<text x=\"\(x)\" y=\"\(y)\" text-anchor=\"middle\" font-size=\"10\">\(label)</text>\n"
+                out += "<text x=\"\(x)\" y=\"\(y)\" text-anchor=\"middle\" font-size=\"10\" fill=\"#666666\">\(label)</text>\n"
             }
         }
         let yDigits = max(0, -Int(floor(log10(yStep))))
@@ -185,6 +187,13 @@ public struct SVGPlot: Sendable {
         }
         out += "</g>\n</svg>\n"
         return out
+    }
+
+    /// `m · 10^k` as tick text: plain decimals for small exponents, else `m·10` with a raised exponent.
+    static func minorLabel(_ m: Int, _ k: Int) -> String {
+        if k >= 0 && k <= 3 { return String(m * Int(pow(10, Double(k)))) }
+        if k < 0 && k >= -3 { return String(format: "%.\(-k)f", Double(m) * pow(10, Double(k))) }
+        return "\(m)·10<tspan dy=\"-5\" font-size=\"8\">\(k)</tspan>"
     }
 
     /// 1, 2 or 5 times a power of ten, at least `raw`.

@@ -86,10 +86,9 @@ public struct StudyAnalysis: Sendable {
                               let o = set.first(where: { $0.family == other.family }) else { return nil }
                         return ComputeMultiplier.estimate(dense: d, other: o, loss: level).multiplier
                     }
-                    if values.count == replicates.count, values.count > 1 {
-                        estimate.spread = Stats.sampleStd(values)
-                        estimate.replicates = values.count
-                    }
+                    // Replicates whose frontier does not reach this level give no value and are left out.
+                    estimate.spread = Stats.sampleStd(values)
+                    estimate.replicates = values.count
                     multipliers.append(estimate)
                 }
             }

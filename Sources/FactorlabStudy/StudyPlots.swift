@@ -24,9 +24,11 @@ enum StudyPlots {
             markers = Dictionary(uniqueKeysWithValues: sizes.enumerated().map { ($1, all[$0 % all.count]) })
         }
 
-        func legend(fits: Bool, frontier: Bool) -> [SVGPlot.LegendEntry] {
-            var entries = families.map { SVGPlot.LegendEntry(text: $0, color: colors[$0]!, line: true) }
-            entries += sizes.map { SVGPlot.LegendEntry(text: $0, color: "#555555", marker: markers[$0]!) }
+        /// Legend rows for the families and sizes in `shown` (all when nil).
+        func legend(fits: Bool, frontier: Bool, shown: Set<String>? = nil) -> [SVGPlot.LegendEntry] {
+            let keep = { (name: String) in shown?.contains(name) ?? true }
+            var entries = families.filter(keep).map { SVGPlot.LegendEntry(text: $0, color: colors[$0]!, line: true) }
+            entries += sizes.filter(keep).map { SVGPlot.LegendEntry(text: $0, color: "#555555", marker: markers[$0]!) }
             if frontier { entries.append(SVGPlot.LegendEntry(text: "frontier (pale)", color: "#bbbbbb", line: true)) }
             if fits { entries.append(SVGPlot.LegendEntry(text: "fit L = a·C^-b", color: "#555555", line: true, dashed: true)) }
             return entries
@@ -63,14 +65,16 @@ enum StudyPlots {
                            cost: (RunGroup) -> Double?) -> SVGPlot? {
         let style = Style(analysis.groups)
         var series: [SVGPlot.Series] = []
+        var shown: Set<String> = []
         for group in analysis.groups {
             guard let x = cost(group), x > 0, let loss = group.meanCurve(.flops).map(\.loss).min() else { continue }
             series.append(SVGPlot.Series(points: [CurvePoint(x: x, loss: loss)], color: style.colors[group.key.family]!,
                                          marker: style.markers[group.key.model.sizeLabel], line: false))
+            shown.formUnion([group.key.family, group.key.model.sizeLabel])
         }
         guard !series.isEmpty else { return nil }
         return SVGPlot(title: title, xLabel: xLabel, yLabel: "best validation loss (nats/token)", series: series,
-                       legend: style.legend(fits: false, frontier: false))
+                       legend: style.legend(fits: false, frontier: false, shown: shown))
     }
 
     /// Mean over a group's runs of a per-run value present in all of them.
