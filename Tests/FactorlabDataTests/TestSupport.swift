@@ -51,3 +51,14 @@ func documents(of url: URL, field: String = "text") throws -> [String] {
     }
     return result
 }
+
+/// A folder of the shared public-domain corpora (`shakespeare`, `milton`): under $FACTORLAB_CORPORA,
+/// else /work/shared/corpora. Tests that need it are skipped, saying so, when it is absent.
+func corpusFolder(_ name: String) throws -> URL {
+    let root = ProcessInfo.processInfo.environment["FACTORLAB_CORPORA"] ?? "/work/shared/corpora"
+    let url = URL(fileURLWithPath: root).appendingPathComponent(name)
+    guard FileSystem.status(url.path)?.isDirectory == true else {
+        throw XCTSkip("corpus folder \(url.path) not found; set FACTORLAB_CORPORA to the folder holding shakespeare/ and milton/")
+    }
+    return url
+}

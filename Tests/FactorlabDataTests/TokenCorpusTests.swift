@@ -195,7 +195,7 @@ final class TokenCorpusTests: XCTestCase {
 
     /// A real Milton file (CRLF line ends and a byte-order mark) through the whole pipeline.
     func testMiltonEndToEnd() throws {
-        let milton = URL(fileURLWithPath: "/work/shared/corpora/milton")
+        let milton = try corpusFolder("milton")
         let files = try FileManager.default.contentsOfDirectory(atPath: milton.path).sorted()
             .map { milton.appendingPathComponent($0) }
         // Pick a file that has both quirks.
@@ -231,7 +231,7 @@ final class TokenCorpusTests: XCTestCase {
     /// Above 2 MB of text, documents are encoded by several threads, each with its own tokenizer
     /// copy; the result must equal encoding them one by one in order.
     func testParallelTokenizationMatchesSerial() throws {
-        let shakespeare = URL(fileURLWithPath: "/work/shared/corpora/shakespeare")
+        let shakespeare = try corpusFolder("shakespeare")
         let all = try DataSource(paths: [shakespeare]).files()
         var chosen: [URL] = []
         var bytes: Int64 = 0
@@ -256,7 +256,7 @@ final class TokenCorpusTests: XCTestCase {
         guard ProcessInfo.processInfo.environment["FACTORLAB_DATA_BENCH"] == "1" else {
             throw XCTSkip("set FACTORLAB_DATA_BENCH=1 to measure tokenization speed")
         }
-        let shakespeare = URL(fileURLWithPath: "/work/shared/corpora/shakespeare")
+        let shakespeare = try corpusFolder("shakespeare")
         let files = try DataSource(paths: [shakespeare]).files()
         let raw = try files.map { try Data(contentsOf: URL(fileURLWithPath: $0.path)) }
         let megabytes = Double(raw.reduce(0) { $0 + $1.count }) / 1e6
