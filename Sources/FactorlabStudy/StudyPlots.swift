@@ -77,10 +77,17 @@ enum StudyPlots {
                        legend: style.legend(fits: false, frontier: false, shown: shown))
     }
 
-    /// Mean over a group's runs of a per-run value present in all of them.
+    /// Mean over a group's runs of a per-run value, over the runs that have it; nil if none does.
     static func groupMean(_ group: RunGroup, _ value: (StudyRun) -> Double?) -> Double? {
         let values = group.runs.compactMap(value)
-        return values.count == group.runs.count ? Stats.mean(values) : (values.isEmpty ? nil : Stats.mean(values))
+        return values.isEmpty ? nil : Stats.mean(values)
+    }
+
+    /// A size's peak memory: the mean inference measurement (run.json) over the seeds that have one,
+    /// else the mean training peak (summary.json); the two are never mixed.
+    static func peakMemory(_ group: RunGroup) -> Double? {
+        groupMean(group) { $0.config.inference.map { Double($0.peakMemoryBytes) } }
+            ?? groupMean(group) { $0.summary?.peakMemoryBytes.map(Double.init) }
     }
 
     /// All figures as (file name, plot).
@@ -91,11 +98,13 @@ enum StudyPlots {
             ("loss_vs_latency.svg", "Validation loss vs inference latency", "latency per token (ms), log scale",
              { $0.config.inference?.latencyMsPerToken }),
             ("loss_vs_params.svg", "Validation loss vs parameters", "parameters, log scale", { Double($0.config.parameters) }),
-            ("loss_vs_memory.svg", "Validation loss vs peak memory", "peak memory (bytes), log scale",
-             { $0.peakMemoryBytes.map(Double.init) }),
         ]
-        for (file, title, label, value) in costs {
-            if let plot = lossVsCost(analysis, title: title, xLabel: label, cost: { groupMean($0, value) }) {
+        var all: [(String, String, String, (RunGroup) -> Double?)] = costs.map { cost in
+            (cost.0, cost.1, cost.2, { (group: RunGroup) in groupMean(group, cost.3) })
+        }
+        all.append(("loss_vs_memory.svg", "Validation loss vs peak memory", "peak memory (bytes), log scale", peakMemory))
+        for (file, title, label, value) in all {
+            if let plot = lossVsCost(analysis, title: title, xLabel: label, cost: value) {
                 plots.append((file, plot))
             }
         }

@@ -120,7 +120,7 @@ extension StudyReport {
         md += table(["size", "family", "params", "non-embedding", "latency (ms/token)", "peak memory", "best val loss"],
                     analysis.groups.map { g in
             let latency = StudyPlots.groupMean(g) { $0.config.inference?.latencyMsPerToken }
-            let memory = StudyPlots.groupMean(g) { $0.peakMemoryBytes.map(Double.init) }
+            let memory = StudyPlots.peakMemory(g)
             return [g.key.model.sizeLabel, g.key.family, Fmt.int(g.runs[0].config.parameters),
                     Fmt.int(g.runs[0].config.nonEmbeddingParameters), latency.map { Fmt.fixed($0, 3) } ?? "not measured",
                     memory.map { Fmt.fixed($0 / 1_048_576, 1) + " MiB" } ?? "not measured",
@@ -131,7 +131,8 @@ extension StudyReport {
                               ("loss_vs_memory.svg", "Validation loss vs peak memory")] {
             md += plots.contains(file) ? "![\(title)](\(file))\n\n" : "(\(title): no run records it.)\n\n"
         }
-        md += "Peak memory is the inference measurement from run.json where present, else summary.json's training peak.\n\n"
+        md += "Peak memory is the inference measurement from run.json (mean over the seeds that have one) where present, "
+            + "else summary.json's training peak; latency is only taken from run.json.\n\n"
         return md
     }
 

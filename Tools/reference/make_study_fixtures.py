@@ -289,6 +289,20 @@ def main():
                      "best_accelerated": ({"family": accel[0][1][0], "size": accel[0][1][1], "loss": accel[0][0]}
                                           if accel else None),
                      "accelerator_wins": bool(accel and accel[0][0] < dense[0][0])})
+    # Local-minimum arms at equal compute: the smallest final FLOPs among trained arms and the dense
+    # reference (dense 4L-192d); each seed's lowest val loss at <= that compute, mean over seeds.
+    arm_groups = {}
+    for r in arm_records:
+        arm_groups.setdefault(r["arm"], []).append(r)
+    arm_groups["dense"] = dense_steps
+    finals = [min(r["points"][-1][1] for r in rs) for rs in arm_groups.values()]
+    equal_compute = min(f for f in finals if f > 0)
+    arms = {}
+    for arm, rs in arm_groups.items():
+        losses = [min(p[3] for p in r["points"] if p[1] <= equal_compute) for r in rs]
+        arms[arm] = {"loss": float(np.mean(losses)), "spread": float(np.std(losses, ddof=1)) if len(losses) > 1 else None,
+                     "runs": [r["name"] for r in rs]}
+
     laws = {}
     for fam in LAWS:
         a, b = frontier_law(fam)
@@ -297,6 +311,7 @@ def main():
         "laws": laws,
         "fits": {fam: {k: v for k, v in f.items()} for fam, f in fits.items()},
         "budgets": recs,
+        "local_minimum": {"compute": equal_compute, "arms": arms},
         "run_count": len(records) + len(arm_records) + 1,
     }
     with open(os.path.join(ROOT, "expected.json"), "w") as fh:
