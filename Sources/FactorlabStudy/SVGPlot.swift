@@ -105,17 +105,21 @@ public struct SVGPlot: Sendable {
             """
         // Grid and ticks.
         out += "<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n"
-        // Decade ticks (labelled 10^k); when fewer than three decades show, 2, 3 and 5 times a decade are labelled too,
-        // and every integer multiple when no decade falls inside the range.
+        // Decade ticks, labelled 10^k.
         let majors = (Int(floor(lx0))...Int(ceil(lx1))).filter { Double($0) >= lx0 && Double($0) <= lx1 }
-        let labelMinors = majors.count < 3
+        let inRange = { (decade: Int, m: Int) -> Bool in
+            let lx = Double(decade) + log10(Double(m))
+            return lx >= lx0 && lx <= lx1
+        }
+        let decades = Int(floor(lx0))...Int(ceil(lx1))
+        let someMinors = decades.reduce(0) { count, d in count + [2, 3, 5].filter { inRange(d, $0) }.count }
+        // Label 2, 3, 5 x 10^k when fewer than three decades show; every multiple when that still gives < 2 labels.
+        let labelled: Set<Int> = majors.count >= 3 ? [] : (majors.count + someMinors >= 2 ? [2, 3, 5] : Set(2...9))
         var xTicks: [(x: Double, major: Bool, label: String?)] = []
-        for decade in Int(floor(lx0))...Int(ceil(lx1)) {
-            for m in 1...9 {
-                let lx = Double(decade) + log10(Double(m))
-                guard lx >= lx0 && lx <= lx1 else { continue }
-                let labelled = majors.isEmpty ? m > 1 : (labelMinors && [2, 3, 5].contains(m))
-                xTicks.append((pow(10, lx), m == 1, labelled ? Self.minorLabel(m, decade) : nil))
+        for decade in decades {
+            for m in 1...9 where inRange(decade, m) {
+                xTicks.append((pow(10, Double(decade) + log10(Double(m))), m == 1,
+                               labelled.contains(m) ? Self.minorLabel(m, decade) : nil))
             }
         }
         for tick in xTicks where tick.major {

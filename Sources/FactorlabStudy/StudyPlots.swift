@@ -83,11 +83,14 @@ enum StudyPlots {
         return values.isEmpty ? nil : Stats.mean(values)
     }
 
-    /// A size's peak memory: the mean inference measurement (run.json) over the seeds that have one,
-    /// else the mean training peak (summary.json); the two are never mixed.
-    static func peakMemory(_ group: RunGroup) -> Double? {
+    /// A size's inference peak memory (run.json), mean over the seeds that measured it.
+    static func inferenceMemory(_ group: RunGroup) -> Double? {
         groupMean(group) { $0.config.inference.map { Double($0.peakMemoryBytes) } }
-            ?? groupMean(group) { $0.summary?.peakMemoryBytes.map(Double.init) }
+    }
+
+    /// A size's training peak memory (summary.json), mean over the seeds that have one.
+    static func trainingMemory(_ group: RunGroup) -> Double? {
+        groupMean(group) { $0.summary?.peakMemoryBytes.map(Double.init) }
     }
 
     /// All figures as (file name, plot).
@@ -102,7 +105,14 @@ enum StudyPlots {
         var all: [(String, String, String, (RunGroup) -> Double?)] = costs.map { cost in
             (cost.0, cost.1, cost.2, { (group: RunGroup) in groupMean(group, cost.3) })
         }
-        all.append(("loss_vs_memory.svg", "Validation loss vs peak memory", "peak memory (bytes), log scale", peakMemory))
+        // Inference and training peaks are not comparable: plot inference memory when any size has it.
+        if analysis.groups.contains(where: { inferenceMemory($0) != nil }) {
+            all.append(("loss_vs_memory.svg", "Validation loss vs inference peak memory", "inference peak memory (bytes), log scale",
+                        inferenceMemory))
+        } else {
+            all.append(("loss_vs_memory.svg", "Validation loss vs training peak memory", "training peak memory (bytes), log scale",
+                        trainingMemory))
+        }
         for (file, title, label, value) in all {
             if let plot = lossVsCost(analysis, title: title, xLabel: label, cost: value) {
                 plots.append((file, plot))

@@ -117,13 +117,14 @@ extension StudyReport {
 
     static func inferenceSection(_ analysis: StudyAnalysis, plots: [String]) -> String {
         var md = "## Inference cost\n\nBest seed-mean validation loss of each size against what it costs to serve.\n\n"
-        md += table(["size", "family", "params", "non-embedding", "latency (ms/token)", "peak memory", "best val loss"],
+        md += table(["size", "family", "params", "non-embedding", "latency (ms/token)", "inference peak memory",
+                     "training peak memory", "best val loss"],
                     analysis.groups.map { g in
             let latency = StudyPlots.groupMean(g) { $0.config.inference?.latencyMsPerToken }
-            let memory = StudyPlots.peakMemory(g)
+            let mib = { (bytes: Double?) in bytes.map { Fmt.fixed($0 / 1_048_576, 1) + " MiB" } ?? "not measured" }
             return [g.key.model.sizeLabel, g.key.family, Fmt.int(g.runs[0].config.parameters),
                     Fmt.int(g.runs[0].config.nonEmbeddingParameters), latency.map { Fmt.fixed($0, 3) } ?? "not measured",
-                    memory.map { Fmt.fixed($0 / 1_048_576, 1) + " MiB" } ?? "not measured",
+                    mib(StudyPlots.inferenceMemory(g)), mib(StudyPlots.trainingMemory(g)),
                     g.meanCurve(.flops).map(\.loss).min().map(Fmt.loss) ?? "–"]
         })
         for (file, title) in [("loss_vs_latency.svg", "Validation loss vs latency per token"),
@@ -131,8 +132,8 @@ extension StudyReport {
                               ("loss_vs_memory.svg", "Validation loss vs peak memory")] {
             md += plots.contains(file) ? "![\(title)](\(file))\n\n" : "(\(title): no run records it.)\n\n"
         }
-        md += "Peak memory is the inference measurement from run.json (mean over the seeds that have one) where present, "
-            + "else summary.json's training peak; latency is only taken from run.json.\n\n"
+        md += "Latency and inference peak memory come from run.json, training peak memory from summary.json (means over the "
+            + "seeds that have them). The memory plot uses inference memory when any size has it, else training memory.\n\n"
         return md
     }
 

@@ -32,8 +32,8 @@ final class StudyReportTests: XCTestCase {
             "| monarch:4 | FLOPs | 3.729 | 5.0e15 | 4.6e15 | 1.10× | 0.03 | fit/fit | no |",
             "| 1.0e16 | 4L-384d monarch:4: 3.524 ± 0.004 | dense 4L-256d: 3.588 ± 0.006 | dense 4L-256d: 3.588 ± 0.006 | 4L-384d monarch:4: 3.524 ± 0.004 | yes |",
             "- At 1.0e16 FLOPs, use 4L-384d with monarch:4 instead of dense 4L-256d: val loss 3.524 ± 0.004 vs 3.588 ± 0.006 (margin 0.064 nats = 9.0 × the combined seed spread).",
-            "| 4L-128d | dense | 7,254,400 | 788,736 | 1.635 | 75.4 MiB | 3.871 |",
-            "| 4L-192d | lowrank:32 | 10,537,536 | 839,040 | not measured | 688.1 MiB | 3.895 |",
+            "| 4L-128d | dense | 7,254,400 | 788,736 | 1.635 | 75.4 MiB | 562.8 MiB | 3.871 |",  // 5e7 + 4 N and 3e8 + 40 N bytes
+            "| 4L-192d | lowrank:32 | 10,537,536 | 839,040 | not measured | not measured | 688.1 MiB | 3.895 |",
             "![Validation loss vs latency per token](loss_vs_latency.svg)",
             "## Local-minimum experiment",
             "| scratch | lowrank:32 | 4L-192d | 2 | 6.2e15 | 3.903 | 0.009 | 0.221 |",
