@@ -31,7 +31,9 @@ let package = Package(
         .executable(name: "factorlab", targets: ["factorlab"]),
         .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabSafetensors",
                                                       "FactorlabTokenizer", "FactorlabHDF5", "FactorlabGPT2",
-                                                      "FactorlabTasks"]),
+                                                      "FactorlabTasks", "FactorlabData", "FactorlabOptim",
+                                                      "FactorlabCheckpoint", "FactorlabTraining", "FactorlabEval",
+                                                      "FactorlabStudy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -76,10 +78,21 @@ let package = Package(
         .target(name: "FactorlabCheckpoint", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
                                                             "FactorlabHDF5", "FactorlabOptim"], swiftSettings: fast),
 
+        // Training data: text/JSONL/.bin sources, cached tokenization, splits, resumable loaders.
+        .target(name: "FactorlabData", dependencies: ["FactorlabTokenizer"], swiftSettings: fast),
+
         // Training: the optimizer step, the trainer, recipes and run records.
         .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
-                                                          "FactorlabOptim", "FactorlabCheckpoint",
+                                                          "FactorlabOptim", "FactorlabCheckpoint", "FactorlabData",
+                                                          "FactorlabTokenizer", "FactorlabEval",
                                                           .product(name: "Yams", package: "Yams")], swiftSettings: fast),
+
+        // Evaluation: perplexity, LAMBADA, CBT, GLUE and CoQA scoring; opening models from any source.
+        .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabCheckpoint",
+                                                      "FactorlabTokenizer"], swiftSettings: fast),
+
+        // Budget curves, Kaplan-style fits, compute multipliers and the Markdown/SVG report (Foundation only).
+        .target(name: "FactorlabStudy", swiftSettings: fast),
 
         // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
         .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS"],
@@ -107,6 +120,8 @@ let package = Package(
                     dependencies: ["FactorlabTraining", "FactorlabOptim", "FactorlabCheckpoint", "FactorlabGPT2", "FactorlabTensor",
                                    "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
+        .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabLayersTests",
                     dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -69,6 +69,8 @@ public struct Recipe: Sendable {
     }
 
     public var name: String
+    /// An experiment-arm label recorded in run.json (e.g. "scratch", "projected").
+    public var arm: String?
     public var seed: UInt64 = 1337
     public var model = Model()
     public var data = Data()
@@ -95,6 +97,7 @@ public struct Recipe: Sendable {
         let root = try RecipeReader.parse(text, file: file, overrides: overrides)
         var r = Recipe(name: try root.string("name") ?? defaultName)
         if let s = try root.int("seed") { r.seed = UInt64(truncatingIfNeeded: s) }
+        r.arm = try root.string("arm")
         if let m = try root.section("model") {
             r.model.preset = try m.string("preset")
             r.model.nLayer = try m.int("n_layer"); r.model.nHead = try m.int("n_head"); r.model.nEmbd = try m.int("n_embd")
@@ -156,7 +159,7 @@ public struct Recipe: Sendable {
             r.checkpoint.keepBest = try c.bool("keep_best") ?? r.checkpoint.keepBest
             try c.finish(allowed: ["dir", "interval", "keep_last", "keep_best"])
         }
-        try root.finish(allowed: ["name", "seed", "model", "data", "tokenizer", "optimizer", "schedule", "training", "eval", "checkpoint"])
+        try root.finish(allowed: ["name", "arm", "seed", "model", "data", "tokenizer", "optimizer", "schedule", "training", "eval", "checkpoint"])
         r.text = overrides.isEmpty ? text : text + "\n# overrides: " + overrides.joined(separator: " ") + "\n"
         try r.validate(file: file)
         return r

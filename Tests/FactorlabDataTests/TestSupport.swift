@@ -52,13 +52,14 @@ func documents(of url: URL, field: String = "text") throws -> [String] {
     return result
 }
 
-/// A folder of the shared public-domain corpora (`shakespeare`, `milton`): under $FACTORLAB_CORPORA,
-/// else /work/shared/corpora. Tests that need it are skipped, saying so, when it is absent.
+/// A folder of the public-domain corpora the repository ships in Recipes/corpora (`shakespeare`,
+/// `milton`), found relative to this source file; $FACTORLAB_CORPORA overrides the root.
 func corpusFolder(_ name: String) throws -> URL {
-    let root = ProcessInfo.processInfo.environment["FACTORLAB_CORPORA"] ?? "/work/shared/corpora"
+    let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let root = ProcessInfo.processInfo.environment["FACTORLAB_CORPORA"] ?? repo.appendingPathComponent("Recipes/corpora").path
     let url = URL(fileURLWithPath: root).appendingPathComponent(name)
     guard FileSystem.status(url.path)?.isDirectory == true else {
-        throw XCTSkip("corpus folder \(url.path) not found; set FACTORLAB_CORPORA to the folder holding shakespeare/ and milton/")
+        throw DataError(.fileUnreadable, file: url.path, "corpus folder not found (the repository ships it in Recipes/corpora)")
     }
     return url
 }

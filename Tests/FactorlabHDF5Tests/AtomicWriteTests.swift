@@ -83,12 +83,8 @@ final class AtomicWriteTests: XCTestCase {
 
     static let slowWriterVariable = "FACTORLAB_HDF5_SLOW_WRITER_TARGET"
 
-    /// Not a test on its own: the body run by the child process of
-    /// `testWriterKilledMidWriteLeavesPreviousFileIntact`, which writes slowly until killed.
-    func testSlowWriterChildProcess() throws {
-        guard let target = ProcessInfo.processInfo.environment[Self.slowWriterVariable] else {
-            throw XCTSkip("helper body for testWriterKilledMidWriteLeavesPreviousFileIntact (runs in a child process)")
-        }
+    /// The child process's work: write slowly into an atomic save until killed.
+    func slowWrite(to target: String) throws {
         try HDF5File.writeAtomically(to: URL(fileURLWithPath: target)) { file in
             try file.setAttribute("generation", .int64(99))
             for i in 0..<200 {  // at most 200 MB, about 10 s, if nobody kills us
@@ -99,7 +95,12 @@ final class AtomicWriteTests: XCTestCase {
         }
     }
 
+    /// The test re-runs itself in a child process (the test binary, filtered to this test, with
+    /// an environment variable set); the child takes the first branch and writes until killed.
     func testWriterKilledMidWriteLeavesPreviousFileIntact() throws {
+        if let target = ProcessInfo.processInfo.environment[Self.slowWriterVariable] {
+            return try slowWrite(to: target)
+        }
         #if os(Linux)
         let url = folder.appendingPathComponent("ckpt.h5")
         try writeGeneration(1, to: url)
@@ -107,7 +108,7 @@ final class AtomicWriteTests: XCTestCase {
 
         let child = Process()
         child.executableURL = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-        child.arguments = ["FactorlabHDF5Tests.AtomicWriteTests/testSlowWriterChildProcess"]
+        child.arguments = ["FactorlabHDF5Tests.AtomicWriteTests/testWriterKilledMidWriteLeavesPreviousFileIntact"]
         var environment = ProcessInfo.processInfo.environment
         environment[Self.slowWriterVariable] = url.path
         child.environment = environment

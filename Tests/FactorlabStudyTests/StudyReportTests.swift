@@ -117,15 +117,6 @@ final class StudyReportTests: XCTestCase {
         XCTAssertTrue(text.contains("\"acceleratorWins\" : true"))
     }
 
-    /// Set FACTORLAB_STUDY_REPORT_DIR to write the fixture report there for viewing (e.g. rsvg-convert the SVGs).
-    func testWritesTheFixtureReportForInspectionWhenAsked() throws {
-        guard let path = ProcessInfo.processInfo.environment["FACTORLAB_STUDY_REPORT_DIR"] else {
-            throw XCTSkip("set FACTORLAB_STUDY_REPORT_DIR to write the fixture report")
-        }
-        let summary = try StudyReport.generate(runDirectories: [Fixtures.runsRoot], outputDirectory: URL(fileURLWithPath: path))
-        XCTAssertEqual(summary.plots.count, 5)
-    }
-
     func testPlotTicksOnAShortRangeAndEscaping() throws {
         let plot = SVGPlot(title: "A & B <test>", xLabel: "x", yLabel: "y",
                            series: [SVGPlot.Series(points: [CurvePoint(x: 1.5, loss: 3), CurvePoint(x: 2.8, loss: 2)], color: "#000000",

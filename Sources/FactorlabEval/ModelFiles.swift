@@ -1,0 +1,62 @@
+import FactorlabCheckpoint
+import FactorlabGPT2
+import FactorlabTokenizer
+import Foundation
+
+/// Opening a model from the places users keep them: a Factorlab checkpoint (`.h5`), a run folder
+/// (its newest checkpoint), or a Hugging Face folder (config.json + model.safetensors).
+public enum ModelFiles {
+    public struct Loaded {
+        public let model: GPT2Model
+        /// Where the weights came from (the file actually read).
+        public let source: URL
+        /// Checkpoint contents when loaded from one (recipe, progress, projection).
+        public let checkpoint: CheckpointContents?
+        /// A folder with vocab.json and merges.txt found beside the model, if any.
+        public let tokenizerDirectory: URL?
+    }
+
+    public static func load(_ path: String) throws -> Loaded {
+        let url = URL(fileURLWithPath: path)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDir) else {
+            throw GPT2Error.modelFile(file: url.path, message: "no such file or folder (expected a .h5 checkpoint, a run folder or a Hugging Face folder)")
+        }
+        if !isDir.boolValue {
+            let (model, contents) = try Checkpoint.loadModel(url)
+            return Loaded(model: model, source: url, checkpoint: contents, tokenizerDirectory: tokenizerBeside(url.deletingLastPathComponent()))
+        }
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("config.json").path) {
+            return Loaded(model: try GPT2Model.loadHuggingFace(url), source: url, checkpoint: nil, tokenizerDirectory: tokenizerBeside(url))
+        }
+        if let latest = try CheckpointFiles.latest(in: url) {
+            let (model, contents) = try Checkpoint.loadModel(latest)
+            return Loaded(model: model, source: latest, checkpoint: contents, tokenizerDirectory: tokenizerBeside(url))
+        }
+        throw GPT2Error.modelFile(file: url.path, message: "folder has neither config.json (Hugging Face) nor checkpoints (ckpt-*.h5)")
+    }
+
+    /// `dir` itself or `dir/tokenizer` when it holds vocab.json and merges.txt.
+    public static func tokenizerBeside(_ dir: URL) -> URL? {
+        for candidate in [dir, dir.appendingPathComponent("tokenizer")] {
+            let fm = FileManager.default
+            if fm.fileExists(atPath: candidate.appendingPathComponent("vocab.json").path),
+               fm.fileExists(atPath: candidate.appendingPathComponent("merges.txt").path) {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// The tokenizer from `explicit` or found beside the model; an error says how to provide one.
+    public static func tokenizer(_ explicit: String?, for loaded: Loaded) throws -> BPETokenizer {
+        guard let dir = explicit.map({ URL(fileURLWithPath: $0) }) ?? loaded.tokenizerDirectory else {
+            throw GPT2Error.input("no tokenizer found beside \(loaded.source.path); pass --tokenizer DIR (a folder with vocab.json and merges.txt)")
+        }
+        let tok = try BPETokenizer(directory: dir)
+        guard tok.vocabularySize <= loaded.model.config.vocabSize else {
+            throw GPT2Error.input("tokenizer in \(dir.path) has \(tok.vocabularySize) tokens, more than the model's vocabulary of \(loaded.model.config.vocabSize)")
+        }
+        return tok
+    }
+}

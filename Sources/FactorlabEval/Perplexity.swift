@@ -1,0 +1,57 @@
+import FactorlabAutograd
+import FactorlabGPT2
+import FactorlabTensor
+import Foundation
+
+/// Sliding-window perplexity, as in Hugging Face's perplexity guide: windows of the model's
+/// context advance by `stride`; each window scores only the tokens not scored before (at least
+/// one token of context always precedes a scored token; the first token of the text is never
+/// scored). Every token from the second on is scored exactly once, with up to window - stride
+/// tokens of earlier context.
+public struct PerplexityResult: Sendable {
+    public let tokens: Int
+    public let bytes: Int
+    /// Sum of negative log-likelihoods (nats) over scored tokens.
+    public let nll: Double
+    public let windows: Int
+    public var nllPerToken: Double { nll / Double(max(tokens, 1)) }
+    public var perplexity: Double { Foundation.exp(nllPerToken) }
+    /// Bits per UTF-8 byte of the text (scored tokens' NLL over all bytes).
+    public var bitsPerByte: Double { nll / Double(max(bytes, 1)) / Foundation.log(2.0) }
+    public var bytePerplexity: Double { Foundation.exp(nll / Double(max(bytes, 1))) }
+}
+
+public enum Perplexity {
+    public static func evaluate(model: GPT2Model, ids: [Int32], bytes: Int, window: Int? = nil, stride: Int? = nil,
+                                progress: (Int, Int) -> Void = { _, _ in }) throws -> PerplexityResult {
+        let w = min(window ?? model.config.nPositions, model.config.nPositions)
+        let s = stride ?? w
+        guard w >= 2 else { throw GPT2Error.input("perplexity: window \(w) must be at least 2") }
+        guard s >= 1, s <= w else { throw GPT2Error.input("perplexity: stride \(s) must be between 1 and the window \(w)") }
+        guard ids.count >= 2 else { throw GPT2Error.input("perplexity: the text has \(ids.count) token(s); at least 2 are needed") }
+        var nll = 0.0, scored = 0, windows = 0
+        var prevEnd = 0
+        var begin = 0
+        let total = ids.count
+        while true {
+            let end = min(begin + w, total)
+            let input = Array(ids[begin..<end])
+            var targets = [Int32](repeating: -100, count: input.count)
+            for p in max(prevEnd, begin + 1)..<end { targets[p - begin - 1] = ids[p] }
+            let count = targets.filter { $0 != -100 }.count
+            if count > 0 {
+                let loss = try Tape.withoutRecording {
+                    try model.loss(input, targets: targets, batch: 1, seqLen: input.count)
+                }
+                nll += Double(loss.value.item) * Double(count)
+                scored += count
+            }
+            windows += 1
+            progress(end, total)
+            prevEnd = end
+            if end == total { break }
+            begin += s
+        }
+        return PerplexityResult(tokens: scored, bytes: bytes, nll: nll, windows: windows)
+    }
+}
