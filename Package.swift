@@ -100,6 +100,8 @@ let package = Package(
 
         .executableTarget(name: "factorlab",
                           dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabBench",
+                                         "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
+                                         "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabSafetensors", "FactorlabData",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),
 

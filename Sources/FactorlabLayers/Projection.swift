@@ -14,13 +14,14 @@ public enum Projection {
     }
 
     /// Projects a dense matrix W [out, in] to `kind`.
-    public static func project(weight: Tensor, bias: Tensor?, to kind: LinearKind, name: String = "layer") throws -> Result {
+    public static func project(weight: Tensor, bias: Tensor?, to kind: LinearKind, name: String = "layer",
+                               butterflyIterations: Int = 300) throws -> Result {
         switch kind {
         case .dense:
             return Result(layer: try DenseLinear(weight: weight, bias: bias), relativeError: 0, iterations: 0)
         case .lowRank(let r): return try lowRank(weight: weight, bias: bias, rank: r, name: name)
         case .monarch(let k): return try monarch(weight: weight, bias: bias, nblocks: k, name: name)
-        case .butterfly(let k): return try butterfly(weight: weight, bias: bias, nblocks: k, name: name)
+        case .butterfly(let k): return try butterfly(weight: weight, bias: bias, nblocks: k, iterations: butterflyIterations, name: name)
         }
     }
 

@@ -7,5 +7,6 @@ struct Factorlab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "factorlab",
         abstract: "Dense and factorized (low-rank, butterfly, Monarch) GPT-2 on the CPU.",
-        subcommands: [Bench.self])
+        subcommands: [Pretrain.self, Resume.self, Generate.self, Evaluate.self, Tokenize.self, ImportHF.self,
+                      ExportHF.self, Factorize.self, Report.self, Bench.self])
 }

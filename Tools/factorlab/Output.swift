@@ -1,12 +1,42 @@
 import Foundation
 
-/// Progress and results, following the CLI conventions: results on stdout, progress on stderr,
-/// a live line (carriage return) when stderr is a terminal and plain lines otherwise.
+/// Progress and results, following the CLI conventions: results on stdout, progress on stderr.
+/// On a terminal the progress line is live (rewritten in place, at most 10 times a second);
+/// otherwise it degrades to plain lines, at most one every 5 seconds, so logs stay readable.
 enum Console {
     static let isTerminal = isatty(STDERR_FILENO) != 0
 
-    /// A progress message; on a terminal it replaces the previous one.
+    /// When the last progress line was shown, behind a lock (progress may come from any thread).
+    final class Throttle: @unchecked Sendable {
+        private let lock = NSLock()
+        private var last = Date.distantPast
+        private var pending: String?
+        func admit(_ message: String, every interval: TimeInterval) -> Bool {
+            lock.lock()
+            defer { lock.unlock() }
+            let now = Date()
+            guard now.timeIntervalSince(last) >= interval else { pending = message; return false }
+            last = now
+            pending = nil
+            return true
+        }
+        /// The newest message that was held back, if any (printed when progress ends).
+        func takePending() -> String? {
+            lock.lock()
+            defer { lock.unlock() }
+            defer { pending = nil; last = .distantPast }
+            return pending
+        }
+    }
+    static let throttle = Throttle()
+
+    /// A progress message.
     static func progress(_ message: String) {
+        guard throttle.admit(message, every: isTerminal ? 0.1 : 5) else { return }
+        write(message)
+    }
+
+    static func write(_ message: String) {
         if isTerminal {
             FileHandle.standardError.write(Data(("\r\u{1B}[2K" + message).utf8))
         } else {
@@ -14,10 +44,14 @@ enum Console {
         }
     }
 
-    /// Ends a live progress line.
+    /// Ends a progress line, showing the last message if it was held back.
     static func endProgress() {
-        if isTerminal { FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8)) }
+        if let last = throttle.takePending() { write(last) }
+        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
     }
+
+    /// A note on stderr (its own line).
+    static func note(_ message: String) { FileHandle.standardError.write(Data((message + "\n").utf8)) }
 
     static func warn(_ message: String) { FileHandle.standardError.write(Data(("warning: " + message + "\n").utf8)) }
 

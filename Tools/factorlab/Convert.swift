@@ -1,0 +1,100 @@
+import ArgumentParser
+import FactorlabCheckpoint
+import FactorlabEval
+import FactorlabGPT2
+import FactorlabLayers
+import Foundation
+
+struct ImportHF: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "import-hf",
+                                                    abstract: "Convert a Hugging Face GPT-2 folder to a Factorlab checkpoint.")
+    @Argument(help: "Folder with config.json and model.safetensors.")
+    var folder: String
+    @Option(help: "Output checkpoint (.h5).")
+    var out: String
+
+    func run() throws {
+        let model = try GPT2Model.loadHuggingFace(URL(fileURLWithPath: folder))
+        let url = URL(fileURLWithPath: out)
+        try Checkpoint.save(model: model, to: url)
+        if let tok = ModelFiles.tokenizerBeside(URL(fileURLWithPath: folder)) {
+            let dest = url.deletingLastPathComponent()
+            for f in ["vocab.json", "merges.txt"] where !FileManager.default.fileExists(atPath: dest.appendingPathComponent(f).path) {
+                try FileManager.default.copyItem(at: tok.appendingPathComponent(f), to: dest.appendingPathComponent(f))
+            }
+        }
+        print("wrote \(out) (\(model.parameterCount) parameters)")
+    }
+}
+
+struct ExportHF: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "export-hf",
+                                                    abstract: "Write a checkpoint as a Hugging Face GPT-2 folder (dense MLPs).")
+    @Argument(help: "A .h5 checkpoint or run folder.")
+    var model: String
+    @Option(help: "Output folder.")
+    var out: String
+    @Flag(help: "Export a factorized model as the dense equivalent of its structured layers.")
+    var densify = false
+
+    func run() throws {
+        let loaded = try ModelFiles.load(model)
+        let m = densify ? try loaded.model.denseEquivalent() : loaded.model
+        let dir = URL(fileURLWithPath: out)
+        try m.saveHuggingFace(dir)
+        if let tok = loaded.tokenizerDirectory {
+            for f in ["vocab.json", "merges.txt"] {
+                let dest = dir.appendingPathComponent(f)
+                try? FileManager.default.removeItem(at: dest)
+                try FileManager.default.copyItem(at: tok.appendingPathComponent(f), to: dest)
+            }
+        }
+        print("wrote \(out)/config.json and model.safetensors")
+    }
+}
+
+struct Factorize: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Project the MLP layers of a trained model onto a structured class and record each layer's error.")
+    @Option(help: "A .h5 checkpoint, run folder or Hugging Face folder.")
+    var model: String
+    @Option(help: "Target kind: lowrank:R, monarch:NBLOCKS or butterfly[:NBLOCKS].")
+    var mlp: String
+    @Option(help: "Layers to project, e.g. 6-11 or 0,2,4 (default: all).")
+    var layers: String?
+    @Option(help: "Adam iterations for butterfly fitting.")
+    var iterations: Int = 300
+    @Option(help: "Output checkpoint (.h5).")
+    var out: String
+    @Flag(help: "Print one JSON object (per-layer errors) on stdout.")
+    var json = false
+
+    func run() throws {
+        let loaded = try ModelFiles.load(model)
+        let kind = try LinearKind(spec: mlp)
+        let n = loaded.model.config.nLayer
+        let chosen = try layers.map { try GPT2Config.parseLayers($0, layers: n, spec: "--layers \($0)") } ?? Array(0..<n)
+        let (projected, report) = try ModelProjection.project(loaded.model, to: kind, layers: chosen, iterations: iterations) {
+            Console.progress("factorize: \($0)")
+        }
+        Console.endProgress()
+        let reportJSON = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
+        try Checkpoint.save(model: projected, projection: String(decoding: reportJSON, as: UTF8.self), to: URL(fileURLWithPath: out))
+        if let tok = loaded.tokenizerDirectory {
+            let dest = URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("tokenizer")
+            if dest.standardizedFileURL != tok.standardizedFileURL {
+                try? FileManager.default.createDirectory(at: dest, withIntermediateDirectories: true)
+                for f in ["vocab.json", "merges.txt"] {
+                    try? FileManager.default.removeItem(at: dest.appendingPathComponent(f))
+                    try FileManager.default.copyItem(at: tok.appendingPathComponent(f), to: dest.appendingPathComponent(f))
+                }
+            }
+        }
+        if json { Console.printJSON(report) } else {
+            print("wrote \(out)")
+            for l in (report["layers"] as? [[String: Any]]) ?? [] {
+                print(String(format: "  %@  relative error %.4f", (l["name"] as? String ?? "") as NSString, l["relative_error"] as? Double ?? .nan))
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import FactorlabData
+import FactorlabEval
+import Foundation
+
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model zero-shot: perplexity (sliding window).")
+
+    @Option(help: "A .h5 checkpoint, a run folder, or a Hugging Face GPT-2 folder.")
+    var model: String
+    @Option(help: "Task: perplexity.")
+    var task: String = "perplexity"
+    @Option(help: "Evaluation data (a text file for perplexity).")
+    var data: String
+    @Option(help: "Sliding-window stride in tokens (default: the context length, i.e. disjoint windows).")
+    var stride: Int?
+    @Option(help: "Tokenizer folder; default: found beside the model.")
+    var tokenizer: String?
+    @Flag(help: "Print one JSON object of metrics on stdout.")
+    var json = false
+
+    func run() throws {
+        let loaded = try ModelFiles.load(model)
+        let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
+        switch task {
+        case "perplexity":
+            guard let bytes = FileManager.default.contents(atPath: data) else { throw ValidationError("cannot read --data \(data)") }
+            let text = TextNormalizer.normalizedString(bytes)
+            let ids = tok.encode(text)
+            let r = try Perplexity.evaluate(model: loaded.model, ids: ids, bytes: text.utf8.count, stride: stride) { done, total in
+                Console.progress("perplexity: \(done)/\(total) tokens")
+            }
+            Console.endProgress()
+            let metrics: [String: Any] = ["task": "perplexity", "model": loaded.source.path, "tokens": r.tokens, "bytes": r.bytes,
+                                          "windows": r.windows, "nll_per_token": r.nllPerToken, "perplexity": r.perplexity,
+                                          "bits_per_byte": r.bitsPerByte, "byte_perplexity": r.bytePerplexity,
+                                          "stride": stride ?? loaded.model.config.nPositions]
+            if json { Console.printJSON(metrics) } else {
+                print(String(format: "perplexity %.4f (%.4f nats/token over %d tokens, %.4f bits/byte, %d windows)",
+                             r.perplexity, r.nllPerToken, r.tokens, r.bitsPerByte, r.windows))
+            }
+        default:
+            throw ValidationError("unknown task '\(task)'; available: perplexity")
+        }
+    }
+}

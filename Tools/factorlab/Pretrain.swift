@@ -1,0 +1,91 @@
+import ArgumentParser
+import FactorlabTraining
+import Foundation
+
+/// The embedded default: a small GPT-2 on the bundled Shakespeare corpus, a few minutes on 2 cores.
+let defaultRecipePath = "Recipes/shakespeare-tiny.yaml"
+
+struct Pretrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Pretrain a (factorized) GPT-2 from a YAML recipe.",
+        discussion: "Without a recipe, runs \(defaultRecipePath): a small GPT-2 on the bundled Shakespeare corpus.")
+
+    @Argument(help: "Recipe file (YAML).")
+    var recipe: String = defaultRecipePath
+
+    @Option(name: .customLong("set"), help: "Override a recipe key, e.g. --set optimizer.lr=3e-4 (repeatable).")
+    var overrides: [String] = []
+
+    @Option(help: "Start from this checkpoint or Hugging Face folder instead of random weights.")
+    var initFrom: String?
+
+    @Flag(help: "Print one JSON object of results on stdout.")
+    var json = false
+
+    func run() throws {
+        var sets = overrides
+        if let initFrom { sets.append("model.init_from=\(initFrom)") }
+        let r = try Recipe.load(URL(fileURLWithPath: recipe), overrides: sets)
+        try runTraining(r, resume: false, json: json)
+    }
+}
+
+struct Resume: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Continue a run from its newest checkpoint (exactly).")
+
+    @Argument(help: "The run folder (Checkpoints/<run>).")
+    var runDirectory: String
+
+    @Option(name: .customLong("set"), help: "Override a recipe key of the saved recipe (e.g. training.max_steps=2000).")
+    var overrides: [String] = []
+
+    @Flag(help: "Print one JSON object of results on stdout.")
+    var json = false
+
+    func run() throws {
+        let dir = URL(fileURLWithPath: runDirectory)
+        guard let latest = try CheckpointLookup.latest(dir) else {
+            throw ValidationError("\(dir.path) has no checkpoint (ckpt-*.h5) to resume from")
+        }
+        guard let text = try CheckpointLookup.recipe(latest) else {
+            throw ValidationError("\(latest.path) does not record its recipe; start a new run with factorlab pretrain")
+        }
+        let base = text.components(separatedBy: "\n# overrides: ")
+        var sets = base.count > 1 ? base[1].trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init) : []
+        sets += overrides + ["checkpoint.dir=\(dir.path)"]
+        let r = try Recipe.parse(base[0], file: latest.path, overrides: sets, defaultName: dir.lastPathComponent)
+        try runTraining(r, resume: true, json: json)
+    }
+}
+
+func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
+    var options = Trainer.Options()
+    options.resume = resume
+    options.progress = { Console.progress($0) }
+    options.log = { Console.note($0) }
+    if let stop = ProcessInfo.processInfo.environment["FACTORLAB_STOP_AFTER_STEPS"].flatMap(Int.init) { options.stopAfter = stop }
+    let trainer = Trainer(recipe: recipe, options: options)
+    Console.note("run \(recipe.name): \(recipe.totalSteps) steps of \(recipe.tokensPerStep) tokens -> \(trainer.runDirectory.path)")
+    let s = try trainer.run()
+    Console.endProgress()
+    if json {
+        var obj: [String: Any] = ["run": s.runDirectory.path, "steps": s.steps, "tokens": s.tokens, "parameters": s.parameters,
+                                  "first_train_loss": Double(s.firstTrainLoss), "final_train_loss": Double(s.finalTrainLoss),
+                                  "wall_s": s.wallSeconds, "tokens_per_s": s.tokensPerSecond, "flops": s.flops,
+                                  "peak_memory_bytes": s.peakMemoryBytes]
+        if let v = s.firstValLoss { obj["first_val_loss"] = v }
+        if let v = s.finalValLoss { obj["final_val_loss"] = v }
+        if let v = s.bestValLoss { obj["best_val_loss"] = v }
+        if let t = s.sample { obj["sample"] = t }
+        Console.printJSON(obj)
+    } else {
+        print("run:            \(s.runDirectory.path)")
+        print("parameters:     \(s.parameters)")
+        print("steps:          \(s.steps) (\(s.tokens) tokens, \(String(format: "%.0f", s.tokensPerSecond)) tokens/s, \(String(format: "%.1f", s.wallSeconds)) s)")
+        print(String(format: "train loss:     %.4f -> %.4f", s.firstTrainLoss, s.finalTrainLoss))
+        if let a = s.firstValLoss, let b = s.finalValLoss { print(String(format: "val loss:       %.4f -> %.4f", a, b)) }
+        if let best = s.bestValLoss { print(String(format: "best val loss:  %.4f", best)) }
+        print(String(format: "peak memory:    %.0f MiB", Double(s.peakMemoryBytes) / 1_048_576))
+        if let sample = s.sample { print("sample:\n\(sample)") }
+    }
+}
