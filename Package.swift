@@ -124,6 +124,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
         .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy"], resources: [.copy("Fixtures")]),
+        // End-to-end tests of the `factorlab` executable.
+        .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabCheckpoint", "FactorlabTensor"]),
         .testTarget(name: "FactorlabLayersTests",
                     dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),

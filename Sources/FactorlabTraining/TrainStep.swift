@@ -59,7 +59,7 @@ public final class LanguageModelStep {
             let value = loss.value.item
             guard value.isFinite else {
                 optimizer.zeroGrad()
-                throw TrainingError.nonFiniteLoss(step: step, value: value)
+                throw TrainingError.nonFiniteLoss(step: step + 1, value: value)
             }
             try tape.backward(loss)
             total += Double(value)
@@ -70,7 +70,7 @@ public final class LanguageModelStep {
         let norm = clipNorm.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
         guard norm.isFinite else {
             optimizer.zeroGrad()
-            throw TrainingError.nonFiniteGradient(step: step)
+            throw TrainingError.nonFiniteGradient(step: step + 1)
         }
         let lr = schedule.lr(at: step)
         optimizer.step(lr: lr)
@@ -80,6 +80,8 @@ public final class LanguageModelStep {
 }
 
 /// Training failures that stop a run.
+/// Step numbers in messages count from 1, like the `step` column of the run records: step N is the
+/// N-th optimizer step, and the checkpoint `ckpt-<N-1>` holds the state before it.
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(step: Int, value: Float)
     case nonFiniteGradient(step: Int)

@@ -1,0 +1,84 @@
+import Foundation
+import XCTest
+
+/// Runs the built `factorlab` executable (a sibling of the test bundle in .build/<config>/).
+struct CLI {
+    static var executable: URL {
+        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        return bundleDir.appendingPathComponent("factorlab")
+    }
+
+    static var repository: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
+
+    struct Result {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    /// Runs `factorlab args...` in `directory` and waits (at most `timeout` seconds).
+    @discardableResult
+    static func run(_ args: [String], in directory: URL, environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> Result {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = args
+        p.currentDirectoryURL = directory
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Drain both pipes while the process runs so a chatty child never blocks.
+        var outData = Data(), errData = Data()
+        let group = DispatchGroup()
+        let outBox = Box(), errBox = Box()
+        group.enter()
+        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { errBox.data = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        let deadline = Date().addingTimeInterval(timeout)
+        while p.isRunning && Date() < deadline { usleep(20_000) }
+        if p.isRunning { p.terminate() }
+        p.waitUntilExit()
+        group.wait()
+        outData = outBox.data
+        errData = errBox.data
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    final class Box: @unchecked Sendable { var data = Data() }
+
+    /// A fresh temporary folder.
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A very small pretraining recipe on one Milton file, with dropout on so that resume must
+    /// restore the random-generator state as well.
+    static func tinyRecipe(name: String, steps: Int = 12, interval: Int = 4, extra: String = "") -> String {
+        """
+        name: \(name)
+        seed: 7
+        model: {n_layer: 2, n_head: 2, n_embd: 32, n_positions: 32, mlp: "monarch:2@1", dropout: 0.1}
+        data:
+          paths: [\(repository.appendingPathComponent("Recipes/corpora/milton/paradise_regained_gut.txt").path)]
+          split: tail
+          val_fraction: 0.1
+          loader: shuffled
+        tokenizer: {path: tok, vocab_size: 320}
+        optimizer: {lr: 3.0e-3, weight_decay: 0.1}
+        schedule: {kind: cosine, warmup_steps: 3, min_lr: 3.0e-4}
+        training: {batch_size: 4, seq_len: 16, max_steps: \(steps), grad_clip: 1.0}
+        eval: {interval: 4, batches: 2, sample_tokens: 8, prompt: "The"}
+        checkpoint: {dir: runs/\(name), interval: \(interval), keep_last: 2, keep_best: true}
+        \(extra)
+        """
+    }
+}

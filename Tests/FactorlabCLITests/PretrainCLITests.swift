@@ -1,0 +1,125 @@
+import FactorlabCheckpoint
+import FactorlabTensor
+import Foundation
+import XCTest
+
+/// End-to-end runs of the `factorlab` executable: training, exact resume (clean stop and
+/// kill -9), failures and their messages.
+final class PretrainCLITests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws { dir = try CLI.temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func write(_ recipe: String, _ name: String) throws -> String {
+        try recipe.write(to: dir.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        return name
+    }
+
+    func parameters(_ checkpoint: URL) throws -> [String: [Float]] {
+        try Checkpoint.read(checkpoint, includeOptimizer: true).parameters.mapValues(\.scalars)
+    }
+
+    func trainLosses(_ run: URL) throws -> [Int: Double] {
+        let text = try String(contentsOf: run.appendingPathComponent("metrics.jsonl"), encoding: .utf8)
+        var out: [Int: Double] = [:]
+        for line in text.split(separator: "\n") {
+            let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as! [String: Any]
+            if let l = obj["train_loss"] as? Double { out[obj["step"] as! Int] = l }
+        }
+        return out
+    }
+
+    /// 12 steps in one go, and 8 steps + stop + resume to 12, give bit-identical parameters,
+    /// optimizer state and loss curves.
+    func testStopAndResumeIsBitwiseIdentical() throws {
+        let full = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "full"), "full.yaml"), "--json"], in: dir)
+        XCTAssertEqual(full.status, 0, full.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(full.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(summary["steps"] as? Int, 12)
+        XCTAssertLessThan(summary["final_train_loss"] as! Double, summary["first_train_loss"] as! Double, "the loss falls")
+
+        let recipe = try write(CLI.tinyRecipe(name: "split"), "split.yaml")
+        let first = try CLI.run(["pretrain", recipe], in: dir, environment: ["FACTORLAB_STOP_AFTER_STEPS": "8"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/split/ckpt-00000008.h5").path))
+        let second = try CLI.run(["resume", "runs/split"], in: dir)
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssertTrue(second.stderr.contains("resuming from ckpt-00000008.h5 at step 8"), second.stderr)
+
+        let a = dir.appendingPathComponent("runs/full/ckpt-00000012.h5"), b = dir.appendingPathComponent("runs/split/ckpt-00000012.h5")
+        XCTAssertEqual(try parameters(a), try parameters(b), "parameters after resume are bit-identical")
+        let ca = try Checkpoint.read(a), cb = try Checkpoint.read(b)
+        XCTAssertEqual(ca.m.mapValues(\.scalars), cb.m.mapValues(\.scalars), "optimizer moments are bit-identical")
+        XCTAssertEqual(ca.progress?.tokensSeen, cb.progress?.tokensSeen)
+        XCTAssertEqual(ca.progress?.rngStates, cb.progress?.rngStates)
+        XCTAssertEqual(try trainLosses(dir.appendingPathComponent("runs/full")), try trainLosses(dir.appendingPathComponent("runs/split")),
+                       "the loss curve is the same, without duplicated steps")
+    }
+
+    /// A run killed with SIGKILL after a checkpoint resumes to the same parameters as a run that
+    /// was never interrupted.
+    func testKillNineAfterASaveResumesExactly() throws {
+        let steps = 40
+        let fullRecipe = try write(CLI.tinyRecipe(name: "ref", steps: steps, interval: 10), "ref.yaml")
+        XCTAssertEqual(try CLI.run(["pretrain", fullRecipe], in: dir).status, 0)
+
+        let recipe = try write(CLI.tinyRecipe(name: "killed", steps: steps, interval: 10), "killed.yaml")
+        let p = Process()
+        p.executableURL = CLI.executable
+        p.arguments = ["pretrain", recipe]
+        p.currentDirectoryURL = dir
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let run = dir.appendingPathComponent("runs/killed")
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning && Date() < deadline {
+            if (try CheckpointFiles.steps(in: run)).contains(where: { $0.step >= 10 }) { break }
+            usleep(5_000)
+        }
+        guard p.isRunning else {
+            // The run finished before it could be killed: nothing to test on this machine's speed.
+            return XCTFail("the run finished before a checkpoint appeared; make the recipe longer")
+        }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+        let saved = try CheckpointFiles.steps(in: run).map(\.step)
+        XCTAssertFalse(saved.isEmpty)
+        XCTAssertLessThan(saved.last!, steps, "killed before the end")
+        let resumed = try CLI.run(["resume", "runs/killed"], in: dir)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try parameters(run.appendingPathComponent(CheckpointFiles.name(step: steps))),
+                       try parameters(dir.appendingPathComponent("runs/ref/\(CheckpointFiles.name(step: steps))")))
+    }
+
+    func testDivergenceStopsWithTheStepAndKeepsTheLastGoodCheckpoint() throws {
+        let recipe = try write(CLI.tinyRecipe(name: "nan", steps: 30, interval: 1,
+                                              extra: "").replacingOccurrences(of: "lr: 3.0e-3", with: "lr: 1.0e+6")
+                                              .replacingOccurrences(of: "grad_clip: 1.0", with: "grad_clip: 1.0e+30"), "nan.yaml")
+        let r = try CLI.run(["pretrain", recipe], in: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("training stopped: the loss became"), r.stderr)
+        guard let stepText = r.stderr.range(of: #"at step (\d+)"#, options: .regularExpression).map({ r.stderr[$0] }) else {
+            return XCTFail("no step in: \(r.stderr)")
+        }
+        let failedStep = Int(stepText.split(separator: " ").last!)!
+        let kept = try CheckpointFiles.steps(in: dir.appendingPathComponent("runs/nan"))
+        XCTAssertEqual(kept.last?.step, failedStep - 1, "the last checkpoint is the last good step")
+        if let last = kept.last {
+            let c = try Checkpoint.read(last.url)
+            XCTAssertTrue(c.parameters.values.allSatisfy { $0.scalars.allSatisfy(\.isFinite) }, "the kept checkpoint is finite")
+        }
+    }
+
+    func testRecipeErrorsNameTheKey() throws {
+        let bad = try write(CLI.tinyRecipe(name: "bad").replacingOccurrences(of: "optimizer: {lr: 3.0e-3", with: "optimizer: {lrr: 3.0e-3"), "bad.yaml")
+        let r = try CLI.run(["pretrain", bad], in: dir)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("bad.yaml:10: unknown key optimizer.lrr; keys of optimizer are: lr, beta1, beta2, eps, weight_decay"), r.stderr)
+        let r2 = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "bad2"), "bad2.yaml"), "--set", "training.batch_size=many"], in: dir)
+        XCTAssertNotEqual(r2.status, 0)
+        XCTAssertTrue(r2.stderr.contains("training.batch_size must be an integer, got 'many'"), r2.stderr)
+    }
+}
