@@ -18,13 +18,12 @@ extension Kernels {
             Parallel.forRange(rows, costPerItem: c * 4) { r in
                 for i in r {
                     let xr = sx.p + i * c, yr = sy.p + i * c
-                    var m: Float = 0
-                    for j in 0..<c { m += xr[j] }
-                    m /= Float(c)
-                    var v: Float = 0
-                    for j in 0..<c { let d = xr[j] - m; v += d * d }
+                    let m = rowSum(xr, c) / Float(c)
+                    // Variance as E[(x - m)^2], two passes for accuracy; the centred row goes to y first.
+                    for j in 0..<c { yr[j] = xr[j] - m }
+                    let v = rowDot(UnsafePointer(yr), UnsafePointer(yr), c)
                     let rs = 1 / (v / Float(c) + eps).squareRoot()
-                    for j in 0..<c { yr[j] = (xr[j] - m) * rs * sw.p[j] + sb.p[j] }
+                    for j in 0..<c { yr[j] = yr[j] * rs * sw.p[j] + sb.p[j] }
                     sm.p[i] = m
                     sr.p[i] = rs
                 }

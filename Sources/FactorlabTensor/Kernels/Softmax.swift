@@ -4,12 +4,10 @@ extension Kernels {
     /// Softmax of one row in place: row = exp(row - max) / sum.
     @inlinable @inline(__always)
     static func softmaxRow(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        for j in 0..<n { m = Swift.max(m, src[j]) }
+        var m = rowMax(src, n)
         if m == -.infinity { m = 0 } // an all -inf row: exp gives zeros, the sum guard below keeps NaN out
         for j in 0..<n { dst[j] = fexp(src[j] - m) }
-        var s: Float = 0
-        for j in 0..<n { s += dst[j] }
+        let s = rowSum(UnsafePointer(dst), n)
         let inv = s > 0 ? 1 / s : 0
         for j in 0..<n { dst[j] *= inv }
     }
@@ -40,8 +38,7 @@ extension Kernels {
                 Parallel.forRange(rows, costPerItem: n * 3) { r in
                     for i in r {
                         let yr = sy.p + i * n, dr = sd.p + i * n, orow = so.p + i * n
-                        var dot: Float = 0
-                        for j in 0..<n { dot += yr[j] * dr[j] }
+                        let dot = rowDot(yr, dr, n)
                         for j in 0..<n { orow[j] = yr[j] * (dr[j] - dot) }
                     }
                 }
@@ -77,8 +74,7 @@ extension Kernels {
                 Parallel.forRange(rows, costPerItem: n * 8) { r in
                     for i in r {
                         let yr = sy.p + i * n, dr = sd.p + i * n, orow = so.p + i * n
-                        var s: Float = 0
-                        for j in 0..<n { s += dr[j] }
+                        let s = rowSum(dr, n)
                         for j in 0..<n { orow[j] = dr[j] - fexp(yr[j]) * s }
                     }
                 }
@@ -90,12 +86,9 @@ extension Kernels {
     /// log(sum(exp(x))) of one row, stable for large inputs.
     @inlinable @inline(__always)
     static func logSumExp(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var m = -Float.infinity
-        for j in 0..<n { m = Swift.max(m, x[j]) }
+        let m = rowMax(x, n)
         if !m.isFinite { return m }
-        var total: Float = 0
-        for j in 0..<n { total += fexp(x[j] - m) }
-        return m + Foundation.log(total)
+        return m + Foundation.log(rowSumExp(x, n, shift: m))
     }
 }
 
