@@ -103,7 +103,7 @@ let package = Package(
                                          "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
                                          "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabSafetensors", "FactorlabData",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Tools/factorlab", swiftSettings: fast),
+                          path: "Tools/factorlab", exclude: ["Finetune.swift"], swiftSettings: fast),
 
         // Shared test helpers: fixture loading and tolerance assertions.
         .target(name: "FactorlabTestSupport", dependencies: ["FactorlabTensor"], path: "Tests/FactorlabTestSupport"),
@@ -124,6 +124,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
         .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabEvalTests", dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd"]),
         // End-to-end tests of the `factorlab` executable.
         .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabCheckpoint", "FactorlabTensor"]),
         .testTarget(name: "FactorlabLayersTests",

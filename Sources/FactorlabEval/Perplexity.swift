@@ -4,10 +4,11 @@ import FactorlabTensor
 import Foundation
 
 /// Sliding-window perplexity, as in Hugging Face's perplexity guide: windows of the model's
-/// context advance by `stride`; each window scores only the tokens not scored before (at least
-/// one token of context always precedes a scored token; the first token of the text is never
-/// scored). Every token from the second on is scored exactly once, with up to window - stride
-/// tokens of earlier context.
+/// context advance by `stride`; each window scores only the tokens not scored before, so every
+/// token from the second on is scored exactly once, with at least window - stride tokens of
+/// context (once the text is that long). The stride is capped at window - 1: with disjoint
+/// windows the first token of each window would have no context, and Hugging Face's recipe
+/// leaves those tokens unscored; here the windows overlap by one token instead.
 public struct PerplexityResult: Sendable {
     public let tokens: Int
     public let bytes: Int
@@ -25,9 +26,10 @@ public enum Perplexity {
     public static func evaluate(model: GPT2Model, ids: [Int32], bytes: Int, window: Int? = nil, stride: Int? = nil,
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> PerplexityResult {
         let w = min(window ?? model.config.nPositions, model.config.nPositions)
-        let s = stride ?? w
         guard w >= 2 else { throw GPT2Error.input("perplexity: window \(w) must be at least 2") }
-        guard s >= 1, s <= w else { throw GPT2Error.input("perplexity: stride \(s) must be between 1 and the window \(w)") }
+        let requested = stride ?? w
+        guard requested >= 1, requested <= w else { throw GPT2Error.input("perplexity: stride \(requested) must be between 1 and the window \(w)") }
+        let s = min(requested, w - 1)
         guard ids.count >= 2 else { throw GPT2Error.input("perplexity: the text has \(ids.count) token(s); at least 2 are needed") }
         var nll = 0.0, scored = 0, windows = 0
         var prevEnd = 0

@@ -11,7 +11,7 @@ import Foundation
 /// model: {preset: tiny, mlp: dense, dropout: 0.0}
 /// data: {paths: [Recipes/corpora/shakespeare], split: tail, val_fraction: 0.05, loader: shuffled}
 /// tokenizer: {path: Checkpoints/tokenizers/shakespeare-4096, vocab_size: 4096}
-/// optimizer: {lr: 1e-3, weight_decay: 0.1, beta2: 0.95}
+/// optimizer: {lr: 1e-3, weight_decay: 0.1, beta2: 0.95, no_decay: [.bias, ln_, wte, wpe]}
 /// schedule: {kind: cosine, warmup_steps: 50, min_lr: 1e-4}
 /// training: {batch_size: 8, seq_len: 128, grad_accum: 1, max_steps: 600, grad_clip: 1.0}
 /// eval: {interval: 100, batches: 10, sample_tokens: 64, prompt: "ROMEO:"}
@@ -76,6 +76,8 @@ public struct Recipe: Sendable {
     public var data = Data()
     public var tokenizer = Tokenizer()
     public var optimizer = AdamW.Hyperparameters(lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1)
+    /// Parameters whose name contains any of these get no weight decay (optimizer.no_decay).
+    public var noDecay = [".bias", "ln_", "wte", "wpe"]
     public var schedule = LRSchedule(peak: 1e-3, warmupSteps: 100, totalSteps: 1000, decay: .cosine, floor: 1e-4)
     public var training = Training()
     public var eval = Eval()
@@ -127,7 +129,8 @@ public struct Recipe: Sendable {
             if let v = try o.double("beta2") { r.optimizer.beta2 = Float(v) }
             if let v = try o.double("eps") { r.optimizer.eps = Float(v) }
             if let v = try o.double("weight_decay") { r.optimizer.weightDecay = Float(v) }
-            try o.finish(allowed: ["lr", "beta1", "beta2", "eps", "weight_decay"])
+            r.noDecay = try o.strings("no_decay") ?? r.noDecay
+            try o.finish(allowed: ["lr", "beta1", "beta2", "eps", "weight_decay", "no_decay"])
         }
         r.schedule.peak = r.optimizer.lr
         if let s = try root.section("schedule") {
@@ -182,6 +185,9 @@ public struct Recipe: Sendable {
         try check(checkpoint.keepLast >= 1, "checkpoint.keep_last", "must be at least 1")
         try check(!data.paths.isEmpty || model.initFrom != nil, "data.paths", "must list at least one file or folder")
     }
+
+    /// The weight-decay rule: decay unless the name contains a `no_decay` pattern.
+    public func decays(_ name: String) -> Bool { !noDecay.contains { name.contains($0) } }
 
     /// Tokens per optimizer step.
     public var tokensPerStep: Int { training.batchSize * training.seqLen * training.gradAccum }

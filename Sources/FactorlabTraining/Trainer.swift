@@ -113,7 +113,7 @@ public final class Trainer {
         } else {
             model = try GPT2Model(try recipe.modelConfig(vocabSize: tokenizer.vocabularySize), seed: recipe.seed)
         }
-        let optimizer = AdamW(model.namedParameters, hyper: recipe.optimizer)
+        let optimizer = AdamW(model.namedParameters, hyper: recipe.optimizer) { name, _ in self.recipe.decays(name) }
         if let resumedFrom { try Checkpoint.restore(optimizer, from: try Checkpoint.read(resumedFrom), file: resumedFrom.path) }
         let total = recipe.totalSteps
         var schedule = recipe.schedule

@@ -117,7 +117,7 @@ final class PretrainCLITests: XCTestCase {
         let bad = try write(CLI.tinyRecipe(name: "bad").replacingOccurrences(of: "optimizer: {lr: 3.0e-3", with: "optimizer: {lrr: 3.0e-3"), "bad.yaml")
         let r = try CLI.run(["pretrain", bad], in: dir)
         XCTAssertNotEqual(r.status, 0)
-        XCTAssertTrue(r.stderr.contains("bad.yaml:10: unknown key optimizer.lrr; keys of optimizer are: lr, beta1, beta2, eps, weight_decay"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("bad.yaml:10: unknown key optimizer.lrr; keys of optimizer are: lr, beta1, beta2, eps, weight_decay, no_decay"), r.stderr)
         let r2 = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "bad2"), "bad2.yaml"), "--set", "training.batch_size=many"], in: dir)
         XCTAssertNotEqual(r2.status, 0)
         XCTAssertTrue(r2.stderr.contains("training.batch_size must be an integer, got 'many'"), r2.stderr)

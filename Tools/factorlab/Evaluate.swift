@@ -14,7 +14,7 @@ struct Evaluate: ParsableCommand {
     var task: String = "perplexity"
     @Option(help: "Evaluation data (a text file for perplexity).")
     var data: String
-    @Option(help: "Sliding-window stride in tokens (default: the context length, i.e. disjoint windows).")
+    @Option(help: "Sliding-window stride in tokens (default and maximum: the context length - 1, windows overlapping by one token).")
     var stride: Int?
     @Option(help: "Tokenizer folder; default: found beside the model.")
     var tokenizer: String?
@@ -36,7 +36,7 @@ struct Evaluate: ParsableCommand {
             let metrics: [String: Any] = ["task": "perplexity", "model": loaded.source.path, "tokens": r.tokens, "bytes": r.bytes,
                                           "windows": r.windows, "nll_per_token": r.nllPerToken, "perplexity": r.perplexity,
                                           "bits_per_byte": r.bitsPerByte, "byte_perplexity": r.bytePerplexity,
-                                          "stride": stride ?? loaded.model.config.nPositions]
+                                          "stride": min(stride ?? loaded.model.config.nPositions, loaded.model.config.nPositions - 1)]
             if json { Console.printJSON(metrics) } else {
                 print(String(format: "perplexity %.4f (%.4f nats/token over %d tokens, %.4f bits/byte, %d windows)",
                              r.perplexity, r.nllPerToken, r.tokens, r.bitsPerByte, r.windows))

@@ -1,0 +1,96 @@
+import FactorlabCheckpoint
+import FactorlabTensor
+import Foundation
+import XCTest
+
+/// The model commands on a tiny trained run: eval, generate, tokenize, export/import, factorize.
+final class ModelCLITests: XCTestCase {
+    nonisolated(unsafe) static var shared: URL?
+
+    /// One tiny pretraining run for all tests of this class.
+    func trainedRun() throws -> URL {
+        if let dir = Self.shared { return dir }
+        let dir = try CLI.temporaryDirectory()
+        try CLI.tinyRecipe(name: "m", steps: 8).write(to: dir.appendingPathComponent("m.yaml"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["pretrain", "m.yaml"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        Self.shared = dir
+        return dir
+    }
+
+    override class func tearDown() {
+        if let d = shared { try? FileManager.default.removeItem(at: d) }
+    }
+
+    func json(_ r: CLI.Result) throws -> [String: Any] {
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+    }
+
+    func testEvalPerplexityJSONMatchesWindowArithmetic() throws {
+        let dir = try trainedRun()
+        let text = "Of Man's first disobedience, and the fruit\nOf that forbidden tree, whose mortal taste\n"
+        try text.write(to: dir.appendingPathComponent("eval.txt"), atomically: true, encoding: .utf8)
+        let full = try json(try CLI.run(["eval", "--model", "runs/m", "--data", "eval.txt", "--json"], in: dir))
+        let strided = try json(try CLI.run(["eval", "--model", "runs/m", "--data", "eval.txt", "--stride", "8", "--json"], in: dir))
+        let tokens = full["tokens"] as! Int
+        XCTAssertEqual(strided["tokens"] as? Int, tokens, "every token after the first is scored exactly once")
+        XCTAssertEqual(full["bytes"] as? Int, text.utf8.count)
+        let nll = full["nll_per_token"] as! Double
+        XCTAssertEqual(full["perplexity"] as! Double, Foundation.exp(nll), accuracy: 1e-9 * Foundation.exp(nll))
+        XCTAssertEqual(full["bits_per_byte"] as! Double, nll * Double(tokens) / Double(text.utf8.count) / Foundation.log(2.0), accuracy: 1e-9)
+        XCTAssertGreaterThan(strided["windows"] as! Int, full["windows"] as! Int)
+        let bad = try CLI.run(["eval", "--model", "runs/m", "--data", "eval.txt", "--task", "squad"], in: dir)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("unknown task 'squad'"), bad.stderr)
+    }
+
+    func testGenerateIsReproducibleWithASeed() throws {
+        let dir = try trainedRun()
+        let args = ["generate", "--model", "runs/m", "--prompt", "The", "--max-tokens", "12", "--seed", "5", "--json"]
+        let a = try json(try CLI.run(args, in: dir)), b = try json(try CLI.run(args, in: dir))
+        XCTAssertEqual(a["completion"] as? String, b["completion"] as? String)
+        XCTAssertGreaterThan(a["tokens"] as! Int, 0)
+        let missing = try CLI.run(["generate", "--model", "runs/none", "--prompt", "x"], in: dir)
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no such file or folder"), missing.stderr)
+    }
+
+    func testTokenizeJSONRoundTripsThroughTheVocabulary() throws {
+        let dir = try trainedRun()
+        try "And chiefly Thou O Spirit".write(to: dir.appendingPathComponent("t.txt"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["tokenize", "--tokenizer", "tok", "--input", "t.txt", "--json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let ids = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [Int])
+        XCTAssertFalse(ids.isEmpty)
+        XCTAssertTrue(ids.allSatisfy { $0 >= 0 && $0 < 320 })
+    }
+
+    func testExportImportAndFactorize() throws {
+        let dir = try trainedRun()
+        // The run has a Monarch layer: plain export is refused, --densify exports its dense equivalent.
+        let refused = try CLI.run(["export-hf", "runs/m", "--out", "hf"], in: dir)
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("dense MLPs only"), refused.stderr)
+        XCTAssertEqual(try CLI.run(["export-hf", "runs/m", "--out", "hf", "--densify"], in: dir).status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("hf/vocab.json").path))
+        XCTAssertEqual(try CLI.run(["import-hf", "hf", "--out", "imported/model.h5"], in: dir).status, 0)
+        // The imported dense model computes what the Monarch model computes.
+        try "Of Man's first disobedience".write(to: dir.appendingPathComponent("e.txt"), atomically: true, encoding: .utf8)
+        let a = try json(try CLI.run(["eval", "--model", "runs/m", "--data", "e.txt", "--json"], in: dir))
+        let b = try json(try CLI.run(["eval", "--model", "imported/model.h5", "--data", "e.txt", "--tokenizer", "tok", "--json"], in: dir))
+        XCTAssertEqual(a["nll_per_token"] as! Double, b["nll_per_token"] as! Double, accuracy: 1e-4)
+        // Factorize the dense layer 0 to low rank; errors are recorded per layer in the checkpoint.
+        let f = try json(try CLI.run(["factorize", "--model", "imported/model.h5", "--mlp", "lowrank:8", "--layers", "0",
+                                      "--out", "proj/model.h5", "--json"], in: dir))
+        let layers = try XCTUnwrap(f["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { $0["name"] as? String }, ["h.0.mlp.c_fc", "h.0.mlp.c_proj"])
+        for l in layers { XCTAssertTrue((0..<1).contains(l["relative_error"] as! Double), "\(l)") }
+        let c = try Checkpoint.read(dir.appendingPathComponent("proj/model.h5"))
+        XCTAssertEqual(c.config.mlpSpec, "lowrank:8@0", "the imported model is dense; only layer 0 was projected")
+        XCTAssertTrue(c.projection?.contains("\"relative_error\"") ?? false)
+        let bad = try CLI.run(["factorize", "--model", "imported/model.h5", "--mlp", "monarch:5", "--out", "x.h5"], in: dir)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("nblocks 5 must divide"), bad.stderr)
+    }
+}
