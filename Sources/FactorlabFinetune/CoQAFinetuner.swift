@@ -1,0 +1,194 @@
+import FactorlabAutograd
+import FactorlabCheckpoint
+import FactorlabGPT2
+import FactorlabOptim
+import FactorlabTasks
+import FactorlabTensor
+import FactorlabTraining
+import Foundation
+
+/// One CoQA turn as a language-model row: `inputs` and next-token `targets` of equal length, with
+/// every target -100 except those that predict an answer token.
+public struct CoQATrainingRow: Equatable, Sendable {
+    public var storyID: String
+    public var turnID: Int
+    public var inputs: [Int32]
+    public var targets: [Int32]
+}
+
+/// Generative CoQA finetuning: the prompt (story, history, question, "A:") and the target
+/// (" answer\n") from ``CoQAPromptBuilder``, the loss on the target tokens only, and greedy
+/// decoding for dev predictions scored with the official evaluator.
+public final class CoQAFinetuner {
+    public struct Options: Sendable {
+        public var epochs = 1
+        public var batchSize = 8
+        public var lr: Float = 5e-5
+        public var weightDecay: Float = 0.01
+        public var warmupRatio: Double = 0.06
+        public var gradClip: Double? = 1.0
+        public var maxSteps: Int? = nil
+        /// Prompt plus answer must fit this many tokens (at most the model's context).
+        public var maxLength = 512
+        public var keepRecentTurns = 2
+        /// Greedy decoding stops after this many tokens, or at a newline or `<|endoftext|>`.
+        public var maxAnswerTokens = 24
+        public var seed: UInt64 = 42
+        public init() {}
+    }
+
+    public let model: GPT2Model
+    public let codec: any TextCodec
+    public var options: Options
+    public var progress: (String) -> Void = { _ in }
+    public var log: (String) -> Void = { _ in }
+
+    public init(model: GPT2Model, codec: any TextCodec, options: Options = Options()) throws {
+        guard options.maxLength <= model.config.nPositions else {
+            throw FinetuneError.recipe("max_length \(options.maxLength) exceeds the model's context of \(model.config.nPositions)")
+        }
+        self.model = model
+        self.codec = codec
+        self.options = options
+    }
+
+    /// The training row of a prompt: ids = tokens(prompt) + tokens(target); inputs are ids without
+    /// the last, targets are ids shifted by one, and a target is kept only where it is a target
+    /// token (position >= prompt length - 1), -100 elsewhere.
+    public static func row(prompt: CoQAPrompt, storyID: String, turnID: Int, codec: any TextCodec) -> CoQATrainingRow {
+        let p = codec.encode(prompt.prompt), t = codec.encode(prompt.target)
+        let ids = p + t
+        let inputs = Array(ids.dropLast())
+        var targets = [Int32](repeating: -100, count: inputs.count)
+        for i in inputs.indices where i + 1 >= p.count { targets[i] = ids[i + 1] }
+        return CoQATrainingRow(storyID: storyID, turnID: turnID, inputs: inputs, targets: targets)
+    }
+
+    /// Training rows of every turn of `stories`, each fitted to ``Options/maxLength``.
+    public func rows(_ stories: [CoQAStory]) throws -> [CoQATrainingRow] {
+        var out: [CoQATrainingRow] = []
+        for s in stories {
+            let examples: [CoQAPromptExample]
+            do {
+                examples = try CoQAPromptBuilder.examples(for: s, tokenBudget: options.maxLength, keepRecentTurns: options.keepRecentTurns,
+                                                          count: { self.codec.encode($0).count })
+            } catch { throw FinetuneError.data("CoQA story \(s.id): \(error)") }
+            out += examples.map { CoQAFinetuner.row(prompt: $0.prompt, storyID: $0.storyID, turnID: $0.turnID, codec: codec) }
+        }
+        return out
+    }
+
+    /// Pads rows on the right: inputs with `<|endoftext|>`, targets with -100.
+    public func batch(_ rows: [CoQATrainingRow]) -> (inputs: [Int32], targets: [Int32], seqLen: Int) {
+        let t = rows.map(\.inputs.count).max() ?? 1
+        var inputs: [Int32] = [], targets: [Int32] = []
+        for r in rows {
+            inputs += r.inputs + [Int32](repeating: codec.endOfTextID, count: t - r.inputs.count)
+            targets += r.targets + [Int32](repeating: -100, count: t - r.targets.count)
+        }
+        return (inputs, targets, t)
+    }
+
+    /// Greedy continuation of `prompt`: at most ``Options/maxAnswerTokens`` tokens, stopping before
+    /// `<|endoftext|>` or a token whose text contains a newline. Returns the answer text, trimmed.
+    public func answer(prompt: [Int32]) throws -> String {
+        var context = Array(prompt.suffix(model.config.nPositions - 1))
+        let cache = KVCache(config: model.config, batch: 1)
+        var logits = try model.forwardCached(context, batch: 1, seqLen: context.count, cache: cache)
+        var out: [Int32] = []
+        for _ in 0..<options.maxAnswerTokens {
+            let v = logits.scalars
+            let row = v[(v.count - model.config.vocabSize)...]
+            let next = Int32(row.indices.max(by: { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) })! - row.startIndex)
+            if CoQAFinetuner.isStop(next, codec: codec) { break }
+            out.append(next)
+            context.append(next)
+            if cache.length >= cache.capacity { break }
+            logits = try model.forwardCached([next], batch: 1, seqLen: 1, cache: cache)
+        }
+        return try codec.decode(out).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// The decoding stop rule: `<|endoftext|>`, or a token whose text contains "\n".
+    public static func isStop(_ token: Int32, codec: any TextCodec) -> Bool {
+        if token == codec.endOfTextID { return true }
+        return ((try? codec.decode([token])) ?? "").contains("\n")
+    }
+
+    /// Predictions for every turn of `stories`, the history being the gold answers of earlier turns.
+    public func predict(_ stories: [CoQAStory]) throws -> [CoQAPrediction] {
+        var out: [CoQAPrediction] = []
+        let total = stories.reduce(0) { $0 + $1.turns.count }
+        for s in stories {
+            let qa = s.turns.map { (question: $0.question, answer: $0.answer.inputText) }
+            for (t, turn) in s.turns.enumerated() {
+                let p = try CoQAPromptBuilder.build(story: s.story, history: Array(qa[..<t]), question: turn.question, answer: nil,
+                                                    tokenBudget: options.maxLength - options.maxAnswerTokens,
+                                                    keepRecentTurns: options.keepRecentTurns, count: { self.codec.encode($0).count })
+                out.append(CoQAPrediction(id: s.id, turnID: turn.turnID, answer: try answer(prompt: codec.encode(p.prompt))))
+                progress("decoding \(out.count)/\(total)")
+            }
+        }
+        return out
+    }
+
+    /// Trains, then decodes the dev stories and scores them; writes `predictions.json` (official
+    /// format), `metrics.jsonl`, `summary.json` and `best.h5` (the final weights) into `runDirectory`.
+    public func train(train: [CoQAStory], dev: [CoQAStory], runDirectory: URL?, recipeText: String? = nil) throws -> [String: Any] {
+        let started = Date()
+        let rows = try rows(train)
+        guard !rows.isEmpty else { throw FinetuneError.data("CoQA: no training turns") }
+        let stepsPerEpoch = (rows.count + options.batchSize - 1) / options.batchSize
+        let total = min(options.maxSteps ?? Int.max, stepsPerEpoch * options.epochs)
+        let schedule = LRSchedule(peak: options.lr, warmupSteps: Int((Double(total) * options.warmupRatio).rounded()),
+                                  totalSteps: total, decay: .linear, floor: 0)
+        let optimizer = AdamW(model.namedParameters, hyper: .init(lr: options.lr, weightDecay: options.weightDecay))
+        let records = try runDirectory.map { try RunRecords(directory: $0) }
+        var rng = SplitMix(seed: options.seed)
+        var step = 0, first: Double? = nil, last = 0.0
+        outer: for epoch in 1...options.epochs {
+            var order = Array(rows.indices)
+            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+            for b in 0..<stepsPerEpoch {
+                if step >= total { break outer }
+                let chosen = order[(b * options.batchSize)..<min((b + 1) * options.batchSize, order.count)].map { rows[$0] }
+                let (inputs, targets, seqLen) = batch(chosen)
+                let tape = Tape()
+                let key = rng.next()
+                let loss = try tape.record {
+                    try model.loss(inputs, targets: targets, batch: chosen.count, seqLen: seqLen, dropoutKey: key)
+                }
+                let value = Double(loss.value.item)
+                guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, value: Float(value)) }
+                try tape.backward(loss)
+                let params = optimizer.parameters.map(\.parameter)
+                let norm = options.gradClip.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
+                let lr = schedule.lr(at: step)
+                optimizer.step(lr: lr)
+                optimizer.zeroGrad()
+                step += 1
+                first = first ?? value
+                last = value
+                records?.append(["epoch": epoch, "step": step, "train_loss": value, "lr": Double(lr), "grad_norm": norm])
+                progress(String(format: "epoch %d/%d | step %d/%d | answer-token loss %.4f | lr %.2e", epoch, options.epochs, step, total, value, Double(lr)))
+            }
+        }
+        var summary: [String: Any] = ["task": "CoQA", "steps": step, "first_train_loss": first ?? Double.nan,
+                                      "final_train_loss": last, "train_turns": rows.count]
+        if !dev.isEmpty {
+            let predictions = try predict(dev)
+            let evaluation = try CoQAEvaluator.evaluate(stories: dev, predictions: predictions)
+            if let overall = evaluation.scores["overall"] { summary["dev_em"] = overall.em; summary["dev_f1"] = overall.f1 }
+            if let dir = runDirectory {
+                try CoQAPredictionsFile.write(predictions, to: dir.appendingPathComponent("predictions.json"))
+                try Data(evaluation.officialJSON().utf8).write(to: dir.appendingPathComponent("dev_eval.json"))
+            }
+        }
+        summary["wall_s"] = Date().timeIntervalSince(started)
+        if let dir = runDirectory {
+            try Checkpoint.save(model: model, recipe: recipeText, to: dir.appendingPathComponent("best.h5"))
+            try records?.writeJSON("summary.json", summary)
+        }
+        return summary
+    }
+}
