@@ -38,6 +38,13 @@ public enum FinetuneRun {
         return idx.prefix(n).sorted().map { items[$0] }
     }
 
+    /// Writes the tokenizer to `<run>/tokenizer`, so the run's checkpoints open on their own.
+    static func saveTokenizer(_ codec: BPECodec, in dir: URL) throws {
+        let target = dir.appendingPathComponent("tokenizer")
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try codec.tokenizer.write(to: target)
+    }
+
     static func glue(_ task: GLUETask, _ recipe: FinetuneRecipe, loaded: ModelFiles.Loaded, codec: BPECodec,
                      evalOnly: Bool, hooks: Hooks) throws -> [String: Any] {
         guard recipe.maxLength <= loaded.model.config.nPositions else {
@@ -95,6 +102,7 @@ public enum FinetuneRun {
         let trainExamples = subsample(train.examples, recipe.maxTrainExamples, seed: recipe.seed)
         hooks.log("\(task.name): \(trainExamples.count) training rows (of \(train.examples.count)), dev \(dev.map { "\($0.examples.count)" }.joined(separator: " + ")) rows")
         let dir = recipe.runDirectory
+        try saveTokenizer(codec, in: dir)
         let s = try finetuner.train(train: trainExamples, dev: dev, runDirectory: dir, recipeText: recipe.text)
         var written: [String] = []
         let testSplits: [GLUESplit] = task == .mnli ? [.test, .testMismatched] : [.test]
@@ -150,6 +158,7 @@ public enum FinetuneRun {
         }
         guard let trainURL = recipe.coqaFile(train: true) else { throw FinetuneError.recipe("no CoQA train file: set data.root or data.train") }
         let train = subsample(try CoQADataset.load(trainURL), recipe.maxTrainExamples, seed: recipe.seed)
+        try saveTokenizer(codec, in: recipe.runDirectory)
         var result = try finetuner.train(train: train, dev: dev, runDirectory: recipe.runDirectory, recipeText: recipe.text)
         result["run"] = recipe.runDirectory.path
         result["model"] = loaded.source.path
