@@ -124,7 +124,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
         .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FactorlabEvalTests", dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd"]),
+        .testTarget(name: "FactorlabEvalTests",
+                    dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabTokenizer"]),
         // End-to-end tests of the `factorlab` executable.
         .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabCheckpoint", "FactorlabTensor"]),
         .testTarget(name: "FactorlabLayersTests",

@@ -11,6 +11,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Which suites to run: gemm, mlp, attention (comma-separated), or all.")
     var suite: String = "all"
 
+    @Option(help: "Linear kinds for the MLP suite (comma-separated; dense is always included as the baseline).")
+    var kinds: String = "monarch:4,lowrank:192,butterfly"
+
     @Option(help: "Timed repetitions per measurement (after one warm-up run).")
     var repeats: Int = 5
 
@@ -28,8 +31,8 @@ struct Bench: ParsableCommand {
         let progress: (String) -> Void = { Console.progress("bench: \($0)") }
         if suites.contains("gemm") { figures += KernelBench.gemm(repeats: repeats, progress: progress) }
         if suites.contains("mlp") {
-            figures += try KernelBench.mlp(kinds: [.dense, .monarch(nblocks: 4), .lowRank(rank: 192), .butterfly(nblocks: 1)],
-                                           repeats: repeats, progress: progress)
+            let chosen = try kinds.split(separator: ",").map { try LinearKind(spec: String($0)) }.filter { $0 != .dense }
+            figures += try KernelBench.mlp(kinds: [.dense] + chosen, repeats: repeats, progress: progress)
         }
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
         Console.endProgress()

@@ -6,11 +6,11 @@ import Foundation
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a model zero-shot: perplexity (sliding window).")
+        abstract: "Evaluate a model zero-shot: perplexity (sliding window), LAMBADA last-word accuracy, CBT cloze.")
 
     @Option(help: "A .h5 checkpoint, a run folder, or a Hugging Face GPT-2 folder.")
     var model: String
-    @Option(help: "Task: perplexity.")
+    @Option(help: "Task: perplexity, lambada (JSONL with a text field) or cbt (CBT text format or JSONL).")
     var task: String = "perplexity"
     @Option(help: "Evaluation data (a text file for perplexity).")
     var data: String
@@ -41,8 +41,23 @@ struct Evaluate: ParsableCommand {
                 print(String(format: "perplexity %.4f (%.4f nats/token over %d tokens, %.4f bits/byte, %d windows)",
                              r.perplexity, r.nllPerToken, r.tokens, r.bitsPerByte, r.windows))
             }
+        case "lambada":
+            let texts = try Lambada.load(URL(fileURLWithPath: data))
+            let r = try Lambada.evaluate(model: loaded.model, tokenizer: tok, texts: texts) { Console.progress("lambada: \($0)/\($1)") }
+            Console.endProgress()
+            let metrics: [String: Any] = ["task": "lambada", "model": loaded.source.path, "examples": r.examples,
+                                          "accuracy": r.accuracy, "target_perplexity": r.perplexity, "target_tokens": r.targetTokens]
+            if json { Console.printJSON(metrics) } else {
+                print(String(format: "LAMBADA accuracy %.4f (%d/%d), last-word perplexity %.3f", r.accuracy, r.correct, r.examples, r.perplexity))
+            }
+        case "cbt":
+            let examples = try ClozeTest.load(URL(fileURLWithPath: data))
+            let r = try ClozeTest.evaluate(model: loaded.model, tokenizer: tok, examples: examples) { Console.progress("cbt: \($0)/\($1)") }
+            Console.endProgress()
+            let metrics: [String: Any] = ["task": "cbt", "model": loaded.source.path, "examples": r.examples, "accuracy": r.accuracy]
+            if json { Console.printJSON(metrics) } else { print(String(format: "CBT accuracy %.4f (%d/%d)", r.accuracy, r.correct, r.examples)) }
         default:
-            throw ValidationError("unknown task '\(task)'; available: perplexity")
+            throw ValidationError("unknown task '\(task)'; available: perplexity, lambada, cbt")
         }
     }
 }
