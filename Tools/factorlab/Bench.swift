@@ -44,7 +44,7 @@ struct Bench: ParsableCommand {
             Console.printJSON(obj)
         } else {
             print("Factorlab bench (\(BLAS.configuration), \(ProcessInfo.processInfo.activeProcessorCount) cores, median of \(repeats))")
-            for f in figures { print(String(format: "  %-34@ %12.3f %@", f.key as NSString, f.value, f.unit as NSString)) }
+            for f in figures { print("  " + f.key.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
         }
     }
 }

@@ -9,7 +9,7 @@ struct Factorlab: ParsableCommand {
         commandName: "factorlab",
         abstract: "Dense and factorized (low-rank, butterfly, Monarch) GPT-2 on the CPU.",
         subcommands: [Pretrain.self, Resume.self, Generate.self, Evaluate.self, Tokenize.self, ImportHF.self,
-                      ExportHF.self, Factorize.self, Report.self, Bench.self])
+                      ExportHF.self, Factorize.self, Profile.self, Report.self, Bench.self])
 
     static func main() {
         BLASThreads.sleepWhenIdle()
