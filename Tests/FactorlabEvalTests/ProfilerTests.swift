@@ -1,0 +1,38 @@
+import FactorlabEval
+import FactorlabGPT2
+import FactorlabLayers
+import FactorlabTensor
+import XCTest
+
+final class ProfilerTests: XCTestCase {
+    /// Per-token MACs against the closed-form formulas for GPT-2 small (d = 768, 12 layers,
+    /// V = 50257) at T = 1024, dense and with Monarch (4 blocks) MLPs.
+    func testCostsMatchClosedForms() throws {
+        let d = 768, l = 12, v = 50257, t = 1024
+        var config = try GPT2Config.preset("gpt2")
+        let dense = try GPT2Model(config).costs(seqLen: t)
+        XCTAssertEqual(dense.qkv, l * 3 * d * d)
+        XCTAssertEqual(dense.attentionProjection, l * d * d)
+        XCTAssertEqual(dense.attentionCore, l * 2 * t * d)     // Q K^T and P V: T * d MACs each per token
+        XCTAssertEqual(dense.mlp, l * 8 * d * d)
+        XCTAssertEqual(dense.lmHead, v * d)
+        XCTAssertEqual(dense.trainingFLOPs, 6 * Double(dense.totalMACs) + 3 * Double(dense.layerNorm + dense.embeddings))
+        config.mlp = try GPT2Config.mlpKinds("monarch:4", layers: l)
+        let monarch = try GPT2Model(config).costs(seqLen: t)
+        XCTAssertEqual(monarch.mlp, l * 2 * 737_280, "Monarch: 31.25% of the dense MLP")
+        XCTAssertEqual(monarch.qkv, dense.qkv)
+    }
+
+    func testProfileReportsEveryComponentAndItsFLOPs() throws {
+        let model = try GPT2Model(try GPT2Config.preset("nano"))
+        let r = try Profiler.run(model: model, batch: 2, seqLen: 16, repeats: 1)
+        XCTAssertEqual(r.components.map(\.name),
+                       ["embeddings", "layer_norm", "qkv_projection", "attention_core", "output_projection", "mlp", "lm_head"])
+        let c = model.costs(seqLen: 16)
+        XCTAssertEqual(r.components.first { $0.name == "mlp" }!.flops, 2 * Double(c.mlp) * 32)
+        XCTAssertEqual(r.attentionFLOPShare, 100 * Double(c.qkv + c.attentionCore + c.attentionProjection)
+                       / Double(c.qkv + c.attentionCore + c.attentionProjection + c.mlp), accuracy: 1e-9)
+        XCTAssertTrue(r.components.allSatisfy { $0.seconds >= 0 })
+        XCTAssertGreaterThan(r.totalSeconds, 0)
+    }
+}
