@@ -30,10 +30,7 @@ struct Finetune: ParsableCommand {
     func run() throws {
         var sets = overrides
         if let initFrom { sets.append("model.init_from=\(initFrom)") }
-        let r: FinetuneRecipe
-        do { r = try FinetuneRecipe.load(URL(fileURLWithPath: recipe), overrides: sets) } catch let e as FinetuneError {
-            throw ValidationError(e.description)
-        }
+        let r = try FinetuneRecipe.load(URL(fileURLWithPath: recipe), overrides: sets)
         Console.note("finetune \(r.name)\(evalOnly ? " (eval only)" : ""): model \(r.initFrom) -> \(r.runDirectory.path)")
         let result = try FinetuneRun.run(r, evalOnly: evalOnly,
                                          hooks: .init(progress: { Console.progress($0) }, log: { Console.note($0) }))
