@@ -33,7 +33,7 @@ let package = Package(
                                                       "FactorlabTokenizer", "FactorlabHDF5", "FactorlabGPT2",
                                                       "FactorlabTasks", "FactorlabData", "FactorlabOptim",
                                                       "FactorlabCheckpoint", "FactorlabTraining", "FactorlabEval",
-                                                      "FactorlabStudy"]),
+                                                      "FactorlabStudy", "FactorlabFinetune"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -91,6 +91,11 @@ let package = Package(
         .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabCheckpoint",
                                                       "FactorlabTokenizer"], swiftSettings: fast),
 
+        // Finetuning: GLUE sequence classification and generative CoQA, recipes and runs.
+        .target(name: "FactorlabFinetune", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabOptim",
+                                                          "FactorlabCheckpoint", "FactorlabTasks", "FactorlabTokenizer",
+                                                          "FactorlabTraining", "FactorlabEval"], swiftSettings: fast),
+
         // Budget curves, Kaplan-style fits, compute multipliers and the Markdown/SVG report (Foundation only).
         .target(name: "FactorlabStudy", swiftSettings: fast),
 
@@ -102,8 +107,9 @@ let package = Package(
                           dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabBench",
                                          "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
                                          "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabSafetensors", "FactorlabData",
+                                         "FactorlabFinetune",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
-                          path: "Tools/factorlab", exclude: ["Finetune.swift"], swiftSettings: fast),
+                          path: "Tools/factorlab", swiftSettings: fast),
 
         // Shared test helpers: fixture loading and tolerance assertions.
         .target(name: "FactorlabTestSupport", dependencies: ["FactorlabTensor"], path: "Tests/FactorlabTestSupport"),
@@ -123,6 +129,9 @@ let package = Package(
                                    "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
+        .testTarget(name: "FactorlabFinetuneTests",
+                    dependencies: ["FactorlabFinetune", "FactorlabTasks", "FactorlabGPT2", "FactorlabAutograd", "FactorlabTensor",
+                                   "FactorlabCheckpoint", "FactorlabTokenizer"]),
         .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabEvalTests",
                     dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabTokenizer"]),

@@ -1,3 +1,4 @@
+import Foundation
 import FactorlabAutograd
 import FactorlabTensor
 
@@ -102,13 +103,13 @@ public final class MonarchLinear: LinearLayer {
         let out = Tensor(uninitializedShape: [rows, m])
         withExtendedLifetime((xin, w1, w2)) {
             // 1. Y1 block b = X block b * blkdiag1[b]^T
-            BLAS.sgemmStridedBatched(batch: k, transA: false, transB: true, m: rows, n: q, k: p,
+            monarchGEMM(batch: k, transA: false, transB: true, m: rows, n: q, k: p,
                                      a: xin.unsafeBase, lda: n, strideA: p, b: w1.unsafeBase, ldb: p, strideB: q * p,
                                      c: y1.unsafeBase, ldc: k * q, strideC: q)
             // 2. [N, q, k] -> [N, k, q]
             transposeLastTwo(y1.unsafeBase, z.unsafeBase, rows: rows, a: q, b: k)
             // 3. Y2 block b = Z block b * blkdiag2[b]^T
-            BLAS.sgemmStridedBatched(batch: k, transA: false, transB: true, m: rows, n: s, k: r,
+            monarchGEMM(batch: k, transA: false, transB: true, m: rows, n: s, k: r,
                                      a: z.unsafeBase, lda: k * r, strideA: r, b: w2.unsafeBase, ldb: r, strideB: s * r,
                                      c: y2.unsafeBase, ldc: k * s, strideC: s)
             // 4. [N, k, s] -> [N, s, k]
@@ -127,25 +128,42 @@ public final class MonarchLinear: LinearLayer {
             withExtendedLifetime((gOut, xin, z, w1, w2)) {
                 transposeLastTwo(gOut.unsafeBase, dY2.unsafeBase, rows: rows, a: s, b: k)          // [N,s,k] -> [N,k,s]
                 // dW2[b] = dY2_b^T Z_b ; dZ_b = dY2_b W2[b]
-                BLAS.sgemmStridedBatched(batch: k, transA: true, transB: false, m: s, n: r, k: rows,
+                monarchGEMM(batch: k, transA: true, transB: false, m: s, n: r, k: rows,
                                          a: dY2.unsafeBase, lda: k * s, strideA: s, b: z.unsafeBase, ldb: k * r, strideB: r,
                                          c: dW2.unsafeBase, ldc: r, strideC: s * r)
-                BLAS.sgemmStridedBatched(batch: k, transA: false, transB: false, m: rows, n: r, k: s,
+                monarchGEMM(batch: k, transA: false, transB: false, m: rows, n: r, k: s,
                                          a: dY2.unsafeBase, lda: k * s, strideA: s, b: w2.unsafeBase, ldb: r, strideB: s * r,
                                          c: dZ.unsafeBase, ldc: k * r, strideC: r)
                 transposeLastTwo(dZ.unsafeBase, dY1.unsafeBase, rows: rows, a: k, b: q)            // [N,k,q] -> [N,q,k]
                 // dW1[b] = dY1_b^T X_b ; dX_b = dY1_b W1[b]
-                BLAS.sgemmStridedBatched(batch: k, transA: true, transB: false, m: q, n: p, k: rows,
+                monarchGEMM(batch: k, transA: true, transB: false, m: q, n: p, k: rows,
                                          a: dY1.unsafeBase, lda: k * q, strideA: q, b: xin.unsafeBase, ldb: n, strideB: p,
                                          c: dW1.unsafeBase, ldc: p, strideC: q * p)
                 if let dX {
-                    BLAS.sgemmStridedBatched(batch: k, transA: false, transB: false, m: rows, n: p, k: q,
+                    monarchGEMM(batch: k, transA: false, transB: false, m: rows, n: p, k: q,
                                              a: dY1.unsafeBase, lda: k * q, strideA: q, b: w1.unsafeBase, ldb: p, strideB: q * p,
                                              c: dX.unsafeBase, ldc: n, strideC: p)
                 }
             }
             return [try dX?.reshaped(x.shape), dW1, dW2]
         }
+    }
+}
+
+/// The block products: split across threads when the environment variable
+/// FACTORLAB_MONARCH_SERIAL_BLOCKS is unset (the default), else one multithreaded GEMM per block.
+let monarchSerialBlocks = ProcessInfo.processInfo.environment["FACTORLAB_MONARCH_SERIAL_BLOCKS"] != nil
+
+@inline(__always)
+func monarchGEMM(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                 a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                 c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
+    if monarchSerialBlocks {
+        BLAS.sgemmStridedBatched(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, strideA: strideA,
+                                 b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC)
+    } else {
+        BLAS.sgemmBatchedAcrossThreads(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda,
+                                       strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC)
     }
 }
 

@@ -33,6 +33,32 @@ public enum BLAS {
         }
     }
 
+    /// Like `sgemmStridedBatched`, but the batch is split between the worker threads, each running
+    /// single-threaded BLAS: for many mid-sized products (Monarch blocks) this keeps both cores on
+    /// whole GEMMs instead of splitting each small GEMM across threads.
+    public static func sgemmBatchedAcrossThreads(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+                                                 alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, strideA: Int,
+                                                 b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                                                 beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
+        let workers = Swift.min(Parallel.workers, batch)
+        if workers <= 1 {
+            sgemmStridedBatched(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                                strideA: strideA, b: b, ldb: ldb, strideB: strideB, beta: beta, c: c, ldc: ldc, strideC: strideC)
+            return
+        }
+        let pa = SendablePointer(a), pb = SendablePointer(b), pc = SendablePointer(c)
+        withThreads(1) {
+            Parallel.onWorkers(workers) { w in
+                var i = w
+                while i < batch {
+                    sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.p + i * strideA, lda: lda,
+                          b: pb.p + i * strideB, ldb: ldb, beta: beta, c: pc.p + i * strideC, ldc: ldc)
+                    i += workers
+                }
+            }
+        }
+    }
+
     /// OpenBLAS's current thread count.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 

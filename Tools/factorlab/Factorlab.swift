@@ -8,7 +8,7 @@ struct Factorlab: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "factorlab",
         abstract: "Dense and factorized (low-rank, butterfly, Monarch) GPT-2 on the CPU.",
-        subcommands: [Pretrain.self, Resume.self, Generate.self, Evaluate.self, Tokenize.self, ImportHF.self,
+        subcommands: [Pretrain.self, Resume.self, Finetune.self, Generate.self, Evaluate.self, Tokenize.self, ImportHF.self,
                       ExportHF.self, Factorize.self, Profile.self, Report.self, Bench.self])
 
     static func main() {
