@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(name: "FactorlabTasksTests", dependencies: ["FactorlabTasks"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabTrainingTests",
                     dependencies: ["FactorlabTraining", "FactorlabOptim", "FactorlabCheckpoint", "FactorlabGPT2", "FactorlabTensor",
-                                   "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabTestSupport"],
+                                   "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabData", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
         .testTarget(name: "FactorlabFinetuneTests",

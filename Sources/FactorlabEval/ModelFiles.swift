@@ -48,6 +48,18 @@ public enum ModelFiles {
         return nil
     }
 
+    /// Copies vocab.json and merges.txt from `source` into `destination` (created if needed),
+    /// replacing older copies; nothing to do when both are the same folder.
+    public static func copyTokenizer(from source: URL, to destination: URL) throws {
+        guard source.standardizedFileURL != destination.standardizedFileURL else { return }
+        try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
+        for f in ["vocab.json", "merges.txt"] {
+            let dest = destination.appendingPathComponent(f)
+            try? FileManager.default.removeItem(at: dest)
+            try FileManager.default.copyItem(at: source.appendingPathComponent(f), to: dest)
+        }
+    }
+
     /// The tokenizer from `explicit` or found beside the model; an error says how to provide one.
     public static func tokenizer(_ explicit: String?, for loaded: Loaded) throws -> BPETokenizer {
         guard let dir = explicit.map({ URL(fileURLWithPath: $0) }) ?? loaded.tokenizerDirectory else {

@@ -1,22 +1,13 @@
 import FactorlabAutograd
+import FactorlabData
 import FactorlabGPT2
 import FactorlabOptim
 import FactorlabTensor
 import Foundation
 
-/// One micro-batch of next-token prediction: `batch` rows of `seqLen` input ids and their targets.
-public struct TokenBatch: Sendable {
-    public var inputs: [Int32]
-    public var targets: [Int32]
-    public var batch: Int
-    public var seqLen: Int
-    public init(inputs: [Int32], targets: [Int32], batch: Int, seqLen: Int) {
-        self.inputs = inputs
-        self.targets = targets
-        self.batch = batch
-        self.seqLen = seqLen
-    }
-}
+/// One micro-batch of next-token prediction: the data loaders' `Batch` (`batch` rows of `seqLen`
+/// input ids and their targets).
+public typealias TokenBatch = Batch
 
 /// What one optimizer step did.
 public struct StepResult: Sendable {

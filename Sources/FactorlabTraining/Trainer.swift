@@ -163,10 +163,7 @@ public final class Trainer {
             records.append(["step": 0, "tokens": 0, "val_loss": v, "lr": Double(schedule.lr(at: 0)), "wall_s": 0.0, "flops": 0.0])
         }
         while progress.step < stopAt {
-            let micro = (0..<recipe.training.gradAccum).map { _ -> TokenBatch in
-                let batch = loader.next()
-                return TokenBatch(inputs: batch.inputs, targets: batch.targets, batch: batch.batch, seqLen: batch.seqLen)
-            }
+            let micro = (0..<recipe.training.gradAccum).map { _ in loader.next() }
             let key: UInt64? = usesDropout ? dropoutRNG.next() : nil
             let result = try stepper.run(step: progress.step, microBatches: micro, dropoutKey: key)
             progress.step += 1

@@ -66,6 +66,25 @@ final class ModelCLITests: XCTestCase {
         XCTAssertTrue(ids.allSatisfy { $0 >= 0 && $0 < 320 })
     }
 
+    func testTrainingAVocabularyAndStartingFromACheckpoint() throws {
+        let dir = try trainedRun()
+        let corpus = CLI.repository.appendingPathComponent("Recipes/corpora/milton/paradise_regained_gut.txt").path
+        let t = try json(try CLI.run(["tokenize", "--train", corpus, "--vocab-size", "300", "--out", "vocab300", "--json"], in: dir))
+        XCTAssertEqual(t["vocab_size"] as? Int, 300)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("vocab300/merges.txt").path))
+        // Pretraining from the trained run's checkpoint instead of random weights.
+        try CLI.tinyRecipe(name: "warm", steps: 2).write(to: dir.appendingPathComponent("warm.yaml"), atomically: true, encoding: .utf8)
+        let r = try CLI.run(["pretrain", "warm.yaml", "--init-from", "runs/m"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stderr.contains("initialised from"), r.stderr)
+        let start = try String(contentsOf: dir.appendingPathComponent("runs/warm/metrics.jsonl"), encoding: .utf8).split(separator: "\n")[0]
+        let first = try JSONSerialization.jsonObject(with: Data(start.utf8)) as! [String: Any]
+        let scratch = try String(contentsOf: dir.appendingPathComponent("runs/m/metrics.jsonl"), encoding: .utf8).split(separator: "\n")[0]
+        let fromScratch = try JSONSerialization.jsonObject(with: Data(scratch.utf8)) as! [String: Any]
+        XCTAssertLessThan(first["val_loss"] as! Double, fromScratch["val_loss"] as! Double,
+                          "a warm start begins below a random initialisation")
+    }
+
     func testExportImportAndFactorize() throws {
         let dir = try trainedRun()
         // The run has a Monarch layer: plain export is refused, --densify exports its dense equivalent.

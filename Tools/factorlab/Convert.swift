@@ -18,10 +18,7 @@ struct ImportHF: ParsableCommand {
         let url = URL(fileURLWithPath: out)
         try Checkpoint.save(model: model, to: url)
         if let tok = ModelFiles.tokenizerBeside(URL(fileURLWithPath: folder)) {
-            let dest = url.deletingLastPathComponent()
-            for f in ["vocab.json", "merges.txt"] where !FileManager.default.fileExists(atPath: dest.appendingPathComponent(f).path) {
-                try FileManager.default.copyItem(at: tok.appendingPathComponent(f), to: dest.appendingPathComponent(f))
-            }
+            try ModelFiles.copyTokenizer(from: tok, to: url.deletingLastPathComponent().appendingPathComponent("tokenizer"))
         }
         print("wrote \(out) (\(model.parameterCount) parameters)")
     }
@@ -42,13 +39,7 @@ struct ExportHF: ParsableCommand {
         let m = densify ? try loaded.model.denseEquivalent() : loaded.model
         let dir = URL(fileURLWithPath: out)
         try m.saveHuggingFace(dir)
-        if let tok = loaded.tokenizerDirectory {
-            for f in ["vocab.json", "merges.txt"] {
-                let dest = dir.appendingPathComponent(f)
-                try? FileManager.default.removeItem(at: dest)
-                try FileManager.default.copyItem(at: tok.appendingPathComponent(f), to: dest)
-            }
-        }
+        if let tok = loaded.tokenizerDirectory { try ModelFiles.copyTokenizer(from: tok, to: dir) }
         print("wrote \(out)/config.json and model.safetensors")
     }
 }
@@ -81,14 +72,7 @@ struct Factorize: ParsableCommand {
         let reportJSON = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         try Checkpoint.save(model: projected, projection: String(decoding: reportJSON, as: UTF8.self), to: URL(fileURLWithPath: out))
         if let tok = loaded.tokenizerDirectory {
-            let dest = URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("tokenizer")
-            if dest.standardizedFileURL != tok.standardizedFileURL {
-                try? FileManager.default.createDirectory(at: dest, withIntermediateDirectories: true)
-                for f in ["vocab.json", "merges.txt"] {
-                    try? FileManager.default.removeItem(at: dest.appendingPathComponent(f))
-                    try FileManager.default.copyItem(at: tok.appendingPathComponent(f), to: dest.appendingPathComponent(f))
-                }
-            }
+            try ModelFiles.copyTokenizer(from: tok, to: URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("tokenizer"))
         }
         if json { Console.printJSON(report) } else {
             print("wrote \(out)")
