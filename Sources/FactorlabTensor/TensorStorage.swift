@@ -1,5 +1,21 @@
 import Foundation
 
+#if os(Linux)
+import COpenBLAS
+
+/// glibc serves blocks above 128 KiB (adaptively up to 32 MiB) with fresh mmap calls and returns
+/// them on free, so every large tensor of every step would fault its pages in again, zeroed by the
+/// kernel. Keeping large blocks in the heap (and not trimming it) lets the next step reuse them.
+/// Set once, before the first tensor is allocated; an immutable global, so concurrency-safe.
+let largeBlocksStayInHeap: Bool = {
+    mallopt(M_MMAP_THRESHOLD, 1 << 30)
+    mallopt(M_TRIM_THRESHOLD, 1 << 30)
+    return true
+}()
+#else
+let largeBlocksStayInHeap = true
+#endif
+
 /// A 64-byte aligned, heap-allocated buffer of `Float`, shared by value-type tensors.
 ///
 /// Tensors hold storage by reference and copy it on write (see `Tensor.makeUnique`), so two
@@ -13,6 +29,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates uninitialized storage for `count` floats.
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative storage size \(count)")
+        _ = largeBlocksStayInHeap
         self.count = count
         var raw: UnsafeMutableRawPointer? = nil
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
