@@ -51,15 +51,16 @@ public struct RunConfig: Sendable, Equatable {
     public var isDense: Bool { family == "dense" }
 }
 
-/// One line of `metrics.jsonl`.
+/// One line of `metrics.jsonl`. The trainer's first line (step 0, before any update) has a
+/// validation loss but no training loss, gradient norm or throughput yet, so those are optional.
 public struct MetricPoint: Sendable, Equatable {
     public var step: Int
     public var tokens: Int
-    public var trainLoss: Double
+    public var trainLoss: Double?
     public var valLoss: Double?
     public var lr: Double
-    public var gradNorm: Double
-    public var tokensPerSecond: Double
+    public var gradNorm: Double?
+    public var tokensPerSecond: Double?
     /// Elapsed wall-clock seconds since the run started.
     public var wallSeconds: Double
     /// Training FLOPs so far.

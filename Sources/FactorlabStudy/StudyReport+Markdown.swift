@@ -35,7 +35,7 @@ extension StudyReport {
         md += table(["run", "family", "size", "arm", "seed", "params", "tokens", "FLOPs", "wall", "final val", "best val", "tokens/s"],
                     runs.map { run in
             let last = run.metrics.last
-            let speeds = run.metrics.map(\.tokensPerSecond).filter { $0 > 0 }
+            let speeds = run.metrics.compactMap(\.tokensPerSecond).filter { $0 > 0 }
             return [run.name, run.config.family, run.config.model.sizeLabel, run.config.arm ?? "", "\(run.config.seed)",
                     Fmt.int(run.config.parameters), Fmt.sci(Double(run.summary?.tokens ?? last?.tokens ?? 0)),
                     Fmt.sci(run.summary?.flops ?? last?.flops ?? 0), Fmt.duration(run.summary?.wallSeconds ?? last?.wallSeconds ?? 0),

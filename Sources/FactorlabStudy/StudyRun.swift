@@ -129,10 +129,10 @@ public struct StudyRun: Sendable {
             let point = MetricPoint(
                 step: try json.check("step", json.int("step"), "non-negative") { $0 >= 0 },
                 tokens: try json.check("tokens", json.int("tokens"), "non-negative") { $0 >= 0 },
-                trainLoss: try json.double("train_loss"),
+                trainLoss: try json.optionalDouble("train_loss"),
                 valLoss: try json.optionalDouble("val_loss").map { try json.check("val_loss", $0, "positive") { $0 > 0 } },
-                lr: try json.double("lr"), gradNorm: try json.double("grad_norm"),
-                tokensPerSecond: try json.double("tokens_per_s"),
+                lr: try json.double("lr"), gradNorm: try json.optionalDouble("grad_norm"),
+                tokensPerSecond: try json.optionalDouble("tokens_per_s"),
                 wallSeconds: try json.check("wall_s", json.double("wall_s"), "non-negative") { $0 >= 0 },
                 flops: try json.check("flops", json.double("flops"), "non-negative") { $0 >= 0 })
             if byStep[point.step] != nil {

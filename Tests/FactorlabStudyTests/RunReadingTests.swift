@@ -61,6 +61,18 @@ final class RunReadingTests: XCTestCase {
         return dir
     }
 
+    /// The trainer's first record (step 0) has only a validation loss: no training loss, gradient
+    /// norm or throughput yet.
+    func testTheTrainersStepZeroRecordLoads() throws {
+        let first = #"{"flops":0,"lr":0.0001,"step":0,"tokens":0,"val_loss":9.05,"wall_s":0}"#
+        let dir = try writeRun(metrics: [first, line(step: 1)].joined(separator: "\n") + "\n")
+        let run = try StudyRun.load(from: dir)
+        XCTAssertEqual(run.metrics.first?.valLoss, 9.05)
+        XCTAssertNil(run.metrics.first?.trainLoss)
+        XCTAssertNil(run.metrics.first?.tokensPerSecond)
+        XCTAssertEqual(run.metrics.count, 2)
+    }
+
     func testMalformedMetricsLineNamesFileAndLine() throws {
         let dir = try writeRun(metrics: [line(step: 1), line(step: 2), "{\"step\": 3, \"tokens\": ", line(step: 4)].joined(separator: "\n") + "\n")
         let file = dir.appendingPathComponent("metrics.jsonl").path
