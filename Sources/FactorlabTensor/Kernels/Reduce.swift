@@ -24,6 +24,11 @@ extension Tensor {
         guard broadcast == shape else {
             throw TensorError("sum(toShape:)", "\(describe(shape)) is not a broadcast of \(describe(target))")
         }
+        // The common case, a bias gradient: the target is the trailing axes of this shape.
+        let trailing = Array(target.drop { $0 == 1 })
+        if !trailing.isEmpty, trailing.count <= rank, Array(shape.suffix(trailing.count)) == trailing {
+            return try Tensor.columnSums(self, columns: trailing.reduce(1, *)).reshaped(target)
+        }
         let lead = rank - target.count
         // Output strides over the input's axes: 0 where the axis is reduced.
         let tStrides = Tensor.contiguousStrides(target)
@@ -55,6 +60,29 @@ extension Tensor {
             }
         }
         return try Tensor(shape: target, scalars: acc.map { Float($0) })
+    }
+
+    /// Sums the rows of `x` viewed as [rows, columns]: each worker adds a contiguous band of rows
+    /// into its own partial (vectorized across columns), and the partials are added in a fixed
+    /// order, so the result does not depend on timing.
+    static func columnSums(_ x: Tensor, columns: Int) -> Tensor {
+        let rows = x.count / Swift.max(columns, 1)
+        let workers = Swift.min(Parallel.workers, Swift.max(1, rows * columns / 65_536))
+        let partial = Tensor(zeros: [workers, columns])
+        x.withUnsafePointer { px in
+            let sx = SendablePointer(px), sp = SendablePointer(partial.unsafeBase)
+            Parallel.onWorkers(workers) { w in
+                let acc = sp.p + w * columns
+                for r in (rows * w / workers)..<(rows * (w + 1) / workers) {
+                    let row = sx.p + r * columns
+                    for j in 0..<columns { acc[j] += row[j] }
+                }
+            }
+        }
+        let out = Tensor(zeros: [columns])
+        let o = out.unsafeBase, p = partial.unsafeBase
+        for w in 0..<workers { for j in 0..<columns { o[j] += p[w * columns + j] } }
+        return out
     }
 
     /// Sum over `axes`; with `keepDims` the summed axes stay with extent 1.
