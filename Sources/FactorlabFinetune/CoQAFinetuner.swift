@@ -153,19 +153,11 @@ public final class CoQAFinetuner {
                 if step >= total { break outer }
                 let chosen = order[(b * options.batchSize)..<min((b + 1) * options.batchSize, order.count)].map { rows[$0] }
                 let (inputs, targets, seqLen) = batch(chosen)
-                let tape = Tape()
                 let key = rng.next()
-                let loss = try tape.record {
+                let outcome = try OptimizerStep.apply(optimizer: optimizer, schedule: schedule, clipNorm: options.gradClip, step: step) {
                     try model.loss(inputs, targets: targets, batch: chosen.count, seqLen: seqLen, dropoutKey: key)
                 }
-                let value = Double(loss.value.item)
-                guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, value: Float(value)) }
-                try tape.backward(loss)
-                let params = optimizer.parameters.map(\.parameter)
-                let norm = options.gradClip.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
-                let lr = schedule.lr(at: step)
-                optimizer.step(lr: lr)
-                optimizer.zeroGrad()
+                let (value, norm, lr) = (outcome.loss, outcome.gradNorm, outcome.lr)
                 step += 1
                 first = first ?? value
                 last = value

@@ -213,19 +213,11 @@ public final class GLUEFinetuner {
             for b in 0..<stepsPerEpoch {
                 if step >= total { break }
                 let idx = Array(order[(b * options.batchSize)..<min((b + 1) * options.batchSize, order.count)])
-                let tape = Tape()
                 let key: UInt64? = options.dropout ? rng.next() : nil
-                let loss = try tape.record {
+                let outcome = try OptimizerStep.apply(optimizer: optimizer, schedule: schedule, clipNorm: options.gradClip, step: step) {
                     try self.loss(rows: idx.map { rows[$0] }, examples: idx.map { train[$0] }, dropoutKey: key)
                 }
-                let value = Double(loss.value.item)
-                guard value.isFinite else { throw TrainingError.nonFiniteLoss(step: step + 1, value: Float(value)) }
-                try tape.backward(loss)
-                let params = optimizer.parameters.map(\.parameter)
-                let norm = options.gradClip.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
-                let lr = schedule.lr(at: step)
-                optimizer.step(lr: lr)
-                optimizer.zeroGrad()
+                let (value, norm, lr) = (outcome.loss, outcome.gradNorm, outcome.lr)
                 step += 1
                 first = first ?? value
                 last = value

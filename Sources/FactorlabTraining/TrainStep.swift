@@ -88,3 +88,36 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         }
     }
 }
+
+/// The update shared by pretraining and finetuning: record a loss, check it is finite, backward,
+/// clip by global norm, AdamW at the scheduled learning rate, drop the gradients.
+public enum OptimizerStep {
+    public struct Outcome: Sendable {
+        public let loss: Double
+        public let gradNorm: Double
+        public let lr: Float
+    }
+
+    /// Runs step number `step` (0-based) with the loss `body` computes on a fresh tape.
+    public static func apply(optimizer: AdamW, schedule: LRSchedule, clipNorm: Double?, step: Int,
+                             loss body: () throws -> Variable) throws -> Outcome {
+        let tape = Tape()
+        let loss = try tape.record { try body() }
+        let value = Double(loss.value.item)
+        guard value.isFinite else {
+            optimizer.zeroGrad()
+            throw TrainingError.nonFiniteLoss(step: step + 1, value: Float(value))
+        }
+        try tape.backward(loss)
+        let params = optimizer.parameters.map(\.parameter)
+        let norm = clipNorm.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
+        guard norm.isFinite else {
+            optimizer.zeroGrad()
+            throw TrainingError.nonFiniteGradient(step: step + 1)
+        }
+        let lr = schedule.lr(at: step)
+        optimizer.step(lr: lr)
+        optimizer.zeroGrad()
+        return Outcome(loss: value, gradNorm: norm, lr: lr)
+    }
+}
