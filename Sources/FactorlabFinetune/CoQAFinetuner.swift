@@ -144,7 +144,7 @@ public final class CoQAFinetuner {
                                   totalSteps: total, decay: .linear, floor: 0)
         let optimizer = AdamW(model.namedParameters, hyper: .init(lr: options.lr, weightDecay: options.weightDecay))
         let records = try runDirectory.map { try RunRecords(directory: $0) }
-        var rng = SplitMix(seed: options.seed)
+        var rng = RandomGenerator(state: options.seed)
         var step = 0, first: Double? = nil, last = 0.0
         outer: for epoch in 1...options.epochs {
             var order = Array(rows.indices)

@@ -2,6 +2,7 @@ import FactorlabCheckpoint
 import FactorlabEval
 import FactorlabGPT2
 import FactorlabTasks
+import FactorlabTensor
 import FactorlabTokenizer
 import Foundation
 
@@ -32,7 +33,7 @@ public enum FinetuneRun {
     /// A seeded subset of `n` items (all when `n` is nil or not smaller), in their original order.
     public static func subsample<T>(_ items: [T], _ n: Int?, seed: UInt64) -> [T] {
         guard let n, n < items.count else { return items }
-        var rng = SplitMix(seed: seed)
+        var rng = RandomGenerator(state: seed)
         var idx = Array(items.indices)
         for i in stride(from: idx.count - 1, to: 0, by: -1) { idx.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
         return idx.prefix(n).sorted().map { items[$0] }

@@ -196,7 +196,7 @@ public final class GLUEFinetuner {
                                                                    eps: options.eps, weightDecay: options.weightDecay))
         let records = try runDirectory.map { try RunRecords(directory: $0) }
         let rows = train.map { encoder.encode(textA: $0.textA, textB: $0.textB) }
-        var rng = SplitMix(seed: options.seed)
+        var rng = RandomGenerator(state: options.seed)
 
         let initialDev = dev.isEmpty ? [:] : try evaluateDev(dev)
         if !initialDev.isEmpty {
@@ -294,15 +294,3 @@ public struct LabelledSplit: Sendable {
     public init(_ d: GLUEDataset) { self.init(split: d.split, file: d.file, examples: d.examples) }
 }
 
-/// SplitMix64: the seeded generator for shuffling and dropout keys.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

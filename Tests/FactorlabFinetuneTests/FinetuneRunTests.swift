@@ -1,6 +1,7 @@
 import FactorlabCheckpoint
 @testable import FactorlabFinetune
 import FactorlabGPT2
+import FactorlabTensor
 import FactorlabTokenizer
 import XCTest
 
@@ -15,7 +16,7 @@ final class FinetuneRunTests: XCTestCase {
         try tok.write(to: dir)
         let model = try tinyModel(vocab: tok.vocabularySize, positions: 32, seed: 3)
         try Checkpoint.save(model: model, to: dir.appendingPathComponent("base.h5"))
-        var rng = SplitMix(seed: 5)
+        var rng = RandomGenerator(state: 5)
         func rows(_ n: Int) -> String {
             (0..<n).map { i -> String in
                 var s = (0..<4).map { _ in words[Int(rng.next() % 7)] }

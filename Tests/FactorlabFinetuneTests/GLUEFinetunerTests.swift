@@ -11,7 +11,7 @@ final class GLUEFinetunerTests: XCTestCase {
 
     /// SST-2-style rows: random words over "abcdefgh"; label 1 when the sentence contains a "z".
     func syntheticSST2(rows: Int, seed: UInt64, header: Bool = true) -> String {
-        var rng = SplitMix(seed: seed)
+        var rng = RandomGenerator(state: seed)
         var text = header ? "sentence\tlabel\n" : ""
         for i in 0..<rows {
             var chars = (0..<(6 + Int(rng.next() % 8))).map { _ in Character(UnicodeScalar(UInt8(97 + rng.next() % 8))) }
