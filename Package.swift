@@ -33,7 +33,7 @@ let package = Package(
                                                       "FactorlabTokenizer", "FactorlabHDF5", "FactorlabGPT2",
                                                       "FactorlabTasks", "FactorlabData", "FactorlabOptim",
                                                       "FactorlabCheckpoint", "FactorlabTraining", "FactorlabEval",
-                                                      "FactorlabStudy", "FactorlabFinetune"]),
+                                                      "FactorlabStudy", "FactorlabFinetune", "FactorlabDistributed"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +45,9 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev", "liblapacke-dev"])]),
         .systemLibrary(name: "CHDF5", path: "Sources/CHDF5", pkgConfig: "hdf5",
                        providers: [.apt(["libhdf5-dev"]), .brew(["hdf5"])]),
+
+        // Open MPI, loaded at run time (dlopen) so that single-process use needs no MPI installed.
+        .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
         // Tensor core: storage, shapes, views, BLAS and the raw kernels (no autodiff).
         .target(name: "FactorlabTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
@@ -81,10 +84,13 @@ let package = Package(
         // Training data: text/JSONL/.bin sources, cached tokenization, splits, resumable loaders.
         .target(name: "FactorlabData", dependencies: ["FactorlabTokenizer"], swiftSettings: fast),
 
+        // Data-parallel training: the MPI communicator and bucketed gradient averaging overlapped with backward.
+        .target(name: "FactorlabDistributed", dependencies: ["CMPI", "FactorlabTensor", "FactorlabAutograd"], swiftSettings: fast),
+
         // Training: the optimizer step, the trainer, recipes and run records.
         .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
                                                           "FactorlabOptim", "FactorlabCheckpoint", "FactorlabData",
-                                                          "FactorlabTokenizer", "FactorlabEval",
+                                                          "FactorlabTokenizer", "FactorlabEval", "FactorlabDistributed",
                                                           .product(name: "Yams", package: "Yams")], swiftSettings: fast),
 
         // Evaluation: perplexity, LAMBADA, CBT, GLUE and CoQA scoring; opening models from any source.
@@ -107,7 +113,7 @@ let package = Package(
                           dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabBench",
                                          "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
                                          "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabSafetensors", "FactorlabData",
-                                         "FactorlabFinetune",
+                                         "FactorlabFinetune", "FactorlabDistributed",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),
 
@@ -126,7 +132,8 @@ let package = Package(
         .testTarget(name: "FactorlabTasksTests", dependencies: ["FactorlabTasks"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabTrainingTests",
                     dependencies: ["FactorlabTraining", "FactorlabOptim", "FactorlabCheckpoint", "FactorlabGPT2", "FactorlabTensor",
-                                   "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabData", "FactorlabTestSupport"],
+                                   "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabData", "FactorlabTestSupport",
+                                   "FactorlabDistributed"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
         .testTarget(name: "FactorlabFinetuneTests",

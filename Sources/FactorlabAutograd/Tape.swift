@@ -128,8 +128,16 @@ public final class Tape: @unchecked Sendable {
     /// any existing `grad`, so gradient accumulation over micro-batches works) and returning the
     /// gradients of watched inputs. Each operation's saved tensors are released as soon as its
     /// backward has run, and the tape cannot be walked again.
+    ///
+    /// A parameter's gradient is final once the walk has passed the first operation (in forward
+    /// order) that used it; it is added to `grad` at that moment and `parameterReady` is called
+    /// with it, while the rest of the backward pass still runs. Data-parallel training starts
+    /// reducing gradients there, overlapping communication with the remaining backward work.
+    /// The calls come in reverse order of first use, the same on every process running the same
+    /// model; a parameter that got no gradient is not reported.
     @discardableResult
-    public func backward(_ loss: Variable, seed: Tensor? = nil) throws -> Gradients {
+    public func backward(_ loss: Variable, seed: Tensor? = nil,
+                         parameterReady: ((Parameter) -> Void)? = nil) throws -> Gradients {
         guard !spent else {
             throw TapeError(message: "backward called twice on the same tape; its saved tensors were released after the first call")
         }
@@ -143,28 +151,63 @@ public final class Tape: @unchecked Sendable {
         spent = true
         var grads = [Tensor?](repeating: nil, count: slotCount)
         grads[loss.slot] = start
+
+        // Group the leaves by parameter (a parameter read twice, like tied embeddings, has two
+        // leaves) and find, for each, the earliest operation that reads one of its leaves.
+        var groupOfSlot = [Int: Int]()
+        var groups: [(parameter: Parameter, slots: [Int])] = []
+        var groupIndex = [ObjectIdentifier: Int]()
+        for (slot, p) in parameters {
+            let id = ObjectIdentifier(p)
+            if let g = groupIndex[id] { groups[g].slots.append(slot) } else {
+                groupIndex[id] = groups.count
+                groups.append((p, [slot]))
+            }
+            groupOfSlot[slot] = groupIndex[id]!
+        }
+        var firstUse = [Int](repeating: Int.max, count: groups.count)
+        for (i, rec) in records.enumerated() {
+            for slot in rec.inputs where slot >= 0 {
+                if let g = groupOfSlot[slot] { firstUse[g] = min(firstUse[g], i) }
+            }
+        }
+        var readyAfter = [Int: [Int]]()
+        for (g, i) in firstUse.enumerated() where i != Int.max { readyAfter[i, default: []].append(g) }
+        var flushed = [Bool](repeating: false, count: groups.count)
+        func flush(_ g: Int) throws {
+            flushed[g] = true
+            let p = groups[g].parameter
+            var touched = false
+            for slot in groups[g].slots {
+                guard let grad = grads[slot] else { continue }
+                grads[slot] = nil
+                if p.grad == nil { p.grad = grad } else { try p.grad!.addInPlace(grad) }
+                touched = true
+            }
+            if touched { parameterReady?(p) }
+        }
+
         for i in stride(from: records.count - 1, through: 0, by: -1) {
             let rec = records[i]
             records[i].backward = nil // releases the tensors the closure saved
-            guard let g = grads[rec.output], let vjp = rec.backward else { continue }
-            grads[rec.output] = nil
-            let inputGrads = try vjp(g)
-            for (k, slot) in rec.inputs.enumerated() where slot >= 0 {
-                guard k < inputGrads.count, var gi = inputGrads[k] else { continue }
-                if gi.shape != rec.inputShapes[k] {
-                    do { gi = try gi.sum(toShape: rec.inputShapes[k]) } catch {
-                        throw TapeError(message: "\(rec.name) backward: gradient \(describe(gi.shape)) cannot be reduced to input \(k)'s shape \(describe(rec.inputShapes[k]))")
+            if let g = grads[rec.output], let vjp = rec.backward {
+                grads[rec.output] = nil
+                let inputGrads = try vjp(g)
+                for (k, slot) in rec.inputs.enumerated() where slot >= 0 {
+                    guard k < inputGrads.count, var gi = inputGrads[k] else { continue }
+                    if gi.shape != rec.inputShapes[k] {
+                        do { gi = try gi.sum(toShape: rec.inputShapes[k]) } catch {
+                            throw TapeError(message: "\(rec.name) backward: gradient \(describe(gi.shape)) cannot be reduced to input \(k)'s shape \(describe(rec.inputShapes[k]))")
+                        }
                     }
+                    if grads[slot] == nil { grads[slot] = gi } else { try grads[slot]!.addInPlace(gi) }
                 }
-                if grads[slot] == nil { grads[slot] = gi } else { try grads[slot]!.addInPlace(gi) }
             }
+            if let ready = readyAfter[i] { for g in ready { try flush(g) } }
         }
         records.removeAll()
-        for (slot, p) in parameters {
-            guard let g = grads[slot] else { continue }
-            grads[slot] = nil
-            if p.grad == nil { p.grad = g } else { try p.grad!.addInPlace(g) }
-        }
+        // Parameters no operation read (the loss is a parameter itself, or unused leaves).
+        for g in groups.indices where !flushed[g] { try flush(g) }
         parameters.removeAll()
         var watched: [Int: Tensor] = [:]
         for (slot, g) in grads.enumerated() where g != nil { watched[slot] = g }

@@ -20,6 +20,9 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     /// Training FLOPs so far and elapsed wall-clock seconds, for the run records.
     public var flops: Double
     public var wallSeconds: Double
+    /// Sequences per optimizer step over all ranks (ranks x batch_size); the loader position
+    /// counts steps of this size, so a resumed run must keep it. Nil in older checkpoints.
+    public var globalBatchRows: Int?
 
     public init(step: Int = 0, tokensSeen: Int = 0, loaderState: String = "{}", rngStates: [String: UInt64] = [:],
                 bestValLoss: Double? = nil, lastValLoss: Double? = nil, flops: Double = 0, wallSeconds: Double = 0) {

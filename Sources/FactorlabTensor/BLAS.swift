@@ -62,6 +62,14 @@ public enum BLAS {
     /// OpenBLAS's current thread count.
     public static var threads: Int { Int(openblas_get_num_threads()) }
 
+    /// Sets OpenBLAS's thread count for the rest of the process (e.g. to ``Parallel/workers``
+    /// when several ranks share the machine).
+    public static func setThreads(_ n: Int) {
+        threadLock.lock()
+        openblas_set_num_threads(Int32(max(1, n)))
+        threadLock.unlock()
+    }
+
     private static let threadLock = NSLock()
 
     /// Runs `body` with OpenBLAS limited to `n` threads, then restores the previous count. Used by

@@ -21,8 +21,16 @@ public struct UncheckedSendable<T>: @unchecked Sendable {
 /// while these kernels run (kernels never call BLAS from inside a parallel region unless they
 /// switch BLAS to one thread with `BLAS.withThreads(1)`), so the cores are not oversubscribed.
 public enum Parallel {
-    /// Number of worker threads: the active processor count (2 on the reference machine).
-    public static let workers: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// Number of worker threads: FACTORLAB_THREADS if set; otherwise the active processor count
+    /// (2 on the reference machine) shared among the MPI ranks on this machine
+    /// (OMPI_COMM_WORLD_LOCAL_SIZE), so that data-parallel ranks do not oversubscribe the cores.
+    public static let workers: Int = {
+        let env = ProcessInfo.processInfo.environment
+        if let n = env["FACTORLAB_THREADS"].flatMap(Int.init), n > 0 { return n }
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        if let local = env["OMPI_COMM_WORLD_LOCAL_SIZE"].flatMap(Int.init), local > 1 { return max(1, cores / local) }
+        return cores
+    }()
 
     /// Runs `body` over disjoint sub-ranges of `0..<count`, in parallel when the work is large
     /// enough (`count * costPerItem` above about 32k operations) to pay for waking threads.

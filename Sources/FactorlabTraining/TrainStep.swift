@@ -1,5 +1,6 @@
 import FactorlabAutograd
 import FactorlabData
+import FactorlabDistributed
 import FactorlabGPT2
 import FactorlabOptim
 import FactorlabTensor
@@ -27,37 +28,67 @@ public final class LanguageModelStep {
     public var schedule: LRSchedule
     /// Clip the global gradient norm to this value (nil: no clipping).
     public var clipNorm: Double?
+    /// Data parallel: averages gradients over the ranks (nil: a single process).
+    public let averager: GradientAverager?
 
-    public init(model: GPT2Model, optimizer: AdamW, schedule: LRSchedule, clipNorm: Double? = 1.0) {
+    public init(model: GPT2Model, optimizer: AdamW, schedule: LRSchedule, clipNorm: Double? = 1.0,
+                averager: GradientAverager? = nil) {
         self.model = model
         self.optimizer = optimizer
         self.schedule = schedule
         self.clipNorm = clipNorm
+        self.averager = averager
     }
 
     /// Runs step number `step` (0-based, for the schedule) over `microBatches`. `dropoutKey`
     /// seeds dropout masks (nil: no dropout). Throws on a non-finite loss without updating.
+    ///
+    /// Data parallel (with an ``averager``): each rank runs its own micro-batches; the last
+    /// backward hands finished gradients to the averager as they appear, and after it every rank
+    /// holds the mean gradient over all ranks' micro-batches, so all apply the same update. The
+    /// returned loss and token count are over all ranks. A non-finite loss on any rank stops
+    /// every rank at the same step (the loss is reduced before it is checked).
     public func run(step: Int, microBatches: [TokenBatch], dropoutKey: UInt64?) throws -> StepResult {
         precondition(!microBatches.isEmpty)
         var total: Double = 0
         var tokens = 0
+        let rank = averager?.communicator.rank ?? 0
         for (i, mb) in microBatches.enumerated() {
             let tape = Tape()
-            let key = dropoutKey.map { RandomGenerator.mix($0 &+ UInt64(i)) }
+            // Rank 0 uses the single-process keys; other ranks get their own masks.
+            let key = dropoutKey.map { RandomGenerator.mix($0 &+ UInt64(rank * microBatches.count + i)) }
             let loss = try tape.record {
                 try model.loss(mb.inputs, targets: mb.targets, batch: mb.batch, seqLen: mb.seqLen, dropoutKey: key)
             }
             let value = loss.value.item
-            guard value.isFinite else {
+            if !value.isFinite && averager == nil {
                 optimizer.zeroGrad()
                 throw TrainingError.nonFiniteLoss(step: step + 1, value: value)
             }
-            try tape.backward(loss)
+            if let averager, i == microBatches.count - 1 {
+                averager.begin()
+                try tape.backward(loss, parameterReady: averager.parameterReady)
+            } else {
+                try tape.backward(loss)
+            }
             total += Double(value)
             tokens += mb.batch * mb.seqLen
         }
         let params = optimizer.parameters.map(\.parameter)
-        if microBatches.count > 1 { Gradients.scale(params, by: 1 / Float(microBatches.count)) }
+        var meanLoss = total / Double(microBatches.count)
+        if let averager {
+            let ranks = averager.communicator.size
+            try averager.finish(scale: 1 / Float(ranks * microBatches.count))
+            let sums = try averager.communicator.allreduceSum([total, Double(tokens)])
+            meanLoss = sums[0] / Double(ranks * microBatches.count)
+            tokens = Int(sums[1])
+            guard meanLoss.isFinite else {
+                optimizer.zeroGrad()
+                throw TrainingError.nonFiniteLoss(step: step + 1, value: Float(meanLoss))
+            }
+        } else if microBatches.count > 1 {
+            Gradients.scale(params, by: 1 / Float(microBatches.count))
+        }
         let norm = clipNorm.map { Gradients.clip(params, maxNorm: $0) } ?? Gradients.globalNorm(params)
         guard norm.isFinite else {
             optimizer.zeroGrad()
@@ -66,7 +97,7 @@ public final class LanguageModelStep {
         let lr = schedule.lr(at: step)
         optimizer.step(lr: lr)
         optimizer.zeroGrad()
-        return StepResult(loss: Float(total / Double(microBatches.count)), gradNorm: norm, lr: lr, tokens: tokens)
+        return StepResult(loss: Float(meanLoss), gradNorm: norm, lr: lr, tokens: tokens)
     }
 }
 

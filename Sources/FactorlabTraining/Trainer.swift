@@ -1,6 +1,7 @@
 import FactorlabAutograd
 import FactorlabCheckpoint
 import FactorlabData
+import FactorlabDistributed
 import FactorlabEval
 import FactorlabGPT2
 import FactorlabOptim
@@ -43,6 +44,12 @@ public final class Trainer {
         public var progress: (String) -> Void = { _ in }
         /// One-off notes (tokenizer trained, checkpoint saved, ...).
         public var log: (String) -> Void = { _ in }
+        /// The data-parallel job this process belongs to (``Communicator/single`` by default).
+        /// Rank 0 alone prints, writes the run records and saves checkpoints; `progress` and `log`
+        /// are only called there.
+        public var communicator: Communicator = .single
+        /// Target size of the gradient buckets reduced while backward runs (data parallel).
+        public var bucketBytes = 8 << 20
         public init() {}
     }
 
@@ -83,14 +90,26 @@ public final class Trainer {
 
     public func run() throws -> TrainSummary {
         let start = Date()
+        let comm = options.communicator
+        let log: (String) -> Void = comm.isRoot ? options.log : { _ in }
+        let showProgress: (String) -> Void = comm.isRoot ? options.progress : { _ in }
         try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
         let source = DataSource(paths: recipe.data.paths.map { URL(fileURLWithPath: $0) }, textField: recipe.data.jsonlField)
-        let tokenizer = try prepareTokenizer(source: source)
         let split: CorpusSplit = recipe.data.split == "tail"
             ? .tail(fraction: recipe.data.valFraction) : .everyKthDocument(k: recipe.data.valEvery)
-        let corpus = try TokenCorpus.prepare(source: source, tokenizer: tokenizer,
-                                             cacheDirectory: runDirectory.appendingPathComponent("data"), split: split)
-        options.log("data: \(corpus.train.count) training and \(corpus.validation.count) validation tokens\(corpus.reusedCache ? " (cached)" : "")")
+        // Rank 0 trains the tokenizer and writes the token cache; the other ranks then read both.
+        var prepared: (BPETokenizer, TokenCorpus)?
+        for turn in 0..<(comm.size > 1 ? 2 : 1) {
+            if (turn == 0) == comm.isRoot {
+                let tokenizer = try prepareTokenizer(source: source)
+                let corpus = try TokenCorpus.prepare(source: source, tokenizer: tokenizer,
+                                                     cacheDirectory: runDirectory.appendingPathComponent("data"), split: split)
+                prepared = (tokenizer, corpus)
+            }
+            if comm.size > 1 { try comm.barrier() }
+        }
+        let (tokenizer, corpus) = prepared!
+        log("data: \(corpus.train.count) training and \(corpus.validation.count) validation tokens\(corpus.reusedCache ? " (cached)" : "")")
 
         // Model and optimizer: resumed, initialised from a file, or new.
         var progress = TrainingProgress(rngStates: ["dropout": RandomGenerator(seed: recipe.seed ^ 0xD0).state])
@@ -102,14 +121,14 @@ public final class Trainer {
             try Checkpoint.assign(contents.parameters, to: model, file: latest.path)
             progress = contents.progress ?? progress
             resumedFrom = latest
-            options.log("resuming from \(latest.lastPathComponent) at step \(progress.step)")
+            log("resuming from \(latest.lastPathComponent) at step \(progress.step)")
         } else if let initFrom = recipe.model.initFrom {
             let loaded = try ModelFiles.load(initFrom)
             model = loaded.model
             guard model.config.vocabSize >= tokenizer.vocabularySize else {
                 throw TrainingError.recipe("model.init_from \(initFrom) has a vocabulary of \(model.config.vocabSize), smaller than the tokenizer's \(tokenizer.vocabularySize)")
             }
-            options.log("initialised from \(loaded.source.path)")
+            log("initialised from \(loaded.source.path)")
         } else {
             model = try GPT2Model(try recipe.modelConfig(vocabSize: tokenizer.vocabularySize), seed: recipe.seed)
         }
@@ -119,34 +138,45 @@ public final class Trainer {
         var schedule = recipe.schedule
         schedule.totalSteps = total
         schedule.warmupSteps = min(schedule.warmupSteps, total)
-        let stepper = LanguageModelStep(model: model, optimizer: optimizer, schedule: schedule, clipNorm: recipe.training.gradClip)
+        let averager = comm.size > 1 ? GradientAverager(communicator: comm, bucketBytes: options.bucketBytes) : nil
+        let stepper = LanguageModelStep(model: model, optimizer: optimizer, schedule: schedule, clipNorm: recipe.training.gradClip,
+                                        averager: averager)
 
-        // Data order.
+        // Data order: rank r takes rows r*B ..< (r+1)*B of each global batch of ranks x B rows.
         let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
+        let globalRows = comm.size * b
+        if resumedFrom != nil, let saved = progress.globalBatchRows, saved != globalRows {
+            throw TrainingError.recipe("\(resumedFrom!.path) was written by a run of \(saved) sequences per step; this run has \(comm.size) rank(s) x training.batch_size \(b) = \(globalRows). Keep ranks x batch_size equal to \(saved) (e.g. --set training.batch_size=\(saved / max(1, comm.size))) so the data position and the schedule mean the same")
+        }
+        progress.globalBatchRows = globalRows
         var loader: BatchLoader
         let savedLoader = try? JSONDecoder().decode(LoaderState.self, from: Data(progress.loaderState.utf8))
+        let (rank, ranks) = (comm.rank, comm.size)
         if recipe.data.loader == "sequential" {
-            loader = try SequentialLoader(tokens: corpus.train, batch: b, seqLen: t, state: resumedFrom == nil ? LoaderState() : savedLoader ?? LoaderState())
+            loader = try SequentialLoader(tokens: corpus.train, batch: b, seqLen: t, rank: rank, worldSize: ranks,
+                                          state: resumedFrom == nil ? LoaderState() : savedLoader ?? LoaderState())
         } else if let saved = savedLoader, resumedFrom != nil {
-            loader = try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, state: saved)
+            loader = try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, rank: rank, worldSize: ranks, state: saved)
         } else {
-            loader = try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, seed: recipe.seed)
+            loader = try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, seed: recipe.seed, rank: rank, worldSize: ranks)
         }
         var dropoutRNG = RandomGenerator(state: progress.rngStates["dropout"] ?? RandomGenerator(seed: recipe.seed ^ 0xD0).state)
         let usesDropout = model.config.embdDropout > 0 || model.config.attnDropout > 0 || model.config.residDropout > 0
 
-        let records = try RunRecords(directory: runDirectory, resumingAt: resumedFrom == nil ? nil : progress.step)
+        let records = comm.isRoot ? try RunRecords(directory: runDirectory, resumingAt: resumedFrom == nil ? nil : progress.step) : nil
         let flopsPerToken = model.costs(seqLen: t).trainingFLOPs
-        try records.writeJSON("run.json", runDescription(model: model, flopsPerToken: flopsPerToken))
+        try records?.writeJSON("run.json", runDescription(model: model, flopsPerToken: flopsPerToken, ranks: comm.size))
 
         var firstLoss: Float?, lastLoss: Float = .nan, firstVal: Double?
         let wallBefore = progress.wallSeconds
         var recentTokens = 0, recentStart = Date()
         var tokensPerSecond = 0.0
         let stopAt = min(total, options.stopAfter ?? total)
+        // Validation: batches of ranks x B rows, each rank taking its B rows (the same rows a
+        // single process with batch ranks x B sees); the mean is over all ranks.
         func evaluate() throws -> Double {
             let eval = try EvalLoader(tokens: corpus.validation, batch: b, seqLen: min(t, max(1, corpus.validation.count - 1)),
-                                      maxBatches: recipe.eval.batches)
+                                      maxBatches: recipe.eval.batches, rank: comm.rank, worldSize: comm.size)
             var sum = 0.0, n = 0
             for batch in eval {
                 let loss = try Tape.withoutRecording {
@@ -155,12 +185,13 @@ public final class Trainer {
                 sum += Double(loss.value.item)
                 n += 1
             }
-            return n == 0 ? .nan : sum / Double(n)
+            let totals = try comm.allreduceSum([sum, Double(n)])
+            return totals[1] == 0 ? .nan : totals[0] / totals[1]
         }
         if progress.step == 0 {
             let v = try evaluate()
             firstVal = v
-            records.append(["step": 0, "tokens": 0, "val_loss": v, "lr": Double(schedule.lr(at: 0)), "wall_s": 0.0, "flops": 0.0])
+            records?.append(["step": 0, "tokens": 0, "val_loss": v, "lr": Double(schedule.lr(at: 0)), "wall_s": 0.0, "flops": 0.0])
         }
         while progress.step < stopAt {
             let micro = (0..<recipe.training.gradAccum).map { _ in loader.next() }
@@ -184,6 +215,10 @@ public final class Trainer {
             var row: [String: Any] = ["step": progress.step, "tokens": progress.tokensSeen, "train_loss": Double(result.loss),
                                       "lr": Double(result.lr), "grad_norm": result.gradNorm, "tokens_per_s": tokensPerSecond,
                                       "wall_s": progress.wallSeconds, "flops": progress.flops]
+            if let averager {
+                row["allreduce_s"] = averager.lastCommunicationSeconds
+                row["allreduce_wait_s"] = averager.lastWaitSeconds
+            }
             let isLast = progress.step == total
             var improved = false
             if progress.step % recipe.eval.interval == 0 || isLast {
@@ -192,13 +227,16 @@ public final class Trainer {
                 progress.lastValLoss = v
                 if v < (progress.bestValLoss ?? .infinity) { progress.bestValLoss = v; improved = true }
             }
-            records.append(row)
-            let remaining = Double(total - progress.step) * Double(recipe.tokensPerStep) / max(tokensPerSecond, 1e-9)
-            options.progress(String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
+            records?.append(row)
+            let remaining = Double(total - progress.step) * Double(recipe.tokensPerStep * comm.size) / max(tokensPerSecond, 1e-9)
+            showProgress(String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
                                     progress.step, total, result.loss, result.lr, tokensPerSecond,
                                     Trainer.clock(progress.wallSeconds), Trainer.clock(remaining),
                                     progress.lastValLoss.map { String(format: " | val %.4f", $0) } ?? ""))
             if progress.step % recipe.checkpoint.interval == 0 || isLast || progress.step == stopAt {
+                // Every rank must hold the same weights; check before rank 0 saves them.
+                if comm.size > 1 { try Trainer.checkRanksAgree(model: model, communicator: comm, step: progress.step) }
+                guard comm.isRoot else { continue }
                 let url = runDirectory.appendingPathComponent(CheckpointFiles.name(step: progress.step))
                 try Checkpoint.save(model: model, optimizer: optimizer, progress: progress, recipe: recipe.text, to: url)
                 try CheckpointFiles.prune(in: runDirectory, keep: recipe.checkpoint.keepLast)
@@ -206,13 +244,13 @@ public final class Trainer {
                     try Checkpoint.save(model: model, optimizer: nil, progress: progress, recipe: recipe.text,
                                         to: runDirectory.appendingPathComponent("best.h5"))
                 }
-            } else if improved && recipe.checkpoint.keepBest {
+            } else if improved && recipe.checkpoint.keepBest && comm.isRoot {
                 try Checkpoint.save(model: model, optimizer: nil, progress: progress, recipe: recipe.text,
                                     to: runDirectory.appendingPathComponent("best.h5"))
             }
         }
         var sample: String?
-        if progress.step == total && recipe.eval.sampleTokens > 0 {
+        if progress.step == total && recipe.eval.sampleTokens > 0 && comm.isRoot {
             var rng = RandomGenerator(seed: recipe.seed ^ 0x5A)
             let prompt = tokenizer.encode(recipe.eval.prompt)
             let ids = try model.generate(prompt: prompt.isEmpty ? [tokenizer.endOfTextID ?? 0] : prompt,
@@ -232,11 +270,12 @@ public final class Trainer {
         if let v = summary.finalValLoss { summaryJSON["final_val_loss"] = v }
         if let v = summary.bestValLoss { summaryJSON["best_val_loss"] = v }
         if let s = sample { summaryJSON["sample"] = s }
-        try records.writeJSON("summary.json", summaryJSON)
+        if averager != nil { summaryJSON["ranks"] = comm.size }
+        try records?.writeJSON("summary.json", summaryJSON)
         return summary
     }
 
-    func runDescription(model: GPT2Model, flopsPerToken: Double) -> [String: Any] {
+    func runDescription(model: GPT2Model, flopsPerToken: Double, ranks: Int) -> [String: Any] {
         let c = model.config
         var obj: [String: Any] = [
             "name": recipe.name, "family": c.mlpSpec, "seed": Int(truncatingIfNeeded: recipe.seed),
@@ -244,11 +283,32 @@ public final class Trainer {
                       "vocab_size": c.vocabSize, "mlp": c.mlpSpec],
             "parameters": model.parameterCount, "non_embedding_parameters": model.nonEmbeddingParameterCount,
             "flops_per_token": flopsPerToken, "batch_size": recipe.training.batchSize, "seq_len": recipe.training.seqLen,
-            "grad_accum": recipe.training.gradAccum, "total_steps": recipe.totalSteps,
+            "grad_accum": recipe.training.gradAccum, "total_steps": recipe.totalSteps, "ranks": ranks,
         ]
         if let arm = recipe.arm { obj["arm"] = arm }
         if let preset = recipe.model.preset { obj["preset"] = preset }
         return obj
+    }
+
+    /// Stops the job if the ranks' parameters differ (they apply identical updates to identical
+    /// reduced gradients, so they should agree bit for bit). Each rank hashes its parameter bytes;
+    /// the sums of the hash's 16-bit pieces and of their squares over the ranks equal
+    /// ranks x (piece) and ranks x (piece)^2 only if every rank has the same piece.
+    static func checkRanksAgree(model: GPT2Model, communicator comm: Communicator, step: Int) throws {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for (_, p) in model.namedParameters {
+            p.value.withUnsafePointer { ptr in
+                ptr.withMemoryRebound(to: UInt32.self, capacity: p.value.count) { words in
+                    for i in 0..<p.value.count { h = (h ^ UInt64(words[i])) &* 0x100_0000_01b3 }
+                }
+            }
+        }
+        let pieces = (0..<4).map { Double((h >> (16 * UInt64($0))) & 0xffff) }
+        let sums = try comm.allreduceSum(pieces + pieces.map { $0 * $0 })
+        let n = Double(comm.size)
+        for k in 0..<4 where sums[k] != n * pieces[k] || sums[4 + k] != n * pieces[k] * pieces[k] {
+            throw TrainingError.recipe("data parallel: the ranks' parameters differ after step \(step) (rank \(comm.rank) hash \(String(h, radix: 16))); stopping before saving a checkpoint")
+        }
     }
 
     static func clock(_ seconds: Double) -> String {

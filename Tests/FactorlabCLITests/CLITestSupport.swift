@@ -18,12 +18,19 @@ struct CLI {
         let stderr: String
     }
 
-    /// Runs `factorlab args...` in `directory` and waits (at most `timeout` seconds).
+    /// Runs `factorlab args...` in `directory` and waits (at most `timeout` seconds). With a
+    /// `launcher` (e.g. ``mpirun(ranks:)``) runs `launcher... factorlab args...` instead.
     @discardableResult
-    static func run(_ args: [String], in directory: URL, environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> Result {
+    static func run(_ args: [String], in directory: URL, environment: [String: String] = [:], timeout: TimeInterval = 300,
+                    launcher: [String]? = nil) throws -> Result {
         let p = Process()
-        p.executableURL = executable
-        p.arguments = args
+        if let launcher {
+            p.executableURL = URL(fileURLWithPath: launcher[0])
+            p.arguments = Array(launcher.dropFirst()) + [executable.path] + args
+        } else {
+            p.executableURL = executable
+            p.arguments = args
+        }
         p.currentDirectoryURL = directory
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
@@ -52,6 +59,20 @@ struct CLI {
     }
 
     final class Box: @unchecked Sendable { var data = Data() }
+
+    struct MissingTool: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// `mpirun -np N` for an N-rank job on this machine: `--oversubscribe` in case it has fewer
+    /// cores than ranks, `--allow-run-as-root` for containers. Throws if Open MPI is not installed
+    /// (`.ci/install` installs it).
+    static func mpirun(ranks: Int) throws -> [String] {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            .map { "\($0)/mpirun" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let path else { throw MissingTool(description: "mpirun not found on PATH: install openmpi-bin (.ci/install does)") }
+        return [path, "--oversubscribe", "--allow-run-as-root", "-np", String(ranks)]
+    }
 
     /// A fresh temporary folder.
     static func temporaryDirectory() throws -> URL {

@@ -25,6 +25,34 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(w.grad?.scalars, [6])
     }
 
+    /// A three-layer chain x -> w1 -> tanh -> w2 (tied: read again at the end) -> w3: each
+    /// parameter is reported once, when the walk passes its first use, with its final gradient.
+    func testParameterReadyReportsEachFinishedGradientDuringBackward() throws {
+        var rng = RandomGenerator(seed: 3)
+        let w1 = Parameter("w1", Tensor(shape: [4, 4]) { _ in rng.nextNormal() })
+        let w2 = Parameter("w2", Tensor(shape: [4, 4]) { _ in rng.nextNormal() })
+        let w3 = Parameter("w3", Tensor(shape: [4, 4]) { _ in rng.nextNormal() })
+        let x = Variable(Tensor(shape: [2, 4]) { _ in rng.nextNormal() })
+        func loss() throws -> Variable {
+            let h = try x.matmul(w1.variable).tanh()
+            let g = try h.matmul(w2.variable).tanh()
+            return try (g.matmul(w3.variable) + g.matmul(w2.variable)).sum()
+        }
+        let tape = Tape()
+        let plain = try tape.record { try loss() }
+        try tape.backward(plain)
+        let expected = [w1, w2, w3].map { $0.grad!.scalars }
+        for w in [w1, w2, w3] { w.zeroGrad() }
+
+        let hooked = Tape()
+        let l = try hooked.record { try loss() }
+        var reported: [(String, [Float])] = []
+        try hooked.backward(l) { p in reported.append((p.name, p.grad!.scalars)) }
+        XCTAssertEqual(reported.map(\.0), ["w3", "w2", "w1"], "reverse order of first use; the tied w2 only after its first use")
+        XCTAssertEqual(reported.map(\.1), [expected[2], expected[1], expected[0]], "reported gradients are final")
+        XCTAssertEqual([w1, w2, w3].map { $0.grad!.scalars }, expected, "the hook changes nothing")
+    }
+
     func testSecondBackwardIsRefused() throws {
         let tape = Tape()
         let x = tape.watch(Tensor(shape: [2], repeating: 1))

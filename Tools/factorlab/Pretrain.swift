@@ -1,4 +1,6 @@
 import ArgumentParser
+import FactorlabDistributed
+import FactorlabTensor
 import FactorlabTraining
 import Foundation
 
@@ -58,16 +60,36 @@ struct Resume: ParsableCommand {
     }
 }
 
+/// Runs a recipe in this process, or as one rank of a data-parallel job when started by
+/// `mpirun -np N factorlab pretrain ...` (each rank takes batch_size sequences per step, so the
+/// job trains on N x batch_size; rank 0 prints, writes the records and saves checkpoints).
 func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
+    let comm = try Communicator.world()
+    if comm.usesMPI && BLAS.threads != Parallel.workers { BLAS.setThreads(Parallel.workers) }
     var options = Trainer.Options()
     options.resume = resume
+    options.communicator = comm
     options.progress = { Console.progress($0) }
     options.log = { Console.note($0) }
     if let stop = ProcessInfo.processInfo.environment["FACTORLAB_STOP_AFTER_STEPS"].flatMap(Int.init) { options.stopAfter = stop }
     let trainer = Trainer(recipe: recipe, options: options)
-    Console.note("run \(recipe.name): \(recipe.totalSteps) steps of \(recipe.tokensPerStep) tokens -> \(trainer.runDirectory.path)")
-    let s = try trainer.run()
+    let s: TrainSummary
+    do {
+        if comm.isRoot {
+            let ranks = comm.size > 1 ? " on \(comm.size) ranks (\(Parallel.workers) thread(s) each)" : ""
+            Console.note("run \(recipe.name): \(recipe.totalSteps) steps of \(recipe.tokensPerStep * comm.size) tokens\(ranks) -> \(trainer.runDirectory.path)")
+        }
+        s = try trainer.run()
+    } catch {
+        guard comm.usesMPI else { throw error }
+        // One rank failing alone would leave the others blocked in a collective: end the job.
+        Console.endProgress()
+        FileHandle.standardError.write(Data("factorlab rank \(comm.rank): error: \(error)\n".utf8))
+        comm.abort(code: 1)
+    }
     Console.endProgress()
+    comm.finalize()
+    guard comm.isRoot else { return }
     if json {
         var obj: [String: Any] = ["run": s.runDirectory.path, "steps": s.steps, "tokens": s.tokens, "parameters": s.parameters,
                                   "first_train_loss": Double(s.firstTrainLoss), "final_train_loss": Double(s.finalTrainLoss),
