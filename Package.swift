@@ -106,7 +106,8 @@ let package = Package(
         .target(name: "FactorlabStudy", swiftSettings: fast),
 
         // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
-        .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS"],
+        .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS",
+                                                      "FactorlabGPT2", "FactorlabOptim", "FactorlabTraining"],
                 swiftSettings: fast),
 
         .executableTarget(name: "factorlab",

@@ -112,4 +112,28 @@ final class ModelCLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("nblocks 5 must divide"), bad.stderr)
     }
+
+    /// The model suite of `factorlab bench` reports every measure under its documented key, each a
+    /// positive finite number, and the speed-up is the ratio of the two kinds' tokens/s. (Timings
+    /// themselves are not asserted: they belong to the benchmark, not to tests.)
+    func testBenchModelSuiteReportsEveryMeasure() throws {
+        let dir = try CLI.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let r = try CLI.run(["bench", "--suite", "model", "--models", "tiny", "--model-kinds", "dense,monarch:4",
+                             "--repeats", "1", "--growth-steps", "3", "--json"], in: dir)
+        let obj = try json(r)
+        for kind in ["dense", "monarch"] {
+            for measure in ["train_tokens_per_s", "forward_tokens_per_s", "generate_tokens_per_s", "peak_memory_mb", "train_gflops",
+                            "generate_ms_per_token_early", "generate_ms_per_token_late", "rss_growth_mb"] {
+                let value = try XCTUnwrap(obj["tiny.\(kind).\(measure)"] as? Double, "tiny.\(kind).\(measure) in \(obj.keys.sorted())")
+                XCTAssertTrue(value.isFinite, "tiny.\(kind).\(measure) = \(value)")
+                if measure != "rss_growth_mb" { XCTAssertGreaterThan(value, 0, "tiny.\(kind).\(measure)") }
+            }
+        }
+        XCTAssertEqual(obj["tiny.dense.parameters"] as? Double, 5_322_240, "4 layers, d 256, vocabulary 8192, context 256")
+        let speedup = try XCTUnwrap(obj["tiny.monarch.train_speedup"] as? Double)
+        XCTAssertEqual(speedup, (obj["tiny.monarch.train_tokens_per_s"] as! Double) / (obj["tiny.dense.train_tokens_per_s"] as! Double),
+                       accuracy: 1e-9)
+        XCTAssertNotNil(obj["tiny.dense.train_fraction_of_sgemm"] as? Double)
+    }
 }

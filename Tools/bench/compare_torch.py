@@ -109,7 +109,7 @@ def main():
     ap.add_argument("--factorlab", default=".build/release/factorlab")
     args = ap.parse_args()
     ref = torch_figures(args.repeats)
-    fl = json.loads(subprocess.check_output([args.factorlab, "bench", "--repeats", str(args.repeats), "--json"]))
+    fl = json.loads(subprocess.check_output([args.factorlab, "bench", "--suite", "gemm,mlp,attention", "--repeats", str(args.repeats), "--json"]))
     print(f"{'measure':<28}{'torch':>12}{'factorlab':>12}{'ratio':>9}")
     rows = [("gemm 2048^3 GFLOP/s", ref["gemm.2048.gflops"], fl["gemm.2048.framework_gflops"], True)]
     for kind in ("dense", "monarch", "lowrank", "butterfly"):

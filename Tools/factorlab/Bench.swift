@@ -6,13 +6,29 @@ import Foundation
 
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure kernel, layer and model speed on this machine (median of repeated runs).")
+        abstract: "Measure kernel, layer and model speed on this machine (median of repeated runs).",
+        discussion: """
+        Suites: gemm (framework matmul vs raw cblas_sgemm), mlp (GPT-2-small MLP forward+backward per \
+        linear kind), attention (fused causal attention), model (training step, forward and KV-cache \
+        generation tokens/s, GFLOP/s and peak memory of whole GPT-2 models; each model in its own \
+        process so peak memory is its own). Tools/bench/compare_torch.py and compare_models.py run \
+        PyTorch on the same shapes side by side.
+        """)
 
-    @Option(help: "Which suites to run: gemm, mlp, attention (comma-separated), or all.")
+    @Option(help: "Which suites to run: gemm, mlp, attention, model (comma-separated), or all.")
     var suite: String = "all"
 
     @Option(help: "Linear kinds for the MLP suite (comma-separated; dense is always included as the baseline).")
     var kinds: String = "monarch:4,lowrank:192,butterfly"
+
+    @Option(help: "Models for the model suite: tiny, mini, gpt2 (comma-separated).")
+    var models: String = "tiny,mini,gpt2"
+
+    @Option(help: "MLP kinds for the model suite (comma-separated).")
+    var modelKinds: String = "dense,monarch:4"
+
+    @Option(help: "Model suite: also train this many steps and report resident-memory growth (0: skip).")
+    var growthSteps: Int = 0
 
     @Option(help: "Timed repetitions per measurement (after one warm-up run).")
     var repeats: Int = 5
@@ -20,21 +36,45 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object of results on stdout.")
     var json = false
 
+    @Flag(help: .hidden) var worker = false
+
     func run() throws {
-        let suites = Set(suite == "all" ? ["gemm", "mlp", "attention"] : suite.split(separator: ",").map(String.init))
-        let known: Set<String> = ["gemm", "mlp", "attention"]
-        guard suites.isSubset(of: known) else {
-            throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected gemm, mlp, attention or all")
+        let known = ["gemm", "mlp", "attention", "model"]
+        let suites = Set(suite == "all" ? known : suite.split(separator: ",").map(String.init))
+        guard suites.isSubset(of: Set(known)) else {
+            throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected \(known.joined(separator: ", ")) or all")
         }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        var figures: [BenchFigure] = []
+        let setups = try models.split(separator: ",").map { try ModelBench.setup(named: String($0)) }
+        let modelKindList = try modelKinds.split(separator: ",").map { try LinearKind(spec: String($0)) }
         let progress: (String) -> Void = { Console.progress("bench: \($0)") }
+
+        if worker {
+            // One model configuration, in this process; figures as [key, value, unit] for the parent.
+            var rows: [[Any]] = []
+            for s in setups {
+                for kind in modelKindList {
+                    for f in try ModelBench.run(s, mlp: kind, repeats: repeats, growthSteps: growthSteps, progress: progress) {
+                        rows.append([f.key, f.value, f.unit])
+                    }
+                }
+            }
+            Console.endProgress()
+            Console.printJSON(["figures": rows])
+            return
+        }
+
+        var figures: [BenchFigure] = []
         if suites.contains("gemm") { figures += KernelBench.gemm(repeats: repeats, progress: progress) }
         if suites.contains("mlp") {
             let chosen = try kinds.split(separator: ",").map { try LinearKind(spec: String($0)) }.filter { $0 != .dense }
             figures += try KernelBench.mlp(kinds: [.dense] + chosen, repeats: repeats, progress: progress)
         }
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
+        if suites.contains("model") {
+            figures += try modelSuite(setups: setups, kinds: modelKindList, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,
+                                      progress: progress)
+        }
         Console.endProgress()
         if json {
             var obj: [String: Any] = [:]
@@ -44,7 +84,60 @@ struct Bench: ParsableCommand {
             Console.printJSON(obj)
         } else {
             print("Factorlab bench (\(BLAS.configuration), \(ProcessInfo.processInfo.activeProcessorCount) cores, median of \(repeats))")
-            for f in figures { print("  " + f.key.padding(toLength: 34, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
+            for f in figures { print("  " + f.key.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
+        }
+    }
+
+    /// Each (model, kind) runs in a child process (`bench --worker`), so that its peak resident
+    /// memory is its own; then speed-ups over dense and the fraction of the sgemm ceiling.
+    func modelSuite(setups: [ModelBench.Setup], kinds: [LinearKind], sgemm: Double?,
+                    progress: (String) -> Void) throws -> [BenchFigure] {
+        var out: [BenchFigure] = []
+        for s in setups {
+            for kind in kinds {
+                progress("\(s.name) \(kind)")
+                out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", kind.description,
+                                      "--repeats", String(repeats), "--growth-steps", String(growthSteps)])
+            }
+        }
+        let value = { (key: String) in out.first { $0.key == key }?.value }
+        let ceiling = sgemm ?? KernelBench.gemm(sizes: [2048], repeats: 3, progress: progress).first { $0.key == "gemm.2048.raw_gflops" }!.value
+        out.append(BenchFigure("machine.sgemm_2048_gflops", ceiling, "GFLOP/s"))
+        for s in setups {
+            let denseKey = "\(s.name).dense"
+            if let g = value("\(denseKey).train_gflops") {
+                out.append(BenchFigure("\(denseKey).train_fraction_of_sgemm", g / ceiling, "of raw sgemm 2048"))
+            }
+            for kind in kinds where kind != .dense {
+                let k = "\(s.name).\(KernelBench.kindKey(kind))"
+                if let d = value("\(denseKey).train_tokens_per_s"), let m = value("\(k).train_tokens_per_s") {
+                    out.append(BenchFigure("\(k).train_speedup", m / d, "x dense"))
+                }
+                if let d = value("\(denseKey).forward_tokens_per_s"), let m = value("\(k).forward_tokens_per_s") {
+                    out.append(BenchFigure("\(k).forward_speedup", m / d, "x dense"))
+                }
+            }
+        }
+        return out
+    }
+
+    func runWorker(_ args: [String]) throws -> [BenchFigure] {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        p.arguments = args
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0,
+              let obj = try JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let rows = obj["figures"] as? [[Any]] else {
+            throw ValidationError("bench worker `factorlab \(args.joined(separator: " "))` failed (exit \(p.terminationStatus))")
+        }
+        return rows.compactMap { row in
+            guard row.count == 3, let k = row[0] as? String, let v = row[1] as? Double, let u = row[2] as? String else { return nil }
+            return BenchFigure(k, v, u)
         }
     }
 }

@@ -1,0 +1,129 @@
+import FactorlabAutograd
+import FactorlabGPT2
+import FactorlabLayers
+import FactorlabOptim
+import FactorlabTensor
+import FactorlabTraining
+import Foundation
+
+/// Whole-model benchmarks: a training step (forward, backward, AdamW), a forward pass and KV-cache
+/// generation of GPT-2 models, for the configurations of the performance issue.
+public enum ModelBench {
+    /// A benchmark configuration: model shape and batch.
+    public struct Setup: Sendable {
+        public let name: String
+        public let nLayer: Int, nEmbd: Int, nHead: Int, vocab: Int, context: Int
+        public let batch: Int, seqLen: Int
+
+        public func config(mlp: LinearKind) -> GPT2Config {
+            GPT2Config(nLayer: nLayer, nHead: nHead, nEmbd: nEmbd, nPositions: context, vocabSize: vocab, mlp: mlp)
+        }
+    }
+
+    /// tiny (4 layers, d 256, 4 heads, vocabulary 8192, B 8, T 128), mini (6, 384, 6, 50257, B 8,
+    /// T 128) and gpt2 (124M, B 4, T 128). The same shapes as Tools/bench/compare_models.py.
+    public static let setups: [Setup] = [
+        Setup(name: "tiny", nLayer: 4, nEmbd: 256, nHead: 4, vocab: 8192, context: 256, batch: 8, seqLen: 128),
+        Setup(name: "mini", nLayer: 6, nEmbd: 384, nHead: 6, vocab: 50257, context: 256, batch: 8, seqLen: 128),
+        Setup(name: "gpt2", nLayer: 12, nEmbd: 768, nHead: 12, vocab: 50257, context: 1024, batch: 4, seqLen: 128),
+    ]
+
+    public static func setup(named name: String) throws -> Setup {
+        guard let s = setups.first(where: { $0.name == name }) else {
+            throw GPT2Error.config("unknown bench model '\(name)'; expected one of \(setups.map(\.name).joined(separator: ", "))")
+        }
+        return s
+    }
+
+    /// Measures one configuration and MLP kind. Keys: `<setup>.<kind>.<measure>`, e.g.
+    /// `tiny.dense.train_tokens_per_s`. `growthSteps` > 0 also runs that many training steps and
+    /// reports the resident memory growth between step 100 (or a tenth of the way) and the end.
+    public static func run(_ setup: Setup, mlp: LinearKind, repeats: Int, generateTokens: Int = 96, growthSteps: Int = 0,
+                           progress: (String) -> Void) throws -> [BenchFigure] {
+        let key = "\(setup.name).\(KernelBench.kindKey(mlp))"
+        let model = try GPT2Model(setup.config(mlp: mlp), seed: 1)
+        let (b, t) = (setup.batch, setup.seqLen)
+        var rng = RandomGenerator(seed: 2)
+        let ids = (0..<(b * t)).map { _ in Int32(rng.next() % UInt64(setup.vocab)) }
+        let targets = (0..<(b * t)).map { _ in Int32(rng.next() % UInt64(setup.vocab)) }
+        let tokens = Double(b * t)
+        let costs = model.costs(seqLen: t)
+        var out: [BenchFigure] = [BenchFigure("\(key).parameters", Double(model.parameterCount), "")]
+
+        // Training step: exactly the trainer's (record, backward, clip, AdamW).
+        let optimizer = AdamW(model.namedParameters, hyper: .init(lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1))
+        let step = LanguageModelStep(model: model, optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 1 << 30, decay: .constant), clipNorm: 1)
+        let batch = TokenBatch(inputs: ids, targets: targets, batch: b, seqLen: t)
+        var stepIndex = 0
+        progress("\(key) training step")
+        let train = try Measurement.of(repeats: repeats) {
+            _ = try step.run(step: stepIndex, microBatches: [batch], dropoutKey: nil)
+            stepIndex += 1
+        }
+        out.append(BenchFigure("\(key).train_tokens_per_s", tokens / train.median, "tokens/s"))
+        out.append(BenchFigure("\(key).train_step_ms", train.median * 1e3, "ms"))
+        out.append(BenchFigure("\(key).train_spread", train.spread, "(max-min)/median"))
+        out.append(BenchFigure("\(key).train_gflops", costs.trainingFLOPs * tokens / train.median / 1e9, "GFLOP/s"))
+
+        progress("\(key) forward")
+        let forward = try Measurement.of(repeats: repeats) {
+            _ = try Tape.withoutRecording { try model.loss(ids, targets: targets, batch: b, seqLen: t) }
+        }
+        out.append(BenchFigure("\(key).forward_tokens_per_s", tokens / forward.median, "tokens/s"))
+        out.append(BenchFigure("\(key).forward_gflops", costs.forwardFLOPs * tokens / forward.median / 1e9, "GFLOP/s"))
+
+        // Generation, one row, greedy, with the KV cache: a 8-token prompt then one token at a
+        // time. Per-token time early (positions 8..<40) and late (the last 32) shows whether the
+        // cost stays flat as the prefix grows.
+        progress("\(key) generation")
+        let prompt = Array(ids.prefix(8))
+        let total = min(setup.context, prompt.count + generateTokens)
+        var perToken: [Double] = []
+        func generateOnce() throws {
+            perToken.removeAll(keepingCapacity: true)
+            let cache = KVCache(config: model.config, batch: 1, capacity: total)
+            var logits = try model.forwardCached(prompt, batch: 1, seqLen: prompt.count, cache: cache)
+            while cache.length < total {
+                let next = Int32(argmax(logits))
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                logits = try model.forwardCached([next], batch: 1, seqLen: 1, cache: cache)
+                perToken.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+        }
+        let generation = try Measurement.of(repeats: max(1, repeats / 2)) { try generateOnce() }
+        let newTokens = Double(total - prompt.count)
+        out.append(BenchFigure("\(key).generate_tokens_per_s", newTokens / generation.median, "tokens/s"))
+        let window = min(32, perToken.count / 2)
+        if window > 0 {
+            let early = median(Array(perToken.prefix(window))), late = median(Array(perToken.suffix(window)))
+            out.append(BenchFigure("\(key).generate_ms_per_token_early", early * 1e3, "ms (prefix 8-\(8 + window))"))
+            out.append(BenchFigure("\(key).generate_ms_per_token_late", late * 1e3, "ms (prefix \(total - window)-\(total))"))
+            out.append(BenchFigure("\(key).generate_late_over_early", late / early, "ratio"))
+        }
+
+        if growthSteps > 0 {
+            let mark = min(100, max(1, growthSteps / 10))
+            var atMark = 0
+            for s in 0..<growthSteps {
+                _ = try step.run(step: stepIndex, microBatches: [batch], dropoutKey: nil)
+                stepIndex += 1
+                if s + 1 == mark { atMark = residentBytes() }
+                if (s + 1) % 50 == 0 { progress("\(key) memory growth: step \(s + 1)/\(growthSteps)") }
+            }
+            out.append(BenchFigure("\(key).rss_growth_mb", Double(residentBytes() - atMark) / 1_048_576,
+                                   "MiB (step \(mark) to \(growthSteps))"))
+        }
+        out.append(BenchFigure("\(key).peak_memory_mb", Double(peakResidentBytes()) / 1_048_576, "MiB"))
+        return out
+    }
+
+    static func median(_ xs: [Double]) -> Double { Measurement(samples: xs).median }
+
+    static func argmax(_ logits: Tensor) -> Int {
+        logits.withUnsafePointer { p in
+            var best = 0
+            for i in 1..<logits.count where p[i] > p[best] { best = i }
+            return best
+        }
+    }
+}
