@@ -141,8 +141,9 @@ extension StudyReport {
         var md = "## Local-minimum experiment\n\n"
         md += "Arms compared at equal training compute, \(Fmt.sci(result.compute)) FLOPs (the smallest final compute among "
             + "trained arms and the dense reference): each seed's lowest validation loss at or below it, mean ± standard "
-            + "deviation over seeds. Compute counts each run's own training only; the dense training behind projected arms "
-            + "is not included.\n\n"
+            + "deviation over seeds. Compute is cumulative: a run initialised from a checkpoint (`init_from`, such as a "
+            + "projected dense model) starts from that checkpoint's training compute, so projected arms include the dense "
+            + "training behind them.\n\n"
         let rows = (result.denseReference.map { [$0] } ?? []) + result.arms
         md += table(["arm", "family", "size", "seeds", "FLOPs used", "val loss", "± seed spread", "gap to dense"], rows.map { a in
             [a.arm, a.family, a.size, "\(a.runs.count)", Fmt.sci(a.compute), Fmt.loss(a.loss),

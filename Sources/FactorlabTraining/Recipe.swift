@@ -49,6 +49,8 @@ public struct Recipe: Sendable {
         public var batchSize = 8
         public var seqLen = 128
         public var gradAccum = 1
+        /// Optimizer steps. 0 evaluates the initial model only (the step-0 validation loss is
+        /// recorded): the zero-shot arm of an experiment, e.g. a projected model.
         public var maxSteps: Int?
         /// Alternatively, a budget of training tokens (steps = budget / tokens per step).
         public var tokenBudget: Int?
@@ -177,7 +179,7 @@ public struct Recipe: Sendable {
         try check(training.seqLen >= 2, "training.seq_len", "must be at least 2")
         try check(training.gradAccum >= 1, "training.grad_accum", "must be at least 1")
         try check(training.maxSteps != nil || training.tokenBudget != nil, "training.max_steps", "or training.token_budget must be set")
-        try check((training.maxSteps ?? 1) >= 1, "training.max_steps", "must be at least 1")
+        try check((training.maxSteps ?? 0) >= 0, "training.max_steps", "must be at least 0 (0: only evaluate the initial model)")
         try check(optimizer.lr > 0, "optimizer.lr", "must be positive")
         try check(data.valFraction > 0 && data.valFraction < 1, "data.val_fraction", "must be between 0 and 1")
         try check(model.dropout >= 0 && model.dropout < 1, "model.dropout", "must be in [0, 1)")

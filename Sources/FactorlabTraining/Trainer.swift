@@ -115,6 +115,7 @@ public final class Trainer {
         var progress = TrainingProgress(rngStates: ["dropout": RandomGenerator(seed: recipe.seed ^ 0xD0).state])
         let model: GPT2Model
         var resumedFrom: URL?
+        var initFLOPs = 0.0
         if options.resume, let latest = try CheckpointFiles.latest(in: runDirectory) {
             let contents = try Checkpoint.read(latest)
             model = try GPT2Model(contents.config)
@@ -125,6 +126,9 @@ public final class Trainer {
         } else if let initFrom = recipe.model.initFrom {
             let loaded = try ModelFiles.load(initFrom)
             model = loaded.model
+            // Compute is cumulative: the training behind the starting weights counts.
+            progress.flops = loaded.checkpoint?.progress?.flops ?? 0
+            initFLOPs = progress.flops
             guard model.config.vocabSize >= tokenizer.vocabularySize else {
                 throw TrainingError.recipe("model.init_from \(initFrom) has a vocabulary of \(model.config.vocabSize), smaller than the tokenizer's \(tokenizer.vocabularySize)")
             }
@@ -165,7 +169,9 @@ public final class Trainer {
 
         let records = comm.isRoot ? try RunRecords(directory: runDirectory, resumingAt: resumedFrom == nil ? nil : progress.step) : nil
         let flopsPerToken = model.costs(seqLen: t).trainingFLOPs
-        try records?.writeJSON("run.json", runDescription(model: model, flopsPerToken: flopsPerToken, ranks: comm.size))
+        var description = runDescription(model: model, flopsPerToken: flopsPerToken, ranks: comm.size)
+        if initFLOPs > 0 { description["init_flops"] = initFLOPs }
+        try records?.writeJSON("run.json", description)
 
         var firstLoss: Float?, lastLoss: Float = .nan, firstVal: Double?
         let wallBefore = progress.wallSeconds
@@ -191,7 +197,8 @@ public final class Trainer {
         if progress.step == 0 {
             let v = try evaluate()
             firstVal = v
-            records?.append(["step": 0, "tokens": 0, "val_loss": v, "lr": Double(schedule.lr(at: 0)), "wall_s": 0.0, "flops": 0.0])
+            if total == 0 { (progress.lastValLoss, progress.bestValLoss) = (v, v) } // evaluation-only run
+            records?.append(["step": 0, "tokens": 0, "val_loss": v, "lr": Double(schedule.lr(at: 0)), "wall_s": 0.0, "flops": progress.flops])
         }
         while progress.step < stopAt {
             let micro = (0..<recipe.training.gradAccum).map { _ in loader.next() }
@@ -265,8 +272,8 @@ public final class Trainer {
                                    flops: progress.flops, peakMemoryBytes: Trainer.peakResidentBytes(), sample: sample,
                                    parameters: model.parameterCount)
         var summaryJSON: [String: Any] = ["steps": summary.steps, "tokens": summary.tokens, "wall_s": summary.wallSeconds,
-                                          "flops": summary.flops, "peak_memory_bytes": summary.peakMemoryBytes,
-                                          "final_train_loss": Double(summary.finalTrainLoss)]
+                                          "flops": summary.flops, "peak_memory_bytes": summary.peakMemoryBytes]
+        if summary.finalTrainLoss.isFinite { summaryJSON["final_train_loss"] = Double(summary.finalTrainLoss) }
         if let v = summary.finalValLoss { summaryJSON["final_val_loss"] = v }
         if let v = summary.bestValLoss { summaryJSON["best_val_loss"] = v }
         if let s = sample { summaryJSON["sample"] = s }

@@ -70,7 +70,9 @@ struct Factorize: ParsableCommand {
         }
         Console.endProgress()
         let reportJSON = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
-        try Checkpoint.save(model: projected, projection: String(decoding: reportJSON, as: UTF8.self), to: URL(fileURLWithPath: out))
+        // The source's training progress goes along (its compute counts for runs started from the result).
+        try Checkpoint.save(model: projected, progress: loaded.checkpoint?.progress, projection: String(decoding: reportJSON, as: UTF8.self),
+                            to: URL(fileURLWithPath: out))
         if let tok = loaded.tokenizerDirectory {
             try ModelFiles.copyTokenizer(from: tok, to: URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("tokenizer"))
         }

@@ -92,9 +92,9 @@ func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
     guard comm.isRoot else { return }
     if json {
         var obj: [String: Any] = ["run": s.runDirectory.path, "steps": s.steps, "tokens": s.tokens, "parameters": s.parameters,
-                                  "first_train_loss": Double(s.firstTrainLoss), "final_train_loss": Double(s.finalTrainLoss),
                                   "wall_s": s.wallSeconds, "tokens_per_s": s.tokensPerSecond, "flops": s.flops,
                                   "peak_memory_bytes": s.peakMemoryBytes]
+        if s.steps > 0 { (obj["first_train_loss"], obj["final_train_loss"]) = (Double(s.firstTrainLoss), Double(s.finalTrainLoss)) }
         if let v = s.firstValLoss { obj["first_val_loss"] = v }
         if let v = s.finalValLoss { obj["final_val_loss"] = v }
         if let v = s.bestValLoss { obj["best_val_loss"] = v }
@@ -104,7 +104,7 @@ func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
         print("run:            \(s.runDirectory.path)")
         print("parameters:     \(s.parameters)")
         print("steps:          \(s.steps) (\(s.tokens) tokens, \(String(format: "%.0f", s.tokensPerSecond)) tokens/s, \(String(format: "%.1f", s.wallSeconds)) s)")
-        print(String(format: "train loss:     %.4f -> %.4f", s.firstTrainLoss, s.finalTrainLoss))
+        if s.steps > 0 { print(String(format: "train loss:     %.4f -> %.4f", s.firstTrainLoss, s.finalTrainLoss)) }
         if let a = s.firstValLoss, let b = s.finalValLoss { print(String(format: "val loss:       %.4f -> %.4f", a, b)) }
         if let best = s.bestValLoss { print(String(format: "best val loss:  %.4f", best)) }
         print(String(format: "peak memory:    %.0f MiB", Double(s.peakMemoryBytes) / 1_048_576))
