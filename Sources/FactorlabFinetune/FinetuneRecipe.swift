@@ -45,6 +45,8 @@ public struct FinetuneRecipe: Sendable {
     public var maxTrainExamples: Int?
     public var maxDevExamples: Int?
     public var maxLength = 128
+    /// Use min(maxLength, the model's context) instead of rejecting a longer maxLength.
+    public var clampMaxLengthToContext = false
     public var lr: Double = 2e-5
     public var weightDecay: Double = 0.01
     public var beta1: Double = 0.9
@@ -64,6 +66,14 @@ public struct FinetuneRecipe: Sendable {
     public var text: String = ""
 
     public var runDirectory: URL { URL(fileURLWithPath: outputDir ?? "Checkpoints/finetune/\(name)") }
+
+    /// A recipe with every other setting at its default (for evaluation-only use; set the data
+    /// files or root before running).
+    public init(name: String, task: Task, initFrom: String) {
+        self.name = name
+        self.task = task
+        self.initFrom = initFrom
+    }
 
     public static func load(_ url: URL, overrides: [String] = []) throws -> FinetuneRecipe {
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {

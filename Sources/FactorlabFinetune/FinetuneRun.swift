@@ -48,6 +48,8 @@ public enum FinetuneRun {
 
     static func glue(_ task: GLUETask, _ recipe: FinetuneRecipe, loaded: ModelFiles.Loaded, codec: BPECodec,
                      evalOnly: Bool, hooks: Hooks) throws -> [String: Any] {
+        var recipe = recipe
+        if recipe.clampMaxLengthToContext { recipe.maxLength = min(recipe.maxLength, loaded.model.config.nPositions) }
         guard recipe.maxLength <= loaded.model.config.nPositions else {
             throw FinetuneError.recipe("data.max_length \(recipe.maxLength) exceeds the model's context of \(loaded.model.config.nPositions)")
         }

@@ -1,16 +1,25 @@
 import ArgumentParser
 import FactorlabData
 import FactorlabEval
+import FactorlabFinetune
+import FactorlabTasks
 import Foundation
 
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a model zero-shot: perplexity (sliding window), LAMBADA last-word accuracy, CBT cloze.")
+        abstract: "Evaluate a model: perplexity (sliding window), LAMBADA last-word accuracy, CBT cloze, GLUE dev scores, CoQA EM/F1.",
+        discussion: """
+        glue-TASK (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) scores the dev split with the model's \
+        sequence-classification head (from factorlab finetune); a model without one gets a fresh, untrained \
+        head and chance-level scores, with a warning. --data is the GLUE root (SST-2/dev.tsv, ...), the task's \
+        folder, or a dev TSV file. coqa answers every dev question generatively (greedy, with the conversation \
+        history) and reports the official EM and F1; --data is coqa-dev-v1.0.json or its folder.
+        """)
 
     @Option(help: "A .h5 checkpoint, a run folder, or a Hugging Face GPT-2 folder.")
     var model: String
-    @Option(help: "Task: perplexity, lambada (JSONL with a text field) or cbt (CBT text format or JSONL).")
+    @Option(help: "Task: perplexity, lambada (JSONL with a text field), cbt (CBT text format or JSONL), glue-TASK or coqa.")
     var task: String = "perplexity"
     @Option(help: "Evaluation data (a text file for perplexity).")
     var data: String
@@ -18,10 +27,17 @@ struct Evaluate: ParsableCommand {
     var stride: Int?
     @Option(help: "Tokenizer folder; default: found beside the model.")
     var tokenizer: String?
+    @Option(help: "GLUE/CoQA: score at most this many dev examples (a seeded subset).")
+    var maxExamples: Int?
+    @Option(help: "GLUE/CoQA: longest input in tokens (default 128, at most the model's context).")
+    var maxLength: Int?
+    @Option(help: "CoQA: folder for the predictions file (default Checkpoints/eval/coqa).")
+    var out: String?
     @Flag(help: "Print one JSON object of metrics on stdout.")
     var json = false
 
     func run() throws {
+        if task.hasPrefix("glue-") || task == "coqa" { return try runTask() }
         let loaded = try ModelFiles.load(model)
         let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
         switch task {
@@ -57,7 +73,53 @@ struct Evaluate: ParsableCommand {
             let metrics: [String: Any] = ["task": "cbt", "model": loaded.source.path, "examples": r.examples, "accuracy": r.accuracy]
             if json { Console.printJSON(metrics) } else { print(String(format: "CBT accuracy %.4f (%d/%d)", r.accuracy, r.correct, r.examples)) }
         default:
-            throw ValidationError("unknown task '\(task)'; available: perplexity, lambada, cbt")
+            throw ValidationError("unknown task '\(task)'; available: perplexity, lambada, cbt, glue-TASK (e.g. glue-sst2), coqa")
+        }
+    }
+
+    /// GLUE and CoQA through the finetuning code's evaluation (no training).
+    func runTask() throws {
+        let taskKind: FinetuneRecipe.Task
+        if task == "coqa" { taskKind = .coqa } else {
+            do { taskKind = .glue(try GLUETask(parsing: String(task.dropFirst("glue-".count)))) } catch {
+                throw ValidationError("unknown task '\(task)': \(error)")
+            }
+        }
+        var recipe = FinetuneRecipe(name: task, task: taskKind, initFrom: model)
+        recipe.tokenizer = tokenizer
+        recipe.maxDevExamples = maxExamples
+        if let maxLength { recipe.maxLength = maxLength } else { recipe.clampMaxLengthToContext = true }
+        recipe.outputDir = out ?? "Checkpoints/eval/\(task)"
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory) else {
+            throw ValidationError("--data \(data): no such file or folder")
+        }
+        switch taskKind {
+        case .coqa:
+            if isDirectory.boolValue { recipe.dataRoot = data } else { recipe.devFile = data }
+        case .glue(let t):
+            if !isDirectory.boolValue {
+                recipe.devFile = data
+            } else if FileManager.default.fileExists(atPath: URL(fileURLWithPath: data).appendingPathComponent(try t.fileName(.dev)).path) {
+                recipe.dataRoot = data
+            } else {
+                // The task's own folder (…/SST-2): dev.tsv, or MNLI's dev_matched/dev_mismatched.tsv.
+                let dir = URL(fileURLWithPath: data)
+                recipe.devFile = dir.appendingPathComponent(URL(fileURLWithPath: try t.fileName(.dev)).lastPathComponent).path
+                if t == .mnli { recipe.devMismatchedFile = dir.appendingPathComponent("dev_mismatched.tsv").path }
+            }
+        }
+        let result = try FinetuneRun.run(recipe, evalOnly: true, hooks: .init(progress: { Console.progress($0) }, log: { Console.note($0) }))
+        Console.endProgress()
+        if (result["head"] as? String)?.hasPrefix("fresh") == true {
+            Console.note("warning: \(model) has no \(task) head; the scores are those of an untrained head (chance level). Finetune first: factorlab finetune Recipes/\(task).yaml --init-from \(model)")
+        }
+        if json { return Console.printJSON(result) }
+        if let dev = result["dev"] as? [String: Double] {
+            print("\(task) dev: " + dev.keys.sorted().map { "\($0) \(String(format: "%.4f", dev[$0]!))" }.joined(separator: ", "))
+        } else {
+            print(String(format: "CoQA dev: EM %.2f, F1 %.2f over %d stories", result["dev_em"] as? Double ?? .nan,
+                         result["dev_f1"] as? Double ?? .nan, result["dev_stories"] as? Int ?? 0))
         }
     }
 }
