@@ -38,6 +38,45 @@ public func ftanh(_ x: Float) -> Float {
     return 1 - 2 / (e + 1)
 }
 
+/// ``fexp(_:)`` on 8 lanes at once, with the same operations in the same order (so each lane
+/// equals the scalar result bit for bit). Reductions call it explicitly: LLVM does not vectorize
+/// a loop that both calls the scalar form and keeps several accumulators.
+@inlinable @inline(__always)
+public func fexp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let magic = SIMD8<Float>(repeating: 12_582_912)
+    let v = pointwiseMin(pointwiseMax(x, SIMD8(repeating: -87.3)), SIMD8(repeating: 88.3762626647949))
+    let t = v * 1.44269504088896341 + magic
+    let n = t - magic
+    var r = v - n * 0.693359375
+    r = r - n * -2.12194440e-4
+    let r2 = r * r
+    var y = SIMD8<Float>(repeating: 1.9875691500e-4)
+    y = y * r + 1.3981999507e-3
+    y = y * r + 8.3334519073e-3
+    y = y * r + 4.1665795894e-2
+    y = y * r + 1.6666665459e-1
+    y = y * r + 5.0000001201e-1
+    y = y * r2 + r + 1
+    let bits = unsafeBitCast(t, to: SIMD8<UInt32>.self) &- unsafeBitCast(magic, to: SIMD8<UInt32>.self) &+ 127
+    var out = y * unsafeBitCast(bits &<< 23, to: SIMD8<Float>.self)
+    out.replace(with: 0, where: x .< -87.3)
+    out.replace(with: .infinity, where: x .> 88.7)
+    out.replace(with: x, where: x .!= x)
+    return out
+}
+
+/// Loads 8 floats from `p` (no alignment needed).
+@inlinable @inline(__always)
+public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+/// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)): the lane sum in a fixed order.
+@inlinable @inline(__always)
+public func laneSum(_ a: SIMD8<Float>) -> Float {
+    ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]))
+}
+
 /// 16 floats, for kernels that load and store whole vectors explicitly (butterfly stages).
 public typealias FloatVector = SIMD16<Float>
 
@@ -52,9 +91,9 @@ public func parallelElements(_ n: Int, cost: Int, _ body: (Int, Int) -> Void) {
 }
 
 // Row reductions with eight independent accumulators: strict IEEE addition keeps LLVM from
-// reordering a single running sum, so these spell the reassociation out; the eight lanes are
-// then vectorized together (one 8-wide vector with AVX2). Results differ from a sequential sum
-// only by rounding.
+// reordering a single running sum, so these spell the reassociation out as one 8-lane vector
+// (lane k sums elements k, k+8, ...; the tail goes to lane 0; then ``laneSum``). Results differ
+// from a sequential sum only by rounding.
 
 /// max(x[0..<n]); -inf for n = 0.
 @inlinable @inline(__always)
@@ -73,41 +112,39 @@ public func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
 /// sum(x[0..<n]).
 @inlinable @inline(__always)
 public func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0, a4: Float = 0, a5: Float = 0, a6: Float = 0, a7: Float = 0
+    var a = SIMD8<Float>()
     var j = 0
     while j + 8 <= n {
-        a0 += x[j]; a1 += x[j + 1]; a2 += x[j + 2]; a3 += x[j + 3]
-        a4 += x[j + 4]; a5 += x[j + 5]; a6 += x[j + 6]; a7 += x[j + 7]
+        a += load8(x + j)
         j += 8
     }
-    while j < n { a0 += x[j]; j += 1 }
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    while j < n { a[0] += x[j]; j += 1 }
+    return laneSum(a)
 }
 
 /// sum(exp(x[0..<n] - shift)).
 @inlinable @inline(__always)
 public func rowSumExp(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
-    var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0, a4: Float = 0, a5: Float = 0, a6: Float = 0, a7: Float = 0
+    var a = SIMD8<Float>()
+    let s = SIMD8<Float>(repeating: shift)
     var j = 0
     while j + 8 <= n {
-        a0 += fexp(x[j] - shift); a1 += fexp(x[j + 1] - shift); a2 += fexp(x[j + 2] - shift); a3 += fexp(x[j + 3] - shift)
-        a4 += fexp(x[j + 4] - shift); a5 += fexp(x[j + 5] - shift); a6 += fexp(x[j + 6] - shift); a7 += fexp(x[j + 7] - shift)
+        a += fexp(load8(x + j) - s)
         j += 8
     }
-    while j < n { a0 += fexp(x[j] - shift); j += 1 }
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    while j < n { a[0] += fexp(x[j] - shift); j += 1 }
+    return laneSum(a)
 }
 
 /// sum(x[0..<n] * y[0..<n]).
 @inlinable @inline(__always)
 public func rowDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
-    var a0: Float = 0, a1: Float = 0, a2: Float = 0, a3: Float = 0, a4: Float = 0, a5: Float = 0, a6: Float = 0, a7: Float = 0
+    var a = SIMD8<Float>()
     var j = 0
     while j + 8 <= n {
-        a0 += x[j] * y[j]; a1 += x[j + 1] * y[j + 1]; a2 += x[j + 2] * y[j + 2]; a3 += x[j + 3] * y[j + 3]
-        a4 += x[j + 4] * y[j + 4]; a5 += x[j + 5] * y[j + 5]; a6 += x[j + 6] * y[j + 6]; a7 += x[j + 7] * y[j + 7]
+        a += load8(x + j) * load8(y + j)
         j += 8
     }
-    while j < n { a0 += x[j] * y[j]; j += 1 }
-    return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7))
+    while j < n { a[0] += x[j] * y[j]; j += 1 }
+    return laneSum(a)
 }
