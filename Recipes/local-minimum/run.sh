@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The local-minimum experiment, end to end (about 20 minutes on 2 cores):
+# The local-minimum experiment, end to end (about 25 minutes on 2 cores), every arm at the same
+# training compute (flop_budget in the recipes):
 #   (a) dense from scratch                       seeds 1 2
 #   (b) monarch:4, lowrank:64, butterfly scratch seeds 1 2
-#   (c) dense at step 300 projected onto monarch:4 and lowrank:64, no training
-#   (d) (c) trained for the remaining 300 steps
+#   (c) dense at half the budget (step 300) projected onto monarch:4 and lowrank:64, no training
+#   (d) (c) trained with the rest of the budget
 # then `factorlab report` over all runs. Run from the repository root after
 # `swift build -c release`. Output: Checkpoints/local-minimum/ (runs) and .../report/.
 set -euo pipefail

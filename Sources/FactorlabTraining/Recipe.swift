@@ -54,6 +54,11 @@ public struct Recipe: Sendable {
         public var maxSteps: Int?
         /// Alternatively, a budget of training tokens (steps = budget / tokens per step).
         public var tokenBudget: Int?
+        /// Or a budget of training FLOPs (the model's training FLOPs per token x tokens per step
+        /// gives the steps), so that models of different cost train with equal compute. Compute
+        /// is cumulative: a run started from a checkpoint (init_from) spends only what is left.
+        /// Precedence when several are set: max_steps, token_budget, flop_budget.
+        public var flopBudget: Double?
         public var gradClip: Double? = 1.0
     }
     public struct Eval: Sendable {
@@ -147,8 +152,9 @@ public struct Recipe: Sendable {
             r.training.gradAccum = try t.int("grad_accum") ?? r.training.gradAccum
             r.training.maxSteps = try t.int("max_steps")
             r.training.tokenBudget = try t.int("token_budget")
+            r.training.flopBudget = try t.double("flop_budget")
             r.training.gradClip = try t.double("grad_clip") ?? r.training.gradClip
-            try t.finish(allowed: ["batch_size", "seq_len", "grad_accum", "max_steps", "token_budget", "grad_clip"])
+            try t.finish(allowed: ["batch_size", "seq_len", "grad_accum", "max_steps", "token_budget", "flop_budget", "grad_clip"])
         }
         if let e = try root.section("eval") {
             r.eval.interval = try e.int("interval") ?? r.eval.interval
@@ -178,7 +184,9 @@ public struct Recipe: Sendable {
         try check(training.batchSize >= 1, "training.batch_size", "must be at least 1")
         try check(training.seqLen >= 2, "training.seq_len", "must be at least 2")
         try check(training.gradAccum >= 1, "training.grad_accum", "must be at least 1")
-        try check(training.maxSteps != nil || training.tokenBudget != nil, "training.max_steps", "or training.token_budget must be set")
+        try check(training.maxSteps != nil || training.tokenBudget != nil || training.flopBudget != nil,
+                  "training.max_steps", "(or training.token_budget or training.flop_budget) must be set")
+        try check((training.flopBudget ?? 1) > 0, "training.flop_budget", "must be positive")
         try check((training.maxSteps ?? 0) >= 0, "training.max_steps", "must be at least 0 (0: only evaluate the initial model)")
         try check(optimizer.lr > 0, "optimizer.lr", "must be positive")
         try check(data.valFraction > 0 && data.valFraction < 1, "data.val_fraction", "must be between 0 and 1")
@@ -197,6 +205,18 @@ public struct Recipe: Sendable {
     /// Number of optimizer steps: max_steps, or the token budget divided by tokens per step.
     public var totalSteps: Int {
         training.maxSteps ?? max(1, (training.tokenBudget ?? 0) / tokensPerStep)
+    }
+
+    /// Whether the length of the run is a FLOP budget (steps known only with the model).
+    public var usesFLOPBudget: Bool { training.maxSteps == nil && training.tokenBudget == nil && training.flopBudget != nil }
+
+    /// Number of optimizer steps for a model costing `flopsPerStep`, `stepsDone` steps in and
+    /// `flopsSoFar` spent (including the compute behind an init_from checkpoint): with a FLOP
+    /// budget, the steps done plus what the rest of the budget buys (rounded to nearest);
+    /// otherwise ``totalSteps``.
+    public func totalSteps(flopsPerStep: Double, stepsDone: Int, flopsSoFar: Double) -> Int {
+        guard usesFLOPBudget, let budget = training.flopBudget else { return totalSteps }
+        return stepsDone + max(0, Int(((budget - flopsSoFar) / flopsPerStep).rounded()))
     }
 
     /// The model configuration for a vocabulary size (the tokenizer's).

@@ -138,7 +138,13 @@ public final class Trainer {
         }
         let optimizer = AdamW(model.namedParameters, hyper: recipe.optimizer) { name, _ in self.recipe.decays(name) }
         if let resumedFrom { try Checkpoint.restore(optimizer, from: try Checkpoint.read(resumedFrom), file: resumedFrom.path) }
-        let total = recipe.totalSteps
+        let flopsPerToken = model.costs(seqLen: recipe.training.seqLen).trainingFLOPs
+        let total = recipe.totalSteps(flopsPerStep: flopsPerToken * Double(recipe.tokensPerStep * comm.size),
+                                      stepsDone: progress.step, flopsSoFar: progress.flops)
+        if recipe.usesFLOPBudget {
+            log(String(format: "flop budget %.3g: %d steps at %.3g FLOPs each", recipe.training.flopBudget!, total - progress.step,
+                       flopsPerToken * Double(recipe.tokensPerStep * comm.size)) + (progress.flops > 0 ? String(format: " after %.3g already spent", progress.flops) : ""))
+        }
         var schedule = recipe.schedule
         schedule.totalSteps = total
         schedule.warmupSteps = min(schedule.warmupSteps, total)
@@ -168,8 +174,7 @@ public final class Trainer {
         let usesDropout = model.config.embdDropout > 0 || model.config.attnDropout > 0 || model.config.residDropout > 0
 
         let records = comm.isRoot ? try RunRecords(directory: runDirectory, resumingAt: resumedFrom == nil ? nil : progress.step) : nil
-        let flopsPerToken = model.costs(seqLen: t).trainingFLOPs
-        var description = runDescription(model: model, flopsPerToken: flopsPerToken, ranks: comm.size)
+        var description = runDescription(model: model, flopsPerToken: flopsPerToken, ranks: comm.size, totalSteps: total)
         if initFLOPs > 0 { description["init_flops"] = initFLOPs }
         try records?.writeJSON("run.json", description)
 
@@ -282,7 +287,7 @@ public final class Trainer {
         return summary
     }
 
-    func runDescription(model: GPT2Model, flopsPerToken: Double, ranks: Int) -> [String: Any] {
+    func runDescription(model: GPT2Model, flopsPerToken: Double, ranks: Int, totalSteps: Int) -> [String: Any] {
         let c = model.config
         var obj: [String: Any] = [
             "name": recipe.name, "family": c.mlpSpec, "seed": Int(truncatingIfNeeded: recipe.seed),
@@ -290,7 +295,7 @@ public final class Trainer {
                       "vocab_size": c.vocabSize, "mlp": c.mlpSpec],
             "parameters": model.parameterCount, "non_embedding_parameters": model.nonEmbeddingParameterCount,
             "flops_per_token": flopsPerToken, "batch_size": recipe.training.batchSize, "seq_len": recipe.training.seqLen,
-            "grad_accum": recipe.training.gradAccum, "total_steps": recipe.totalSteps, "ranks": ranks,
+            "grad_accum": recipe.training.gradAccum, "total_steps": totalSteps, "ranks": ranks,
         ]
         if let arm = recipe.arm { obj["arm"] = arm }
         if let preset = recipe.model.preset { obj["preset"] = preset }

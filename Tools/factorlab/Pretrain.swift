@@ -77,7 +77,8 @@ func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
     do {
         if comm.isRoot {
             let ranks = comm.size > 1 ? " on \(comm.size) ranks (\(Parallel.workers) thread(s) each)" : ""
-            Console.note("run \(recipe.name): \(recipe.totalSteps) steps of \(recipe.tokensPerStep * comm.size) tokens\(ranks) -> \(trainer.runDirectory.path)")
+            let length = recipe.usesFLOPBudget ? String(format: "a budget of %.3g FLOPs", recipe.training.flopBudget!) : "\(recipe.totalSteps) steps"
+            Console.note("run \(recipe.name): \(length), \(recipe.tokensPerStep * comm.size) tokens per step\(ranks) -> \(trainer.runDirectory.path)")
         }
         s = try trainer.run()
     } catch {
