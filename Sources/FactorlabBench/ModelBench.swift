@@ -102,16 +102,23 @@ public enum ModelBench {
         }
 
         if growthSteps > 0 {
-            let mark = min(100, max(1, growthSteps / 10))
-            var atMark = 0
+            // Resident memory after `mark` steps, half way and at the end: a leak grows in both
+            // halves, a heap that has settled does not grow in the second.
+            let mark = min(100, max(1, growthSteps / 10)), half = max(mark, growthSteps / 2)
+            var atMark = 0, atHalf = 0
             for s in 0..<growthSteps {
                 _ = try step.run(step: stepIndex, microBatches: [batch], dropoutKey: nil)
                 stepIndex += 1
                 if s + 1 == mark { atMark = residentBytes() }
-                if (s + 1) % 50 == 0 { progress("\(key) memory growth: step \(s + 1)/\(growthSteps)") }
+                if s + 1 == half { atHalf = residentBytes() }
+                if (s + 1) % 50 == 0 {
+                    progress("\(key) memory growth: step \(s + 1)/\(growthSteps), resident \(residentBytes() >> 20) MiB")
+                }
             }
-            out.append(BenchFigure("\(key).rss_growth_mb", Double(residentBytes() - atMark) / 1_048_576,
-                                   "MiB (step \(mark) to \(growthSteps))"))
+            let end = residentBytes()
+            out.append(BenchFigure("\(key).rss_growth_mb", Double(end - atMark) / 1_048_576, "MiB (step \(mark) to \(growthSteps))"))
+            out.append(BenchFigure("\(key).rss_growth_second_half_mb", Double(end - atHalf) / 1_048_576,
+                                   "MiB (step \(half) to \(growthSteps))"))
         }
         out.append(BenchFigure("\(key).peak_memory_mb", Double(peakResidentBytes()) / 1_048_576, "MiB"))
         return out
