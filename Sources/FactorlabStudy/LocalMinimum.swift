@@ -24,6 +24,9 @@ public struct ArmResult: Codable, Equatable, Sendable {
 public struct LocalMinimumResult: Codable, Equatable, Sendable {
     /// Fixed tolerance (nats) used when an arm or the reference has a single seed.
     public static let singleSeedTolerance = 0.01
+    /// Points within this fraction above the common compute count as at it: FLOP budgets are
+    /// spent in whole steps, so arms given the same budget end a fraction of a step apart.
+    public static let computeTolerance = 0.005
 
     /// The common compute: the smallest final FLOPs among trained arms and the dense reference.
     public var compute: Double
@@ -59,7 +62,7 @@ public struct LocalMinimumResult: Codable, Equatable, Sendable {
             var computes: [Double] = []
             var names: [String] = []
             for run in group.runs {
-                let within = run.validationPoints.filter { $0.flops <= compute * (1 + 1e-12) }
+                let within = run.validationPoints.filter { $0.flops <= compute * (1 + Self.computeTolerance) }
                 guard let best = within.min(by: { ($0.valLoss!, $0.flops) < ($1.valLoss!, $1.flops) }) else { continue }
                 losses.append(best.valLoss!)
                 computes.append(best.flops)

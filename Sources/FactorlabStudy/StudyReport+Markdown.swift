@@ -140,7 +140,8 @@ extension StudyReport {
     static func localMinimumSection(_ result: LocalMinimumResult) -> String {
         var md = "## Local-minimum experiment\n\n"
         md += "Arms compared at equal training compute, \(Fmt.sci(result.compute)) FLOPs (the smallest final compute among "
-            + "trained arms and the dense reference): each seed's lowest validation loss at or below it, mean ± standard "
+            + "trained arms and the dense reference): each seed's lowest validation loss at or below it (0.5% above it still "
+            + "counts: budgets are spent in whole steps), mean ± standard "
             + "deviation over seeds. Compute is cumulative: a run initialised from a checkpoint (`init_from`, such as a "
             + "projected dense model) starts from that checkpoint's training compute, so projected arms include the dense "
             + "training behind them.\n\n"

@@ -299,7 +299,8 @@ def main():
     equal_compute = min(f for f in finals if f > 0)
     arms = {}
     for arm, rs in arm_groups.items():
-        losses = [min(p[3] for p in r["points"] if p[1] <= equal_compute) for r in rs]
+        # Points up to 0.5% above the common compute count as at it (budgets are spent in whole steps).
+        losses = [min(p[3] for p in r["points"] if p[1] <= equal_compute * 1.005) for r in rs]
         arms[arm] = {"loss": float(np.mean(losses)), "spread": float(np.std(losses, ddof=1)) if len(losses) > 1 else None,
                      "runs": [r["name"] for r in rs]}
 
