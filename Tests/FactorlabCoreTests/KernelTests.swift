@@ -24,6 +24,24 @@ final class KernelTests: XCTestCase {
         XCTAssertTrue(fexp(.nan).isNaN)
     }
 
+    /// The 8-lane fexp used by the row reductions gives the scalar fexp's bits in every lane,
+    /// including the clamped ends, infinities and NaN.
+    func testEightLaneExpEqualsScalarExpBitForBit() {
+        var values: [Float] = [-.infinity, -1000, -100, -87.31, -87.3, -87.29, -1e-30, 0, 1e-30, 88.3, 88.376, 88.38, 88.7, 88.71,
+                               100, .infinity, .nan, -.nan, .leastNonzeroMagnitude, .greatestFiniteMagnitude]
+        var x: Float = -90
+        while x < 90 { values.append(x); x += 0.00731 }
+        while values.count % 8 != 0 { values.append(1) }
+        for i in stride(from: 0, to: values.count, by: 8) {
+            let lanes = fexp(SIMD8<Float>(values[i..<i + 8]))
+            for k in 0..<8 {
+                let scalar = fexp(values[i + k])
+                XCTAssertTrue(lanes[k].bitPattern == scalar.bitPattern || (lanes[k].isNaN && scalar.isNaN),
+                              "fexp(\(values[i + k])): lane \(lanes[k]) vs scalar \(scalar)")
+            }
+        }
+    }
+
     func testGELUMatchesFormula() throws {
         let x = Tensor(shape: [1000]) { Float($0 - 500) / 60 }
         let y = Kernels.geluForward(x)

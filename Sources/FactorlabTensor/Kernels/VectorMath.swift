@@ -44,7 +44,11 @@ public func ftanh(_ x: Float) -> Float {
 @inlinable @inline(__always)
 public func fexp(_ x: SIMD8<Float>) -> SIMD8<Float> {
     let magic = SIMD8<Float>(repeating: 12_582_912)
-    let v = pointwiseMin(pointwiseMax(x, SIMD8(repeating: -87.3)), SIMD8(repeating: 88.3762626647949))
+    // Clamp with masked replacement: the generic pointwiseMin/Max are not specialized (they were
+    // out-of-line calls). NaN lanes pass through, as in the scalar max/min.
+    var v = x
+    v.replace(with: -87.3, where: v .< -87.3)
+    v.replace(with: 88.3762626647949, where: v .> 88.3762626647949)
     let t = v * 1.44269504088896341 + magic
     let n = t - magic
     var r = v - n * 0.693359375
