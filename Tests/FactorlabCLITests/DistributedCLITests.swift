@@ -153,6 +153,20 @@ final class DistributedCLITests: XCTestCase {
         return stat[close.upperBound...].split(separator: " ").first != "Z"
     }
 
+    /// An error on one rank only (rank 0 cannot write its checkpoint: a folder is in the way)
+    /// ends the whole job at once through MPI_Abort, with the error and the rank named, instead
+    /// of leaving rank 1 waiting in the next allreduce.
+    func testAnErrorOnOneRankAbortsTheJob() throws {
+        let blocker = dir.appendingPathComponent("runs/blocked/\(CheckpointFiles.name(step: 3))/x")
+        try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: true)
+        let started = Date()
+        let r = try CLI.run(["pretrain", try recipe("blocked", batch: 4)], in: dir, timeout: 120, launcher: try CLI.mpirun(ranks: 2))
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 60)
+        XCTAssertTrue(r.stderr.contains("factorlab rank 0: error:") && r.stderr.contains(CheckpointFiles.name(step: 3)), r.stderr)
+        XCTAssertTrue(r.stderr.contains("MPI_ABORT was invoked on rank 0"), r.stderr)
+    }
+
     /// Direct children of `pid` (the ranks mpirun forked on this machine), from /proc.
     func childProcesses(of pid: Int32) throws -> [Int32] {
         var children: [Int32] = []
