@@ -56,7 +56,9 @@ public final class AdamW {
 
     /// One update with learning rate `lr` (from a schedule; defaults to `hyper.lr`). Parameters
     /// without a gradient are skipped, as torch does.
-    public func step(lr: Float? = nil) {
+    /// `gradScale` multiplies every gradient as it is read (gradient clipping without a separate
+    /// pass over the gradients; the gradients themselves are left as they are).
+    public func step(lr: Float? = nil, gradScale: Float = 1) {
         step += 1
         let lr = lr ?? hyper.lr
         let (b1, b2, eps) = (hyper.beta1, hyper.beta2, hyper.eps)
@@ -73,7 +75,7 @@ public final class AdamW {
                             let sg = SendablePointer(gp), sm = SendablePointer(mp), sv = SendablePointer(vp), sp = SendablePointer(pp)
                             parallelElements(n, cost: 12) { lo, hi in
                                 for j in lo..<hi {
-                                    let gj = sg.p[j]
+                                    let gj = gradScale == 1 ? sg.p[j] : sg.p[j] * gradScale
                                     var p = sp.p[j]
                                     if decayFactor != 1 { p *= decayFactor }
                                     let mj = sm.p[j] + (1 - b1) * (gj - sm.p[j])
@@ -136,9 +138,16 @@ public enum Gradients {
     @discardableResult
     public static func clip(_ parameters: [Parameter], maxNorm: Double) -> Double {
         let norm = globalNorm(parameters)
-        let coef = maxNorm / (norm + 1e-6)
-        if coef < 1 { scale(parameters, by: Float(coef)) }
+        let coef = clipCoefficient(norm: norm, maxNorm: maxNorm)
+        if coef < 1 { scale(parameters, by: coef) }
         return norm
+    }
+
+    /// The factor ``clip(_:maxNorm:)`` multiplies the gradients by: maxNorm / (norm + 1e-6)
+    /// when that is below 1 (torch's clip_grad_norm_), else 1.
+    public static func clipCoefficient(norm: Double, maxNorm: Double) -> Float {
+        let coef = maxNorm / (norm + 1e-6)
+        return coef < 1 ? Float(coef) : 1
     }
 
     /// Multiplies every gradient by `factor` (e.g. 1/accumulation steps).

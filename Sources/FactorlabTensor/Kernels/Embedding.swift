@@ -94,8 +94,15 @@ extension Kernels {
                             o.update(repeating: 0, count: v)
                             continue
                         }
-                        softmaxRow(sl.p + i * v, o, v)
-                        for j in 0..<v { o[j] *= scale }
+                        // softmax then * scale, in one normalising pass (same operations as
+                        // softmaxRow followed by a scaling pass).
+                        let src = sl.p + i * v
+                        var m = rowMax(src, v)
+                        if m == -.infinity { m = 0 }
+                        for j in 0..<v { o[j] = fexp(src[j] - m) }
+                        let sum = rowSum(UnsafePointer(o), v)
+                        let inv: Float = sum > 0 ? 1 / sum : 0
+                        for j in 0..<v { o[j] = (o[j] * inv) * scale }
                         o[Int(t)] -= scale
                     }
                 }
