@@ -168,15 +168,24 @@ func monarchGEMM(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
 }
 
 /// dst[i][j][l] = src[i][l][j] for `rows` matrices of shape [a, b] (src) -> [b, a] (dst).
-/// Parallel over rows; each worker writes only its own rows.
+/// Parallel over rows; each worker writes only its own rows. The inner loop runs along the
+/// longer side (Monarch's shapes are [q, k] and [k, s] with k = nblocks small): contiguous
+/// writes and interleaved reads when b is the short side, the other way round when a is.
 func transposeLastTwo(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, rows: Int, a: Int, b: Int) {
     let s = SendablePointer(src), d = SendablePointer(dst)
     Parallel.forRange(rows, costPerItem: a * b) { range in
         for i in range {
             let sp = s.p + i * a * b, dp = d.p + i * a * b
-            for l in 0..<a {
-                let row = sp + l * b
-                for j in 0..<b { dp[j * a + l] = row[j] }
+            if b <= a {
+                for j in 0..<b {
+                    let out = dp + j * a
+                    for l in 0..<a { out[l] = sp[l * b + j] }
+                }
+            } else {
+                for l in 0..<a {
+                    let row = sp + l * b
+                    for j in 0..<b { dp[j * a + l] = row[j] }
+                }
             }
         }
     }
