@@ -122,11 +122,11 @@ extension Variable {
     public static func crossEntropy(logits: Variable, targets: [Int32], ignoreIndex: Int32 = -100) throws -> Variable {
         let v = logits.shape.last ?? 0
         let l2 = try logits.value.reshaped([-1, v])
-        let (loss, counted) = try Kernels.crossEntropyForward(logits: l2, targets: targets, ignoreIndex: ignoreIndex)
+        let (loss, counted, lse) = try Kernels.crossEntropyForwardKeepingLogSumExp(logits: l2, targets: targets, ignoreIndex: ignoreIndex)
         let shape = logits.shape
         return make(Tensor(loss), [logits], "crossEntropy") { g in
             [try Kernels.crossEntropyBackward(logits: l2, targets: targets, ignoreIndex: ignoreIndex,
-                                              counted: counted, dloss: g.item).reshaped(shape)]
+                                              counted: counted, dloss: g.item, logSumExp: lse).reshaped(shape)]
         }
     }
 }

@@ -144,6 +144,32 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The one-sweep backward (with the forward's log-sum-exp) against a Double reference of
+    /// (softmax - onehot) * dloss / counted, including an ignored row and a row with a -inf logit.
+    /// exp(x - lse) in float carries the rounding of lse itself (|lse| x 2^-24 in the exponent,
+    /// as in PyTorch's log-softmax backward) plus fexp's 3e-7, and the result is a float: the
+    /// bound below is that error budget, not a fit.
+    func testCrossEntropyBackwardFromTheSavedLogSumExp() throws {
+        var logits = Tensor.randomNormal([4, 300], std: 4, using: &rng)
+        logits.withUnsafeMutablePointer { $0[2 * 300 + 17] = -.infinity }
+        let targets: [Int32] = [5, -100, 299, 0]
+        let (_, counted, lse) = try Kernels.crossEntropyForwardKeepingLogSumExp(logits: logits, targets: targets)
+        let d = Kernels.crossEntropyBackward(logits: logits, targets: targets, counted: counted, dloss: 2, logSumExp: lse)
+        for (i, t) in targets.enumerated() {
+            let row = (0..<300).map { Double(logits[i, $0]) }
+            let m = row.max()!, sum = row.map { Foundation.exp($0 - m) }.reduce(0, +)
+            for j in 0..<300 {
+                var want = t < 0 ? 0 : Foundation.exp(row[j] - m) / sum * 2 / Double(counted)
+                if Int(t) == j { want -= 2 / Double(counted) }
+                let softmaxPart = t < 0 ? 0 : Foundation.exp(row[j] - m) / sum * 2 / Double(counted)
+                // ... plus the float rounding of scale = dloss / counted and of the result (2 ulp).
+                let bound = softmaxPart * ((Double(abs(lse[i])) + 1) * 0x1p-24 * 2 + 3e-7) + abs(want) * 0x1p-23 + 1e-12
+                XCTAssertEqual(Double(d[i, j]), want, accuracy: bound, "row \(i) column \(j)")
+            }
+        }
+        XCTAssertEqual(d[2, 17], 0, "exp(-inf) contributes nothing")
+    }
+
     func testEmbeddingGatherAndScatter() throws {
         let table = Tensor(shape: [4, 3]) { Float($0) }
         let out = try Kernels.embeddingForward(table: table, ids: [2, 0, 2])

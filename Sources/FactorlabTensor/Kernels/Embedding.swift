@@ -49,6 +49,15 @@ extension Kernels {
     /// left out of the mean). Returns the loss and the number of counted rows.
     public static func crossEntropyForward(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
         throws -> (loss: Float, counted: Int) {
+        let r = try crossEntropyForwardKeepingLogSumExp(logits: logits, targets: targets, ignoreIndex: ignoreIndex)
+        return (r.loss, r.counted)
+    }
+
+    /// ``crossEntropyForward(logits:targets:ignoreIndex:)`` that also returns each row's
+    /// log-sum-exp (0 for ignored rows), so the backward pass needs one sweep over the logits
+    /// instead of three (max, sum, normalise).
+    public static func crossEntropyForwardKeepingLogSumExp(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
+        throws -> (loss: Float, counted: Int, logSumExp: [Float]) {
         guard logits.rank == 2, logits.shape[0] == targets.count else {
             throw TensorError("crossEntropy", "logits \(describe(logits.shape)) do not match \(targets.count) targets (expected [N, V] with N = targets)")
         }
@@ -58,14 +67,20 @@ extension Kernels {
         }
         let n = targets.count
         var rowLoss = [Double](repeating: 0, count: n)
+        var lse = [Float](repeating: 0, count: n)
         logits.withUnsafePointer { pl in
             targets.withUnsafeBufferPointer { pt in
                 rowLoss.withUnsafeMutableBufferPointer { rl in
-                    let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), sr = SendablePointer(rl.baseAddress!)
-                    Parallel.forRange(n, costPerItem: v * 4) { r in
-                        for i in r where st.p[i] != ignoreIndex {
-                            let row = sl.p + i * v
-                            sr.p[i] = Double(logSumExp(row, v) - row[Int(st.p[i])])
+                    lse.withUnsafeMutableBufferPointer { ls in
+                        let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), sr = SendablePointer(rl.baseAddress!)
+                        let sls = SendablePointer(ls.baseAddress!)
+                        Parallel.forRange(n, costPerItem: v * 4) { r in
+                            for i in r where st.p[i] != ignoreIndex {
+                                let row = sl.p + i * v
+                                let l = logSumExp(row, v)
+                                sls.p[i] = l
+                                sr.p[i] = Double(l - row[Int(st.p[i])])
+                            }
                         }
                     }
                 }
@@ -73,7 +88,45 @@ extension Kernels {
         }
         let counted = targets.filter { $0 != ignoreIndex }.count
         let total = rowLoss.reduce(0, +)
-        return (counted == 0 ? .nan : Float(total / Double(counted)), counted)
+        return (counted == 0 ? .nan : Float(total / Double(counted)), counted, lse)
+    }
+
+    /// dlogits = (exp(logits - logSumExp) - onehot(target)) * dloss / counted, one sweep per row
+    /// with the forward pass's log-sum-exp; ignored rows get 0.
+    public static func crossEntropyBackward(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100,
+                                            counted: Int, dloss: Float, logSumExp lse: [Float]) -> Tensor {
+        let v = logits.shape[1], n = targets.count
+        precondition(lse.count == n, "crossEntropyBackward: \(lse.count) log-sum-exp values for \(n) rows")
+        let out = Tensor(uninitializedShape: logits.shape)
+        let scale = counted == 0 ? 0 : dloss / Float(counted)
+        logits.withUnsafePointer { pl in
+            targets.withUnsafeBufferPointer { pt in
+                lse.withUnsafeBufferPointer { pls in
+                    let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), so = SendablePointer(out.storage.base)
+                    let sls = SendablePointer(pls.baseAddress!)
+                    Parallel.forRange(n, costPerItem: v * 4) { r in
+                        for i in r {
+                            let o = so.p + i * v
+                            let t = st.p[i]
+                            if t == ignoreIndex {
+                                o.update(repeating: 0, count: v)
+                                continue
+                            }
+                            let src = sl.p + i * v, shift = sls.p[i]
+                            if shift.isFinite {
+                                for j in 0..<v { o[j] = fexp(src[j] - shift) * scale }
+                            } else {
+                                // Rows with infinite logits: the guarded softmax (as without the saved value).
+                                softmaxRow(src, o, v)
+                                for j in 0..<v { o[j] *= scale }
+                            }
+                            o[Int(t)] -= scale
+                        }
+                    }
+                }
+            }
+        }
+        return out
     }
 
     /// dlogits = (softmax(logits) - onehot(target)) * dloss / counted; ignored rows get 0.
