@@ -47,7 +47,7 @@ public final class Communicator: Sendable {
         guard launchedByMPI else { return .success(single) }
         var buffer = [CChar](repeating: 0, count: 512)
         guard fl_mpi_load(&buffer, buffer.count) == 0 else {
-            return .failure(DistributedError(String(cString: buffer)))
+            return .failure(DistributedError(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
         }
         guard fl_mpi_init() == 0 else { return .failure(DistributedError("MPI_Init_thread failed")) }
         var rank: Int32 = 0, size: Int32 = 0

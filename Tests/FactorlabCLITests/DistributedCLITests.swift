@@ -155,7 +155,8 @@ final class DistributedCLITests: XCTestCase {
 
     /// An error on one rank only (rank 0 cannot write its checkpoint: a folder is in the way)
     /// ends the whole job at once through MPI_Abort, with the error and the rank named, instead
-    /// of leaving rank 1 waiting in the next allreduce.
+    /// of leaving rank 1 waiting in the next allreduce. (mpirun's own banner about the abort is
+    /// not asserted: whether it gets printed depends on timing.)
     func testAnErrorOnOneRankAbortsTheJob() throws {
         let blocker = dir.appendingPathComponent("runs/blocked/\(CheckpointFiles.name(step: 3))/x")
         try FileManager.default.createDirectory(at: blocker, withIntermediateDirectories: true)
@@ -164,7 +165,6 @@ final class DistributedCLITests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertLessThan(Date().timeIntervalSince(started), 60)
         XCTAssertTrue(r.stderr.contains("factorlab rank 0: error:") && r.stderr.contains(CheckpointFiles.name(step: 3)), r.stderr)
-        XCTAssertTrue(r.stderr.contains("MPI_ABORT was invoked on rank 0"), r.stderr)
     }
 
     /// Direct children of `pid` (the ranks mpirun forked on this machine), from /proc.
