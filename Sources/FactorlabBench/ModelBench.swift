@@ -79,12 +79,13 @@ public enum ModelBench {
         let prompt = Array(ids.prefix(8))
         let total = min(setup.context, prompt.count + generateTokens)
         var perToken: [Double] = []
+        var unused = RandomGenerator(seed: 0) // greedy sampling draws nothing
         func generateOnce() throws {
             perToken.removeAll(keepingCapacity: true)
             let cache = KVCache(config: model.config, batch: 1, capacity: total)
             var logits = try model.forwardCached(prompt, batch: 1, seqLen: prompt.count, cache: cache)
             while cache.length < total {
-                let next = Int32(argmax(logits))
+                let next = Sampling.greedy.sample(logits.scalars, rng: &unused)
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 logits = try model.forwardCached([next], batch: 1, seqLen: 1, cache: cache)
                 perToken.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
@@ -125,12 +126,4 @@ public enum ModelBench {
     }
 
     static func median(_ xs: [Double]) -> Double { Measurement(samples: xs).median }
-
-    static func argmax(_ logits: Tensor) -> Int {
-        logits.withUnsafePointer { p in
-            var best = 0
-            for i in 1..<logits.count where p[i] > p[best] { best = i }
-            return best
-        }
-    }
 }

@@ -128,39 +128,4 @@ extension Kernels {
         }
         return out
     }
-
-    /// dlogits = (softmax(logits) - onehot(target)) * dloss / counted; ignored rows get 0.
-    /// Recomputes the softmax instead of keeping an [N, V] probability buffer from forward.
-    public static func crossEntropyBackward(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100,
-                                            counted: Int, dloss: Float) -> Tensor {
-        let v = logits.shape[1], n = targets.count
-        let out = Tensor(uninitializedShape: logits.shape)
-        let scale = counted == 0 ? 0 : dloss / Float(counted)
-        logits.withUnsafePointer { pl in
-            targets.withUnsafeBufferPointer { pt in
-                let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), so = SendablePointer(out.storage.base)
-                Parallel.forRange(n, costPerItem: v * 8) { r in
-                    for i in r {
-                        let o = so.p + i * v
-                        let t = st.p[i]
-                        if t == ignoreIndex {
-                            o.update(repeating: 0, count: v)
-                            continue
-                        }
-                        // softmax then * scale, in one normalising pass (same operations as
-                        // softmaxRow followed by a scaling pass).
-                        let src = sl.p + i * v
-                        var m = rowMax(src, v)
-                        if m == -.infinity { m = 0 }
-                        for j in 0..<v { o[j] = fexp(src[j] - m) }
-                        let sum = rowSum(UnsafePointer(o), v)
-                        let inv: Float = sum > 0 ? 1 / sum : 0
-                        for j in 0..<v { o[j] = (o[j] * inv) * scale }
-                        o[Int(t)] -= scale
-                    }
-                }
-            }
-        }
-        return out
-    }
 }
