@@ -3,18 +3,22 @@
 import Foundation
 import PackageDescription
 
-/// The CPU to generate code for. Kernels are plain loops that LLVM vectorizes; on an x86-64 host
-/// with AVX2 and FMA (read from /proc/cpuinfo at build time) they use 8-wide vectors. Set
-/// FACTORLAB_TARGET_CPU to override (an LLVM CPU name such as `znver4`, or `generic` to disable).
+/// The CPU to generate code for, read from /proc/cpuinfo at build time. Kernels are plain loops
+/// and explicit SIMD that LLVM vectorizes: on an AMD host with AVX-512 (Zen 4 and later) the
+/// build targets `znver4` (16-wide vectors for the exp-heavy kernels: softmax, cross-entropy,
+/// GELU); any other x86-64 host with AVX2 and FMA gets `haswell` (8-wide vectors). Set FACTORLAB_TARGET_CPU to override (an LLVM CPU name,
+/// or `generic` to disable).
 let targetCPU: String? = {
     if let forced = ProcessInfo.processInfo.environment["FACTORLAB_TARGET_CPU"] {
         return forced == "generic" || forced.isEmpty ? nil : forced
     }
     #if arch(x86_64)
-    if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
-       let flags = info.split(separator: "\n").first(where: { $0.hasPrefix("flags") }),
-       flags.contains(" avx2"), flags.contains(" fma") {
-        return "haswell"
+    if let info = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
+        let lines = info.split(separator: "\n")
+        let flags = Set((lines.first(where: { $0.hasPrefix("flags") }) ?? "").split(separator: " ").map(String.init))
+        let amd = lines.contains { $0.hasPrefix("vendor_id") && $0.contains("AuthenticAMD") }
+        if amd, flags.isSuperset(of: ["avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_bf16"]) { return "znver4" }
+        if flags.isSuperset(of: ["avx2", "fma"]) { return "haswell" }
     }
     #endif
     return nil

@@ -75,6 +75,12 @@ public func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
+/// Stores 8 floats at `p` (no alignment needed).
+@inlinable @inline(__always)
+public func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
 /// ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)): the lane sum in a fixed order.
 @inlinable @inline(__always)
 public func laneSum(_ a: SIMD8<Float>) -> Float {
@@ -137,6 +143,20 @@ public func rowSumExp(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Floa
         j += 8
     }
     while j < n { a[0] += fexp(x[j] - shift); j += 1 }
+    return laneSum(a)
+}
+
+/// sum(x[0..<n]^2).
+@inlinable @inline(__always)
+public func rowSumSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
+    var a = SIMD8<Float>()
+    var j = 0
+    while j + 8 <= n {
+        let v = load8(x + j)
+        a += v * v
+        j += 8
+    }
+    while j < n { a[0] += x[j] * x[j]; j += 1 }
     return laneSum(a)
 }
 
