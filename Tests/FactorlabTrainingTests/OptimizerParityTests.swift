@@ -67,4 +67,39 @@ final class OptimizerParityTests: XCTestCase {
         Gradients.clip([p], maxNorm: 1)
         XCTAssertEqual(p.grad!.scalars, [0.3, 0.4], "norm below the limit: unchanged")
     }
+
+    func testGlobalNormOverManyBlocksMatchesDoubleSum() throws {
+        // 10,007 and 5 elements: several 4,096-element blocks, a partial block and a vector tail.
+        var rng = RandomGenerator(seed: 7)
+        let a = Parameter("a", Tensor(zeros: [10_007])), b = Parameter("b", Tensor(zeros: [5]))
+        a.grad = Tensor.randomNormal([10_007], std: 3, using: &rng)
+        b.grad = try Tensor(shape: [5], scalars: [1, -2, 3, -4, 5])
+        let expected = (a.grad!.scalars + b.grad!.scalars).reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+        XCTAssertEqual(Gradients.globalNorm([a, b]), expected, accuracy: 1e-6 * expected)
+        XCTAssertEqual(Gradients.globalNorm([a, b]), Gradients.globalNorm([a, b]), "deterministic")
+    }
+
+    func testVectorUpdateEqualsScalarFormulaBitForBit() throws {
+        // 19 elements: two 8-lane vectors and a 3-element scalar tail, with clipping and decay.
+        var rng = RandomGenerator(seed: 11)
+        let p = Parameter("w", Tensor.randomNormal([19], std: 1, using: &rng))
+        let hyper = AdamW.Hyperparameters(lr: 1e-2, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1)
+        let opt = AdamW([("w", p)], hyper: hyper, decay: { _, _ in true })
+        var ref = p.value.scalars, m = [Float](repeating: 0, count: 19), v = m
+        for step in 1...3 {
+            let g = Tensor.randomNormal([19], std: 2, using: &rng)
+            p.grad = g
+            let scale: Float = step == 2 ? 0.5 : 1
+            opt.step(lr: 1e-2, gradScale: scale)
+            let bc1 = 1 - powf(0.9, Float(step)), bc2Sqrt = (1 - powf(0.95, Float(step))).squareRoot()
+            for j in 0..<19 {
+                let gj = scale == 1 ? g.scalars[j] : g.scalars[j] * scale
+                let pj = ref[j] * (1 - 1e-2 * 0.1)
+                m[j] = m[j] + (1 - 0.9) * (gj - m[j])
+                v[j] = 0.95 * v[j] + (1 - 0.95) * gj * gj
+                ref[j] = pj - (1e-2 / bc1) * (m[j] / (v[j].squareRoot() / bc2Sqrt + 1e-8))
+            }
+            XCTAssertEqual(p.value.scalars, ref, "step \(step)")
+        }
+    }
 }
