@@ -58,11 +58,17 @@ public final class Tape: @unchecked Sendable {
         var output: Int
         var name: String
         var backward: ((Tensor) throws -> [Tensor?])?
+        /// For single-input operations with a sparse gradient (an embedding lookup): adds the
+        /// input's gradient into the running sum in place (nil: none yet) instead of returning it.
+        var accumulate: ((Tensor, inout Tensor?) throws -> Void)?
     }
 
     var records: [Record] = []
     var slotCount = 0
     var parameters: [(slot: Int, parameter: Parameter)] = []
+    /// The leaf slot of each parameter read so far: every read of a parameter (tied weights are
+    /// read twice) shares one slot, so its gradients accumulate in one tensor.
+    var parameterSlots: [ObjectIdentifier: Int] = [:]
     var spent = false
     private let lock = NSLock()
 
@@ -91,12 +97,17 @@ public final class Tape: @unchecked Sendable {
         return slotCount - 1
     }
 
-    /// A leaf for a parameter; its gradient goes to `parameter.grad` on backward.
+    /// A leaf for a parameter (the same one each time it is read); its gradient goes to
+    /// `parameter.grad` on backward.
     func leaf(_ p: Parameter) -> Variable {
-        let slot = newSlot()
+        let id = ObjectIdentifier(p)
         lock.lock()
+        defer { lock.unlock() }
+        if let slot = parameterSlots[id] { return Variable(value: p.value, slot: slot, tape: self) }
+        let slot = slotCount
+        slotCount += 1
+        parameterSlots[id] = slot
         parameters.append((slot, p))
-        lock.unlock()
         return Variable(value: p.value, slot: slot, tape: self)
     }
 
@@ -108,12 +119,14 @@ public final class Tape: @unchecked Sendable {
     /// (nil where an input needs none); gradients of broadcast inputs may keep the broadcast
     /// shape, and are summed back to the input's shape here.
     func append(output value: Tensor, inputs: [Variable], name: String,
-                backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
+                backward: ((Tensor) throws -> [Tensor?])?,
+                accumulate: ((Tensor, inout Tensor?) throws -> Void)? = nil) -> Variable {
         let slot = newSlot()
         lock.lock()
         defer { lock.unlock() }
         records.append(Record(inputs: inputs.map { $0.tape === self ? $0.slot : -1 },
-                              inputShapes: inputs.map(\.shape), output: slot, name: name, backward: backward))
+                              inputShapes: inputs.map(\.shape), output: slot, name: name, backward: backward,
+                              accumulate: accumulate))
         return Variable(value: value, slot: slot, tape: self)
     }
 
@@ -189,8 +202,17 @@ public final class Tape: @unchecked Sendable {
 
         for i in stride(from: records.count - 1, through: 0, by: -1) {
             let rec = records[i]
-            records[i].backward = nil // releases the tensors the closure saved
-            if let g = grads[rec.output], let vjp = rec.backward {
+            records[i].backward = nil // releases the tensors the closures saved
+            records[i].accumulate = nil
+            if let g = grads[rec.output], let accumulate = rec.accumulate {
+                grads[rec.output] = nil
+                if let slot = rec.inputs.first, slot >= 0 {
+                    try accumulate(g, &grads[slot])
+                    if let gi = grads[slot], gi.shape != rec.inputShapes[0] {
+                        throw TapeError(message: "\(rec.name) backward: gradient \(describe(gi.shape)) does not match its input's shape \(describe(rec.inputShapes[0]))")
+                    }
+                }
+            } else if let g = grads[rec.output], let vjp = rec.backward {
                 grads[rec.output] = nil
                 let inputGrads = try vjp(g)
                 for (k, slot) in rec.inputs.enumerated() where slot >= 0 {
@@ -248,5 +270,16 @@ public struct Variable {
                      backward: @escaping (Tensor) throws -> [Tensor?]) -> Variable {
         guard let tape = Tape.current, inputs.contains(where: { $0.tape === tape }) else { return Variable(value) }
         return tape.append(output: value, inputs: inputs, name: name, backward: backward)
+    }
+
+    /// Builds the result of a one-input operation whose input gradient is sparse (an embedding
+    /// lookup touches a few rows of a large table): `accumulate` receives the output's gradient
+    /// and adds the input's gradient into the running sum in place, creating it (zeros plus the
+    /// update) when it is nil. A tied weight's second gradient then costs its rows, not a
+    /// table-sized temporary and a table-sized addition.
+    public static func recordAccumulating(_ value: Tensor, input: Variable, name: String,
+                                          accumulate: @escaping (Tensor, inout Tensor?) throws -> Void) -> Variable {
+        guard let tape = Tape.current, input.tape === tape else { return Variable(value) }
+        return tape.append(output: value, inputs: [input], name: name, backward: nil, accumulate: accumulate)
     }
 }

@@ -92,10 +92,11 @@ extension Variable {
     /// when a shape is given.
     public static func embedding(_ table: Variable, ids: [Int32], shape: [Int]? = nil) throws -> Variable {
         let out = try Kernels.embeddingForward(table: table.value, ids: ids)
-        let rows = table.shape[0]
-        let result = try shape.map { try out.reshaped($0 + [table.shape[1]]) } ?? out
-        return make(result, [table], "embedding") { g in
-            [Kernels.embeddingBackward(ids: ids, dout: g, rows: rows)]
+        let (rows, cols) = (table.shape[0], table.shape[1])
+        let result = try shape.map { try out.reshaped($0 + [cols]) } ?? out
+        return recordAccumulating(result, input: table, name: "embedding") { g, dtable in
+            if dtable == nil { dtable = Tensor(zeros: [rows, cols]) }
+            try Kernels.embeddingBackward(ids: ids, dout: g.contiguous(), into: &dtable!)
         }
     }
 

@@ -25,6 +25,36 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(w.grad?.scalars, [6])
     }
 
+    /// GPT-2's tied table: one parameter read by an embedding lookup (whose gradient is added
+    /// in place into the head's dense gradient, rows only) and by a linear head. The gradient
+    /// equals central finite differences of the loss, and a repeated id adds twice.
+    func testTiedEmbeddingAndHeadGradientMatchesFiniteDifferences() throws {
+        var rng = RandomGenerator(seed: 5)
+        let table = Parameter("wte", Tensor(shape: [5, 3]) { _ in rng.nextNormal() })
+        let ids: [Int32] = [4, 1, 4]
+        let probe = Tensor(shape: [3, 5]) { _ in rng.nextNormal() }
+        func loss() throws -> Variable {
+            let w = table.variable
+            let h = try Variable.embedding(w, ids: ids).tanh()
+            return try (Variable.linear(h, weight: w, bias: nil) * Variable(probe)).sum()
+        }
+        let tape = Tape()
+        try tape.backward(try tape.record { try loss() })
+        let analytic = table.grad!.scalars
+        let base = table.value
+        for i in 0..<base.count {
+            var plus = base, minus = base
+            plus.withUnsafeMutablePointer { $0[i] += 1e-2 }
+            minus.withUnsafeMutablePointer { $0[i] -= 1e-2 }
+            table.value = plus
+            let lp = try Tape.withoutRecording { try loss() }.value.item
+            table.value = minus
+            let lm = try Tape.withoutRecording { try loss() }.value.item
+            XCTAssertEqual(analytic[i], (lp - lm) / 2e-2, accuracy: 2e-3 * max(1, abs(analytic[i])), "element \(i)")
+        }
+        table.value = base
+    }
+
     /// A three-layer chain x -> w1 -> tanh -> w2 (tied: read again at the end) -> w3: each
     /// parameter is reported once, when the walk passes its first use, with its final gradient.
     func testParameterReadyReportsEachFinishedGradientDuringBackward() throws {

@@ -26,23 +26,35 @@ extension Kernels {
 
     /// dtable[ids[i], :] += dout[i, :]: the gradient of a lookup, accumulated for repeated ids.
     /// Columns are split between workers, so the result does not depend on the thread count.
-    public static func embeddingBackward(ids: [Int32], dout: Tensor, rows: Int) -> Tensor {
+    public static func embeddingBackward(ids: [Int32], dout: Tensor, rows: Int) throws -> Tensor {
+        var dtable = Tensor(zeros: [rows, dout.shape.last ?? 1])
+        try embeddingBackward(ids: ids, dout: dout, into: &dtable)
+        return dtable
+    }
+
+    /// dtable[ids[i], :] += dout[i, :] into an existing gradient (a tied weight's other
+    /// gradient): only the looked-up rows are touched.
+    public static func embeddingBackward(ids: [Int32], dout: Tensor, into dtable: inout Tensor) throws {
         let c = dout.shape.last ?? 1
-        let dtable = Tensor(zeros: [rows, c])
+        guard dtable.rank == 2, dtable.shape[1] == c, dout.count == ids.count * c else {
+            throw TensorError("embedding backward", "gradient \(describe(dout.shape)) for \(ids.count) ids does not fit table \(describe(dtable.shape))")
+        }
+        try validateIDs(ids, rows: dtable.shape[0], op: "embedding backward")
+        let n = ids.count
         dout.withUnsafePointer { pd in
             ids.withUnsafeBufferPointer { idp in
-                let sd = SendablePointer(pd), st = SendablePointer(dtable.storage.base)
-                let sid = SendablePointer(idp.baseAddress!)
-                let n = ids.count
-                Parallel.forRange(c, costPerItem: n) { cols in
-                    for i in 0..<n {
-                        let src = sd.p + i * c, dst = st.p + Int(sid.p[i]) * c
-                        for j in cols { dst[j] += src[j] }
+                dtable.withUnsafeMutablePointer { pt in
+                    let sd = SendablePointer(pd), st = SendablePointer(pt)
+                    let sid = SendablePointer(idp.baseAddress!)
+                    Parallel.forRange(c, costPerItem: n) { cols in
+                        for i in 0..<n {
+                            let src = sd.p + i * c, dst = st.p + Int(sid.p[i]) * c
+                            for j in cols { dst[j] += src[j] }
+                        }
                     }
                 }
             }
         }
-        return dtable
     }
 
     /// Mean cross-entropy of logits [N, V] against targets (class ids; `ignoreIndex` rows are
