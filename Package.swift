@@ -99,7 +99,7 @@ let package = Package(
 
         // Evaluation: perplexity, LAMBADA, CBT, GLUE and CoQA scoring; opening models from any source.
         .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabCheckpoint",
-                                                      "FactorlabTokenizer"], swiftSettings: fast),
+                                                      "FactorlabTokenizer", "FactorlabOptim"], swiftSettings: fast),
 
         // Finetuning: GLUE sequence classification and generative CoQA, recipes and runs.
         .target(name: "FactorlabFinetune", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabOptim",

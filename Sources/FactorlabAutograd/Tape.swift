@@ -71,8 +71,11 @@ public final class Tape: @unchecked Sendable {
     var parameterSlots: [ObjectIdentifier: Int] = [:]
     var spent = false
     private let lock = NSLock()
+    /// When set, each operation's forward and backward time is added to it (see
+    /// ``OperationProfile``).
+    public let profile: OperationProfile?
 
-    public init() {}
+    public init(profile: OperationProfile? = nil) { self.profile = profile }
 
     /// Number of operations recorded so far.
     public var operationCount: Int { records.count }
@@ -82,6 +85,7 @@ public final class Tape: @unchecked Sendable {
         guard !spent else {
             throw TapeError(message: "this tape was already used for a backward pass; record the forward pass on a new Tape")
         }
+        profile?.mark()
         return try Tape.$current.withValue(self) { try body() }
     }
 
@@ -121,6 +125,7 @@ public final class Tape: @unchecked Sendable {
     func append(output value: Tensor, inputs: [Variable], name: String,
                 backward: ((Tensor) throws -> [Tensor?])?,
                 accumulate: ((Tensor, inout Tensor?) throws -> Void)? = nil) -> Variable {
+        profile?.forwardDone(name)
         let slot = newSlot()
         lock.lock()
         defer { lock.unlock() }
@@ -204,6 +209,8 @@ public final class Tape: @unchecked Sendable {
             let rec = records[i]
             records[i].backward = nil // releases the tensors the closures saved
             records[i].accumulate = nil
+            let started = profile == nil ? 0 : DispatchTime.now().uptimeNanoseconds
+            defer { if let profile, started != 0 { profile.backwardDone(rec.name, since: started) } }
             if let g = grads[rec.output], let accumulate = rec.accumulate {
                 grads[rec.output] = nil
                 if let slot = rec.inputs.first, slot >= 0 {
@@ -234,6 +241,66 @@ public final class Tape: @unchecked Sendable {
         var watched: [Int: Tensor] = [:]
         for (slot, g) in grads.enumerated() where g != nil { watched[slot] = g }
         return Gradients(bySlot: watched)
+    }
+}
+
+/// Wall time per operation name over the tapes that share it: the training-step breakdown of
+/// `factorlab profile --train`.
+///
+/// An operation's forward time is the time since the previous operation was recorded (or since
+/// `record` began), so the glue between kernels is charged to the operation that follows it;
+/// its backward time is that of its gradient function, accumulation included.
+public final class OperationProfile: @unchecked Sendable {
+    public struct Entry: Sendable {
+        public var name: String
+        public var forwardSeconds = 0.0
+        public var backwardSeconds = 0.0
+        public var count = 0
+    }
+
+    private let lock = NSLock()
+    private var entries: [String: Entry] = [:]
+    private var last: UInt64 = 0
+
+    public init() {}
+
+    /// Per operation name, sorted by total time (largest first).
+    public var operations: [Entry] {
+        lock.lock()
+        defer { lock.unlock() }
+        return entries.values.sorted { $0.forwardSeconds + $0.backwardSeconds > $1.forwardSeconds + $1.backwardSeconds }
+    }
+
+    /// Drops everything measured so far (after a warm-up).
+    public func reset() {
+        lock.lock()
+        entries = [:]
+        last = 0
+        lock.unlock()
+    }
+
+    func mark() {
+        lock.lock()
+        last = DispatchTime.now().uptimeNanoseconds
+        lock.unlock()
+    }
+
+    func forwardDone(_ name: String) {
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.lock()
+        if last != 0 {
+            entries[name, default: Entry(name: name)].forwardSeconds += Double(now - last) / 1e9
+            entries[name, default: Entry(name: name)].count += 1
+        }
+        last = now
+        lock.unlock()
+    }
+
+    func backwardDone(_ name: String, since start: UInt64) {
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        lock.lock()
+        entries[name, default: Entry(name: name)].backwardSeconds += seconds
+        lock.unlock()
     }
 }
 

@@ -1,6 +1,7 @@
 import FactorlabAutograd
 import FactorlabGPT2
 import FactorlabLayers
+import FactorlabOptim
 import FactorlabTensor
 import Foundation
 
@@ -22,9 +23,15 @@ public enum Profiler {
         public let components: [Component]
         public let totalSeconds: Double
         public let tokens: Int
-        /// Time of one training step (forward, backward, AdamW excluded) when requested.
-        public let trainStepSeconds: Double?
+        /// Mean time of a training step's forward and backward passes (gradient norm and AdamW
+        /// excluded) when requested.
+        public var trainStepSeconds: Double?
         public let trainStepFLOPs: Double?
+        /// With a training step: time per operation (mean per step, forward and backward), and
+        /// the gradient norm and AdamW update that complete a step.
+        public var trainOperations: [OperationProfile.Entry] = []
+        public var gradNormSeconds: Double?
+        public var optimizerSeconds: Double?
 
         func sum(_ names: Set<String>, _ key: KeyPath<Component, Double>) -> Double {
             components.filter { names.contains($0.name) }.reduce(0) { $0 + $1[keyPath: key] }
@@ -90,22 +97,49 @@ public enum Profiler {
             "output_projection": 2 * Double(costs.attentionProjection) * tokens, "mlp": 2 * Double(costs.mlp) * tokens,
             "lm_head": 2 * Double(costs.lmHead) * tokens,
         ]
-        var stepSeconds: Double?
-        if trainStep {
-            let targets = ids.map { ($0 + 1) % Int32(c.vocabSize) }
-            var best = Double.infinity
-            for _ in 0..<max(1, repeats) {
-                let s = now()
-                let tape = Tape()
-                let loss = try tape.record { try model.loss(ids, targets: targets, batch: batch, seqLen: seqLen) }
-                try tape.backward(loss)
-                best = min(best, now() - s)
-                for p in model.parameters { p.zeroGrad() }
-            }
-            stepSeconds = best
+        var report = Report(components: names.map { Component(name: $0, seconds: seconds[$0]! / Double(repeats), flops: flops[$0]!) },
+                            totalSeconds: total / Double(repeats), tokens: batch * seqLen,
+                            trainStepSeconds: trainStep ? 0 : nil, trainStepFLOPs: trainStep ? costs.trainingFLOPs * tokens : nil)
+        if trainStep { try profileTrainingStep(model: model, ids: ids, batch: batch, seqLen: seqLen, repeats: repeats, into: &report) }
+        return report
+    }
+
+    /// Times training steps (after one warm-up) operation by operation: forward and backward
+    /// through a profiled tape, then the global gradient norm and an AdamW update, as a
+    /// pretraining step does them. The weights are restored afterwards.
+    static func profileTrainingStep(model: GPT2Model, ids: [Int32], batch: Int, seqLen: Int, repeats: Int,
+                                    into report: inout Report) throws {
+        let targets = ids.map { ($0 + 1) % Int32(model.config.vocabSize) }
+        let saved = model.parameters.map(\.value)
+        defer { for (p, v) in zip(model.parameters, saved) { p.value = v } }
+        let optimizer = AdamW(model.namedParameters, hyper: .init(lr: 1e-4))
+        let profile = OperationProfile()
+        var steps = 0.0, norms = 0.0, updates = 0.0
+        let params = model.parameters
+        for r in 0...max(1, repeats) {
+            if r == 1 { profile.reset() }
+            let s = now()
+            let tape = Tape(profile: profile)
+            let loss = try tape.record { try model.loss(ids, targets: targets, batch: batch, seqLen: seqLen) }
+            try tape.backward(loss)
+            let s1 = now()
+            let norm = Gradients.globalNorm(params)
+            let s2 = now()
+            optimizer.step(gradScale: Gradients.clipCoefficient(norm: norm, maxNorm: 1))
+            optimizer.zeroGrad()
+            let s3 = now()
+            if r > 0 { steps += s1 - s; norms += s2 - s1; updates += s3 - s2 }
         }
-        return Report(components: names.map { Component(name: $0, seconds: seconds[$0]! / Double(repeats), flops: flops[$0]!) },
-                      totalSeconds: total / Double(repeats), tokens: batch * seqLen, trainStepSeconds: stepSeconds,
-                      trainStepFLOPs: trainStep ? costs.trainingFLOPs * tokens : nil)
+        let n = Double(max(1, repeats))
+        report.trainStepSeconds = steps / n
+        report.gradNormSeconds = norms / n
+        report.optimizerSeconds = updates / n
+        report.trainOperations = profile.operations.map { e in
+            var e = e
+            e.forwardSeconds /= n
+            e.backwardSeconds /= n
+            e.count = Int((Double(e.count) / n).rounded())
+            return e
+        }
     }
 }

@@ -35,4 +35,25 @@ final class ProfilerTests: XCTestCase {
         XCTAssertTrue(r.components.allSatisfy { $0.seconds >= 0 })
         XCTAssertGreaterThan(r.totalSeconds, 0)
     }
+
+    /// The training-step breakdown names every kind of operation a GPT-2 step records, with the
+    /// number of calls per step, and leaves the model's weights as they were.
+    func testTrainingStepBreakdownCountsEachOperationAndRestoresTheWeights() throws {
+        let model = try GPT2Model(try GPT2Config.preset("nano"))
+        let before = model.parameters.map { $0.value.scalars }
+        let r = try Profiler.run(model: model, batch: 2, seqLen: 16, repeats: 2, trainStep: true)
+        let layers = model.config.nLayer
+        let calls = Dictionary(uniqueKeysWithValues: r.trainOperations.map { ($0.name, $0.count) })
+        XCTAssertEqual(calls["attention"], layers)
+        XCTAssertEqual(calls["gelu"], layers)
+        XCTAssertEqual(calls["layerNorm"], 2 * layers + 1)
+        XCTAssertEqual(calls["linear"], 4 * layers + 1, "four projections per block and the tied LM head")
+        XCTAssertEqual(calls["crossEntropy"], 1)
+        XCTAssertTrue(r.trainOperations.allSatisfy { $0.forwardSeconds >= 0 && $0.backwardSeconds >= 0 })
+        XCTAssertGreaterThan(r.trainOperations.first { $0.name == "linear" }!.backwardSeconds, 0)
+        XCTAssertGreaterThan(r.trainStepSeconds ?? 0, 0)
+        XCTAssertNotNil(r.optimizerSeconds)
+        XCTAssertEqual(model.parameters.map { $0.value.scalars }, before, "the AdamW updates are undone")
+        XCTAssertTrue(model.parameters.allSatisfy { $0.grad == nil })
+    }
 }

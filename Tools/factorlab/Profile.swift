@@ -18,7 +18,7 @@ struct Profile: ParsableCommand {
     var seq: [Int] = [1024]
     @Option(help: "Timed repetitions (after one warm-up).")
     var repeats: Int = 3
-    @Flag(help: "Also time a training step (forward and backward).")
+    @Flag(help: "Also time a training step: forward, backward, gradient norm and AdamW, operation by operation.")
     var train = false
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
@@ -50,6 +50,11 @@ struct Profile: ParsableCommand {
             if let s = r.trainStepSeconds, let f = r.trainStepFLOPs {
                 row["train_step_ms"] = s * 1e3
                 row["train_step_gflops"] = f / s / 1e9
+                row["grad_norm_ms"] = (r.gradNormSeconds ?? 0) * 1e3
+                row["adamw_ms"] = (r.optimizerSeconds ?? 0) * 1e3
+                row["train_operations"] = r.trainOperations.map {
+                    ["operation": $0.name, "calls": $0.count, "forward_ms": $0.forwardSeconds * 1e3, "backward_ms": $0.backwardSeconds * 1e3] as [String: Any]
+                }
             }
             rows.append(row)
             if !json {
@@ -63,7 +68,19 @@ struct Profile: ParsableCommand {
                 }
                 print(String(format: "  attention : MLP   time %.0f:%.0f   FLOPs %.0f:%.0f", r.attentionTimeShare, 100 - r.attentionTimeShare,
                              r.attentionFLOPShare, 100 - r.attentionFLOPShare))
-                if let s = r.trainStepSeconds { print(String(format: "  training step (forward+backward): %.1f ms", s * 1e3)) }
+                if let s = r.trainStepSeconds {
+                    let norm = (r.gradNormSeconds ?? 0) * 1e3, adam = (r.optimizerSeconds ?? 0) * 1e3
+                    print(String(format: "  training step: forward+backward %.1f ms, gradient norm %.1f ms, AdamW %.1f ms", s * 1e3, norm, adam))
+                    print("  operation           calls  forward ms  backward ms  % of step")
+                    let step = s * 1e3 + norm + adam
+                    for op in r.trainOperations {
+                        let total = (op.forwardSeconds + op.backwardSeconds) * 1e3
+                        print("  " + op.name.padding(toLength: 18, withPad: " ", startingAt: 0)
+                              + String(format: "%6d %11.2f %12.2f %10.1f", op.count, op.forwardSeconds * 1e3, op.backwardSeconds * 1e3, 100 * total / step))
+                    }
+                    print("  " + "gradient norm".padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%6d %11.2f", 1, norm) + String(repeating: " ", count: 13) + String(format: "%10.1f", 100 * norm / step))
+                    print("  " + "AdamW".padding(toLength: 18, withPad: " ", startingAt: 0) + String(format: "%6d %11.2f", 1, adam) + String(repeating: " ", count: 13) + String(format: "%10.1f", 100 * adam / step))
+                }
             }
         }
         Console.endProgress()
