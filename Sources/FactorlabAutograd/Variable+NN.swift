@@ -118,6 +118,56 @@ extension Variable {
         }
     }
 
+    /// Mean cross-entropy of the logits x W^T (a language-model head: x [..., C], W [V, C], no
+    /// bias) against class ids, as `crossEntropy(logits: linear(x, weight: W, bias: nil), ...)`
+    /// but fused: the forward pass turns the logits into their own gradient in place
+    /// (`Kernels.crossEntropyReplacingWithGradient`), and the backward pass is the two GEMMs with
+    /// alpha = dloss / counted. The [N, V] logits are never handed out; outside a recording tape
+    /// only the loss is computed.
+    public static func linearCrossEntropy(_ x: Variable, weight: Variable, targets: [Int32], ignoreIndex: Int32 = -100) throws -> Variable {
+        let w = weight.value.contiguous()
+        guard w.rank == 2, let c = x.shape.last, c == w.shape[1] else {
+            throw TensorError("linearCrossEntropy", "input \(describe(x.shape)) does not match weight \(describe(w.shape)) (expected [..., C] and [V, C])")
+        }
+        let v = w.shape[0], rows = x.value.count / max(c, 1)
+        guard rows == targets.count else {
+            throw TensorError("linearCrossEntropy", "\(targets.count) targets for \(rows) input rows")
+        }
+        let x2 = try x.value.reshaped([rows, c]).contiguous()
+        var logits = Tensor(uninitializedShape: [rows, v])
+        withExtendedLifetime((x2, w)) {
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: v, k: c, a: x2.unsafeBase, lda: c,
+                       b: w.unsafeBase, ldb: c, c: logits.unsafeBase, ldc: v)
+        }
+        guard let tape = Tape.current, x.tape === tape || weight.tape === tape else {
+            return Variable(Tensor(try Kernels.crossEntropyForward(logits: logits, targets: targets, ignoreIndex: ignoreIndex).loss))
+        }
+        let (loss, counted) = try Kernels.crossEntropyReplacingWithGradient(&logits, targets: targets, ignoreIndex: ignoreIndex)
+        let d = logits, xShape = x.shape
+        let needX = x.tape === tape, needW = weight.tape === tape
+        return make(Tensor(loss), [x, weight], "linearCrossEntropy") { g in
+            let alpha = counted == 0 ? 0 : g.item / Float(counted)
+            var dx: Tensor?, dw: Tensor?
+            if needX {
+                let t = Tensor(uninitializedShape: [rows, c])
+                withExtendedLifetime((d, w)) {
+                    BLAS.sgemm(transA: false, transB: false, m: rows, n: c, k: v, alpha: alpha, a: d.unsafeBase, lda: v,
+                               b: w.unsafeBase, ldb: c, c: t.unsafeBase, ldc: c)
+                }
+                dx = try t.reshaped(xShape)
+            }
+            if needW {
+                let t = Tensor(uninitializedShape: [v, c])
+                withExtendedLifetime((d, x2)) {
+                    BLAS.sgemm(transA: true, transB: false, m: v, n: c, k: rows, alpha: alpha, a: d.unsafeBase, lda: v,
+                               b: x2.unsafeBase, ldb: c, c: t.unsafeBase, ldc: c)
+                }
+                dw = t
+            }
+            return [dx, dw]
+        }
+    }
+
     /// Mean cross-entropy of logits [N, V] (or [B, T, V]) against class ids; entries equal to
     /// `ignoreIndex` are excluded from the mean, as in `torch.nn.functional.cross_entropy`.
     public static func crossEntropy(logits: Variable, targets: [Int32], ignoreIndex: Int32 = -100) throws -> Variable {

@@ -164,8 +164,9 @@ public final class GPT2Model {
         guard targets.count == ids.count else {
             throw GPT2Error.input("GPT-2 loss: \(targets.count) targets for \(ids.count) inputs")
         }
-        return try Variable.crossEntropy(logits: try logits(ids, batch: batch, seqLen: seqLen, dropoutKey: dropoutKey),
-                                         targets: targets)
+        // The tied head and the loss fused: the [B*T, V] logits become their own gradient in place.
+        let h = try hidden(ids, batch: batch, seqLen: seqLen, dropoutKey: dropoutKey)
+        return try Variable.linearCrossEntropy(h, weight: wte.weight.variable, targets: targets)
     }
 
     /// Index in each row of its last non-padding token (the last token when there is no pad id),

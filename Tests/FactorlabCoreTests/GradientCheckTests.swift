@@ -106,6 +106,39 @@ final class GradientCheckTests: XCTestCase {
         try check("cross entropy [B, T, V]", [randn([2, 3, 4], std: 2)]) {
             try Variable.crossEntropy(logits: $0[0], targets: [0, 3, 1, 2, -100, 3])
         }
+        // V = 13: one 8-lane vector and a 5-element tail per row.
+        try check("fused head + cross entropy", [randn([2, 3, 4]), randn([13, 4], std: 0.7)]) {
+            try Variable.linearCrossEntropy($0[0], weight: $0[1], targets: [12, 3, -100, 0, 7, 7])
+        }
+    }
+
+    /// The fused head + loss against the two operations it replaces: same loss, same gradients
+    /// for the input and the weight (up to rounding), a repeated target, an ignored row.
+    func testFusedHeadCrossEntropyEqualsLinearThenCrossEntropy() throws {
+        let x = randn([5, 6]), w = randn([21, 6], std: 0.8)
+        let targets: [Int32] = [20, 0, -100, 9, 9]
+        func run(_ fused: Bool) throws -> (Float, [Float], [Float]) {
+            let tape = Tape()
+            let xv = tape.watch(x), wv = tape.watch(w)
+            let loss = try tape.record {
+                fused ? try Variable.linearCrossEntropy(xv, weight: wv, targets: targets)
+                      : try Variable.crossEntropy(logits: Variable.linear(xv, weight: wv, bias: nil), targets: targets)
+            }
+            let g = try tape.backward(loss, seed: Tensor(2.5))
+            return (loss.value.item, g[xv]!.scalars, g[wv]!.scalars)
+        }
+        let (fl, fx, fw) = try run(true), (pl, px, pw) = try run(false)
+        XCTAssertEqual(fl, pl, accuracy: 1e-6)
+        for (a, b) in zip(fx, px) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        for (a, b) in zip(fw, pw) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        let plain = try Tape.withoutRecording { try Variable.linearCrossEntropy(Variable(x), weight: Variable(w), targets: targets) }
+        XCTAssertEqual(plain.value.item, fl, accuracy: 1e-6, "no-grad mode computes the same loss")
+        XCTAssertThrowsError(try Variable.linearCrossEntropy(Variable(x), weight: Variable(w), targets: [0, 1])) { e in
+            XCTAssertTrue("\(e)".contains("2 targets for 5 input rows"), "\(e)")
+        }
+        XCTAssertThrowsError(try Variable.linearCrossEntropy(Variable(x), weight: Variable(w), targets: [0, 1, 2, 3, 21])) { e in
+            XCTAssertTrue("\(e)".contains("target 21 at position 4 is outside the 21 classes"), "\(e)")
+        }
     }
 }
 

@@ -103,6 +103,69 @@ extension Kernels {
         return (counted == 0 ? .nan : Float(total / Double(counted)), counted, lse)
     }
 
+    /// Cross-entropy forward that leaves its own gradient behind: each row of `logits` [N, V] is
+    /// replaced in place by softmax(row) - onehot(target) (zeros for ignored rows), and the mean
+    /// loss is returned. The gradient with respect to the logits is then this buffer times
+    /// dloss / counted, a factor the caller folds into its GEMMs' alpha: no backward sweep over
+    /// the logits, and one exp per logit in all. Each row is read once from memory and then
+    /// worked on in cache (max, exp and sum, scale).
+    public static func crossEntropyReplacingWithGradient(_ logits: inout Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
+        throws -> (loss: Float, counted: Int) {
+        guard logits.rank == 2, logits.shape[0] == targets.count else {
+            throw TensorError("crossEntropy", "logits \(describe(logits.shape)) do not match \(targets.count) targets (expected [N, V] with N = targets)")
+        }
+        let v = logits.shape[1], n = targets.count
+        for (pos, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || Int(t) >= v) {
+            throw TensorError("crossEntropy", "target \(t) at position \(pos) is outside the \(v) classes")
+        }
+        var rowLoss = [Double](repeating: 0, count: n)
+        logits.withUnsafeMutablePointer { pl in
+            targets.withUnsafeBufferPointer { pt in
+                rowLoss.withUnsafeMutableBufferPointer { rl in
+                    let sl = SendablePointer(pl), st = SendablePointer(pt.baseAddress!), sr = SendablePointer(rl.baseAddress!)
+                    Parallel.forRange(n, costPerItem: v * 8) { r in
+                        for i in r {
+                            let row = sl.p + i * v, t = st.p[i]
+                            if t == ignoreIndex {
+                                row.update(repeating: 0, count: v)
+                                continue
+                            }
+                            let target = Int(t), picked = row[target]
+                            let m = rowMax(row, v)
+                            if !m.isFinite {
+                                // As crossEntropyForward/Backward do for infinite logits.
+                                sr.p[i] = Double(m - picked)
+                                softmaxRow(row, row, v)
+                                row[target] -= 1
+                                continue
+                            }
+                            let shift = SIMD8<Float>(repeating: m)
+                            var acc = SIMD8<Float>()
+                            var j = 0
+                            while j + 8 <= v {
+                                let e = fexp(load8(row + j) - shift)
+                                store8(e, row + j)
+                                acc += e
+                                j += 8
+                            }
+                            while j < v { row[j] = fexp(row[j] - m); acc[0] += row[j]; j += 1 }
+                            let sum = laneSum(acc)
+                            sr.p[i] = Double((m + Foundation.log(sum)) - picked)
+                            let inv = SIMD8<Float>(repeating: 1 / sum)
+                            j = 0
+                            while j + 8 <= v { store8(load8(row + j) * inv, row + j); j += 8 }
+                            while j < v { row[j] *= inv[0]; j += 1 }
+                            row[target] -= 1
+                        }
+                    }
+                }
+            }
+        }
+        let counted = targets.filter { $0 != ignoreIndex }.count
+        let total = rowLoss.reduce(0, +)
+        return (counted == 0 ? .nan : Float(total / Double(counted)), counted)
+    }
+
     /// dlogits = (exp(logits - logSumExp) - onehot(target)) * dloss / counted, one sweep per row
     /// with the forward pass's log-sum-exp; ignored rows get 0.
     public static func crossEntropyBackward(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100,
