@@ -132,8 +132,7 @@ extension Kernels {
             // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
             for i in 0..<t {
                 let pr = p + i * t, dr = dP + i * t
-                var dot: Float = 0
-                for j in 0...i { dot += pr[j] * dr[j] }
+                let dot = rowDot(pr, UnsafePointer(dr), i + 1)
                 for j in 0...i { dr[j] = scale * pr[j] * (dr[j] - dot) }
                 (dr + i + 1).update(repeating: 0, count: t - i - 1)
             }

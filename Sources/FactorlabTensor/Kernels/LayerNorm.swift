@@ -51,28 +51,56 @@ extension Kernels {
                 let lo = rows * w / workers, hi = rows * (w + 1) / workers
                 let dw = sp.p + w * 2 * c, db = dw + c
                 for i in lo..<hi {
-                    let xr = sx.p + i * c, dr = sd.p + i * c, o = sdx.p + i * c
-                    let m = sm.p[i], rs = sr.p[i]
-                    var meanG: Float = 0, meanGN: Float = 0
-                    for j in 0..<c {
-                        let n = (xr[j] - m) * rs
-                        let g = dr[j] * sw.p[j]
-                        meanG += g
-                        meanGN += g * n
-                        dw[j] += dr[j] * n
-                        db[j] += dr[j]
-                    }
-                    meanG /= Float(c)
-                    meanGN /= Float(c)
-                    for j in 0..<c {
-                        let n = (xr[j] - m) * rs
-                        o[j] = rs * (dr[j] * sw.p[j] - meanG - n * meanGN)
-                    }
+                    layerNormBackwardRow(x: sx.p + i * c, dy: sd.p + i * c, weight: sw.p, mean: sm.p[i], rstd: sr.p[i],
+                                         dx: sdx.p + i * c, dweight: dw, dbias: db, c)
                 }
             }
         }}}}}
         let summed = try! partial.sum(toShape: [1, 2, c])
         return (dx, try! summed.slice(axis: 1, 0..<1).reshaped([c]).contiguous(),
                 try! summed.slice(axis: 1, 1..<2).reshaped([c]).contiguous())
+    }
+
+    /// One row of ``layerNormBackward``: writes dx and adds the row's terms to the worker's
+    /// dweight and dbias. Eight lanes at a time (the row means are reductions, which LLVM does
+    /// not vectorize by itself under strict float semantics); the tail goes to lane 0.
+    @inline(__always)
+    static func layerNormBackwardRow(x xr: UnsafePointer<Float>, dy dr: UnsafePointer<Float>, weight w: UnsafePointer<Float>,
+                                     mean m: Float, rstd rs: Float, dx o: UnsafeMutablePointer<Float>,
+                                     dweight dw: UnsafeMutablePointer<Float>, dbias db: UnsafeMutablePointer<Float>, _ c: Int) {
+        typealias V = SIMD8<Float>
+        let mv = V(repeating: m), rv = V(repeating: rs)
+        var sumG = V(), sumGN = V()
+        var j = 0
+        while j + 8 <= c {
+            let n = (load8(xr + j) - mv) * rv, d = load8(dr + j)
+            let g = d * load8(w + j)
+            sumG += g
+            sumGN += g * n
+            store8(load8(dw + j) + d * n, dw + j)
+            store8(load8(db + j) + d, db + j)
+            j += 8
+        }
+        while j < c {
+            let n = (xr[j] - m) * rs, g = dr[j] * w[j]
+            sumG[0] += g
+            sumGN[0] += g * n
+            dw[j] += dr[j] * n
+            db[j] += dr[j]
+            j += 1
+        }
+        let meanG = laneSum(sumG) / Float(c), meanGN = laneSum(sumGN) / Float(c)
+        let mg = V(repeating: meanG), mgn = V(repeating: meanGN)
+        j = 0
+        while j + 8 <= c {
+            let n = (load8(xr + j) - mv) * rv
+            store8(rv * (load8(dr + j) * load8(w + j) - mg - n * mgn), o + j)
+            j += 8
+        }
+        while j < c {
+            let n = (xr[j] - m) * rs
+            o[j] = rs * (dr[j] * w[j] - meanG - n * meanGN)
+            j += 1
+        }
     }
 }
