@@ -64,6 +64,7 @@ public enum ModelBench {
         out.append(BenchFigure("\(key).train_step_ms", train.median * 1e3, "ms"))
         out.append(BenchFigure("\(key).train_spread", train.spread, "(max-min)/median"))
         out.append(BenchFigure("\(key).train_gflops", costs.trainingFLOPs * tokens / train.median / 1e9, "GFLOP/s"))
+        out.append(BenchFigure("\(key).train_flops_per_token", costs.trainingFLOPs, "FLOP"))
 
         progress("\(key) forward")
         let forward = try Measurement.of(repeats: repeats) {

@@ -144,7 +144,8 @@ def main():
         if "monarch" in kinds and "dense" in kinds:
             print(f"{m}: Monarch training speed-up over dense: torch "
                   f"{ref[m + '.monarch.train_tokens_per_s'] / ref[m + '.dense.train_tokens_per_s']:.2f}x, "
-                  f"factorlab {fl[m + '.monarch.train_speedup']:.2f}x")
+                  f"factorlab {fl[m + '.monarch.train_speedup']:.2f}x "
+                  f"(FLOP ratio dense / Monarch {fl.get(m + '.monarch.train_flop_ratio', float('nan')):.2f})")
         if f"{m}.dense.train_fraction_of_sgemm" in fl:
             print(f"{m}: dense training step at {fl[m + '.dense.train_gflops']:.0f} GFLOP/s = "
                   f"{100 * fl[m + '.dense.train_fraction_of_sgemm']:.0f}% of raw sgemm ({fl['machine.sgemm_2048_gflops']:.0f} GFLOP/s)")

@@ -113,6 +113,10 @@ struct Bench: ParsableCommand {
                 if let d = value("\(denseKey).train_tokens_per_s"), let m = value("\(k).train_tokens_per_s") {
                     out.append(BenchFigure("\(k).train_speedup", m / d, "x dense"))
                 }
+                if let d = value("\(denseKey).train_flops_per_token"), let m = value("\(k).train_flops_per_token") {
+                    // The speed-up a step would have if every FLOP ran at the same rate in both models.
+                    out.append(BenchFigure("\(k).train_flop_ratio", d / m, "dense FLOPs / these"))
+                }
                 if let d = value("\(denseKey).forward_tokens_per_s"), let m = value("\(k).forward_tokens_per_s") {
                     out.append(BenchFigure("\(k).forward_speedup", m / d, "x dense"))
                 }
