@@ -73,8 +73,7 @@ public final class MonarchLinear: LinearLayer {
 
     public func callAsFunction(_ x: Variable) throws -> Variable {
         try checkInput(x, "monarch:\(nblocks) \(inFeatures)->\(outFeatures)")
-        let y = try MonarchLinear.multiply(x, blkdiag1.variable, blkdiag2.variable, outFeatures: outFeatures)
-        return try addBias(y)
+        return try MonarchLinear.multiply(x, blkdiag1.variable, blkdiag2.variable, outFeatures: outFeatures, bias: bias?.variable)
     }
 
     public func denseMatrix() throws -> Tensor {
@@ -87,14 +86,20 @@ public final class MonarchLinear: LinearLayer {
         return wt.value.transposed().contiguous()
     }
 
-    /// The differentiable Monarch product x -> P L P^T R x for x [..., in].
-    public static func multiply(_ x: Variable, _ w1v: Variable, _ w2v: Variable, outFeatures m: Int) throws -> Variable {
+    /// The differentiable Monarch product x -> P L P^T R x (+ bias) for x [..., in]. The bias is
+    /// added by the last permutation's pass over the output, not by a pass of its own.
+    public static func multiply(_ x: Variable, _ w1v: Variable, _ w2v: Variable, outFeatures m: Int,
+                                bias: Variable? = nil) throws -> Variable {
         let w1 = w1v.value.contiguous(), w2 = w2v.value.contiguous()
         let k = w1.shape[0], q = w1.shape[1], p = w1.shape[2], s = w2.shape[1], r = w2.shape[2]
         let n = k * p
         guard r == q, k * s == m, x.shape.last == n else {
             throw LayerError("monarch", "factors \(describe(w1.shape)), \(describe(w2.shape)) do not fit input \(describe(x.shape)) -> \(m)")
         }
+        if let b = bias, b.shape != [m] {
+            throw LayerError("monarch", "bias \(describe(b.shape)) does not match \(m) outputs")
+        }
+        let biasValue = bias?.value.contiguous()
         let rows = x.value.count / n
         let xin = try x.value.reshaped([rows, n]).contiguous()
         let y1 = Tensor(uninitializedShape: [rows, k * q])
@@ -112,13 +117,20 @@ public final class MonarchLinear: LinearLayer {
             monarchGEMM(batch: k, transA: false, transB: true, m: rows, n: s, k: r,
                                      a: z.unsafeBase, lda: k * r, strideA: r, b: w2.unsafeBase, ldb: r, strideB: s * r,
                                      c: y2.unsafeBase, ldc: k * s, strideC: s)
-            // 4. [N, k, s] -> [N, s, k]
-            transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s)
+            // 4. [N, k, s] -> [N, s, k], plus the bias
+            if let biasValue {
+                withExtendedLifetime(biasValue) {
+                    transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s, adding: UnsafePointer(biasValue.unsafeBase))
+                }
+            } else {
+                transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s)
+            }
         }
         var outShape = x.shape
         outShape[outShape.count - 1] = m
         let needX = x.requiresGrad
-        return Variable.record(try out.reshaped(outShape), inputs: [x, w1v, w2v], name: "monarch") { g in
+        let inputs = bias.map { [x, w1v, w2v, $0] } ?? [x, w1v, w2v]
+        return Variable.record(try out.reshaped(outShape), inputs: inputs, name: "monarch") { g in
             let gOut = try g.reshaped([rows, m]).contiguous()
             let dY2 = Tensor(uninitializedShape: [rows, k * s])
             let dZ = Tensor(uninitializedShape: [rows, k * r])
@@ -145,7 +157,8 @@ public final class MonarchLinear: LinearLayer {
                                              c: dX.unsafeBase, ldc: n, strideC: p)
                 }
             }
-            return [try dX?.reshaped(x.shape), dW1, dW2]
+            let grads = [try dX?.reshaped(x.shape), dW1, dW2]
+            return bias == nil ? grads : grads + [try gOut.sum(toShape: [m])]
         }
     }
 }
@@ -167,12 +180,13 @@ func monarchGEMM(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
     }
 }
 
-/// dst[i][j][l] = src[i][l][j] for `rows` matrices of shape [a, b] (src) -> [b, a] (dst).
-/// Parallel over rows; each worker writes only its own rows. The inner loop runs along the
-/// longer side (Monarch's shapes are [q, k] and [k, s] with k = nblocks small): contiguous
-/// writes and interleaved reads when b is the short side, the other way round when a is.
-func transposeLastTwo(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, rows: Int, a: Int, b: Int) {
-    let s = SendablePointer(src), d = SendablePointer(dst)
+/// dst[i][j][l] = src[i][l][j] (+ add[j * a + l]) for `rows` matrices of shape [a, b] (src) ->
+/// [b, a] (dst). Parallel over rows; each worker writes only its own rows. The inner loop runs
+/// along the longer side (Monarch's shapes are [q, k] and [k, s] with k = nblocks small):
+/// contiguous writes and interleaved reads when b is the short side, the other way round when a is.
+func transposeLastTwo(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, rows: Int, a: Int, b: Int,
+                      adding add: UnsafePointer<Float>? = nil) {
+    let s = SendablePointer(src), d = SendablePointer(dst), bias = add.map { SendablePointer($0) }
     Parallel.forRange(rows, costPerItem: a * b) { range in
         for i in range {
             let sp = s.p + i * a * b, dp = d.p + i * a * b
@@ -186,6 +200,9 @@ func transposeLastTwo(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePo
                     let row = sp + l * b
                     for j in 0..<b { dp[j * a + l] = row[j] }
                 }
+            }
+            if let bias {
+                for e in 0..<(a * b) { dp[e] += bias.p[e] }
             }
         }
     }

@@ -83,6 +83,11 @@ final class LayerTests: XCTestCase {
                 try MonarchLinear.multiply(v[0], v[1], v[2], outFeatures: m)
             }
             XCTAssertLessThan(r.worst, tol, "monarch \(n)->\(m) k\(k) \(r)")
+            // With the bias added inside the last permutation's pass.
+            r = try GradientCheck.check([randn([2, 3, n]), randn(s1, std: 0.5), randn(s2, std: 0.5), randn([m])]) { v in
+                try MonarchLinear.multiply(v[0], v[1], v[2], outFeatures: m, bias: v[3])
+            }
+            XCTAssertLessThan(r.worst, tol, "monarch with bias \(n)->\(m) k\(k) \(r)")
         }
         for (n, m, nb) in [(16, 16, 1), (12, 20, 2), (20, 6, 1)] {
             let shape = try ButterflyLinear.twiddleShape(inFeatures: n, outFeatures: m, nblocks: nb)
