@@ -8,6 +8,11 @@ import Foundation
 // Per (batch, head), with Q, K, V of shape [T, hd] and scale = 1/sqrt(hd):
 //   S = scale * Q K^T;  P = softmax over j <= i (causal), 0 above the diagonal;  O = P V.
 // The probabilities P [B, H, T, T] are kept for backward.
+//
+// Causal blocking: rows go in blocks of `rowBlock` queries, and a block's GEMMs only reach the
+// keys it can see (0 ..< end of the block), so the masked upper triangle is never multiplied:
+// about half the FLOPs of the full square at long T. Backward walks the blocks last to first, so
+// the last block (which sees every key) writes dK and dV and the earlier ones add into them.
 
 extension Kernels {
     public struct AttentionSaved {
@@ -59,42 +64,56 @@ extension Kernels {
         withExtendedLifetime(scratch) {}
     }
 
+    /// Query rows per causal block (see the file comment).
+    public static let attentionRowBlock = 128
+
     /// With `dropout` > 0, attention probabilities are dropped (inverted dropout) with a mask
-    /// derived from `key`, as in GPT-2's attn_dropout.
-    public static func attentionForward(qkv: Tensor, heads: Int, dropout: Float = 0, key: UInt64 = 0) throws -> (out: Tensor, saved: AttentionSaved) {
+    /// derived from `key`, as in GPT-2's attn_dropout. `rowBlock` is the causal block size
+    /// (tests vary it; results agree to rounding).
+    public static func attentionForward(qkv: Tensor, heads: Int, dropout: Float = 0, key: UInt64 = 0,
+                                        rowBlock: Int = attentionRowBlock) throws -> (out: Tensor, saved: AttentionSaved) {
         let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
         let x = qkv.contiguous()
         let out = Tensor(uninitializedShape: [b, t, c])
         let probs = Tensor(uninitializedShape: [b, heads, t, t])
         let scale = 1 / Float(hd).squareRoot()
+        let blk = Swift.max(1, rowBlock)
         let sx = SendablePointer(x.storage.base + x.offset), so = SendablePointer(out.storage.base)
         let sp = SendablePointer(probs.storage.base)
         forEachHead(batch: b, heads: heads, scratchCount: dropout > 0 ? t * t : 0) { bi, h, scratch in
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
             let p = sp.p + (bi * heads + h) * t * t
-            // S = scale * Q K^T (full square; the masked half is overwritten below).
-            BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd, alpha: scale,
-                       a: q, lda: 3 * c, b: k, ldb: 3 * c, c: p, ldc: t)
-            for i in 0..<t {
-                let row = p + i * t
-                softmaxRow(row, row, i + 1)
-                (row + i + 1).update(repeating: 0, count: t - i - 1)
+            let base = (bi * heads + h) * t * t
+            var r0 = 0
+            while r0 < t {
+                let rows = Swift.min(blk, t - r0), keys = r0 + rows
+                // S = scale * Q K^T for these rows, against the keys they can see.
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
+                           a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p + r0 * t, ldc: t)
+                for i in r0..<keys {
+                    let row = p + i * t
+                    softmaxRow(row, row, i + 1)
+                    (row + i + 1).update(repeating: 0, count: t - i - 1)
+                }
+                var weights = UnsafePointer(p)
+                if dropout > 0 {
+                    for i in r0..<keys {
+                        for j in 0..<keys { scratch[i * t + j] = p[i * t + j] * dropoutScale(key: key, index: base + i * t + j, p: dropout) }
+                    }
+                    weights = UnsafePointer(scratch)
+                }
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys,
+                           a: weights + r0 * t, lda: t, b: v, ldb: 3 * c, c: so.p + (bi * t + r0) * c + h * hd, ldc: c)
+                r0 = keys
             }
-            var weights = UnsafePointer(p)
-            if dropout > 0 {
-                let base = (bi * heads + h) * t * t
-                for i in 0..<(t * t) { scratch[i] = p[i] * dropoutScale(key: key, index: base + i, p: dropout) }
-                weights = UnsafePointer(scratch)
-            }
-            BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
-                       a: weights, lda: t, b: v, ldb: 3 * c, c: so.p + bi * t * c + h * hd, ldc: c)
         }
         withExtendedLifetime(x) {}
         return (out, AttentionSaved(probs: probs, dropout: dropout, key: key))
     }
 
     /// Gradient with respect to qkv, given the forward input and saved probabilities.
-    public static func attentionBackward(qkv: Tensor, heads: Int, saved: AttentionSaved, dout: Tensor) throws -> Tensor {
+    public static func attentionBackward(qkv: Tensor, heads: Int, saved: AttentionSaved, dout: Tensor,
+                                         rowBlock: Int = attentionRowBlock) throws -> Tensor {
         let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
         guard dout.shape == [b, t, c] else {
             throw TensorError("attention backward", "dout \(describe(dout.shape)) does not match [\(b), \(t), \(c)]")
@@ -102,6 +121,7 @@ extension Kernels {
         let x = qkv.contiguous(), dy = dout.contiguous()
         let dqkv = Tensor(uninitializedShape: qkv.shape)
         let scale = 1 / Float(hd).squareRoot()
+        let blk = Swift.max(1, rowBlock)
         let sx = SendablePointer(x.storage.base + x.offset), sdy = SendablePointer(dy.storage.base + dy.offset)
         let sp = SendablePointer(saved.probs.storage.base + saved.probs.offset)
         let sdq = SendablePointer(dqkv.storage.base)
@@ -113,34 +133,44 @@ extension Kernels {
             let dO = sdy.p + bi * t * c + h * hd
             let p = sp.p + (bi * heads + h) * t * t
             let base = (bi * heads + h) * t * t
-            // The probabilities actually used in forward (after dropout).
-            var used = UnsafePointer(p)
-            if drop > 0 {
-                let pd = scratch + t * t
-                for i in 0..<(t * t) { pd[i] = p[i] * dropoutScale(key: key, index: base + i, p: drop) }
-                used = UnsafePointer(pd)
+            var r0 = ((t - 1) / blk) * blk // the last block first
+            while r0 >= 0 {
+                let rows = Swift.min(blk, t - r0), keys = r0 + rows
+                let beta: Float = keys == t ? 0 : 1 // the last block covers every key and initializes dK, dV
+                // The probabilities actually used in forward (after dropout).
+                var used = UnsafePointer(p)
+                if drop > 0 {
+                    let pd = scratch + t * t
+                    for i in r0..<keys {
+                        for j in 0..<keys { pd[i * t + j] = p[i * t + j] * dropoutScale(key: key, index: base + i * t + j, p: drop) }
+                    }
+                    used = UnsafePointer(pd)
+                }
+                // dV += P'^T dO
+                BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
+                           a: used + r0 * t, lda: t, b: dO + r0 * c, ldb: c, beta: beta, c: dv, ldc: 3 * c)
+                // dP' = dO V^T, then through the dropout mask: dP = dP' * mask
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd,
+                           a: dO + r0 * c, lda: c, b: v, ldb: 3 * c, c: dP + r0 * t, ldc: t)
+                if drop > 0 {
+                    for i in r0..<keys {
+                        for j in 0..<keys { dP[i * t + j] *= dropoutScale(key: key, index: base + i * t + j, p: drop) }
+                    }
+                }
+                // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
+                for i in r0..<keys {
+                    let pr = p + i * t, dr = dP + i * t
+                    let dot = rowDot(pr, UnsafePointer(dr), i + 1)
+                    for j in 0...i { dr[j] = scale * pr[j] * (dr[j] - dot) }
+                    (dr + i + 1).update(repeating: 0, count: keys - i - 1)
+                }
+                // dQ = dS K (these rows only), dK += dS^T Q
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys,
+                           a: dP + r0 * t, lda: t, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
+                BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
+                           a: dP + r0 * t, lda: t, b: q + r0 * 3 * c, ldb: 3 * c, beta: beta, c: dk, ldc: 3 * c)
+                r0 -= blk
             }
-            // dV = P'^T dO
-            BLAS.sgemm(transA: true, transB: false, m: t, n: hd, k: t,
-                       a: used, lda: t, b: dO, ldb: c, c: dv, ldc: 3 * c)
-            // dP' = dO V^T, then through the dropout mask: dP = dP' * mask
-            BLAS.sgemm(transA: false, transB: true, m: t, n: t, k: hd,
-                       a: dO, lda: c, b: v, ldb: 3 * c, c: dP, ldc: t)
-            if drop > 0 {
-                for i in 0..<(t * t) { dP[i] *= dropoutScale(key: key, index: base + i, p: drop) }
-            }
-            // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
-            for i in 0..<t {
-                let pr = p + i * t, dr = dP + i * t
-                let dot = rowDot(pr, UnsafePointer(dr), i + 1)
-                for j in 0...i { dr[j] = scale * pr[j] * (dr[j] - dot) }
-                (dr + i + 1).update(repeating: 0, count: t - i - 1)
-            }
-            // dQ = dS K, dK = dS^T Q
-            BLAS.sgemm(transA: false, transB: false, m: t, n: hd, k: t,
-                       a: dP, lda: t, b: k, ldb: 3 * c, c: dq, ldc: 3 * c)
-            BLAS.sgemm(transA: true, transB: false, m: t, n: hd, k: t,
-                       a: dP, lda: t, b: q, ldb: 3 * c, c: dk, ldc: 3 * c)
         }
         withExtendedLifetime((x, dy, saved.probs)) {}
         return dqkv
