@@ -148,7 +148,7 @@ let package = Package(
         .testTarget(name: "FactorlabEvalTests",
                     dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabTokenizer"]),
         // End-to-end tests of the `factorlab` executable.
-        .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabCheckpoint", "FactorlabTensor"]),
+        .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabBench", "FactorlabCheckpoint", "FactorlabTensor"]),
         .testTarget(name: "FactorlabLayersTests",
                     dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),

@@ -38,8 +38,9 @@ public enum ModelBench {
     /// Measures one configuration and MLP kind. Keys: `<setup>.<kind>.<measure>`, e.g.
     /// `tiny.dense.train_tokens_per_s`. `growthSteps` > 0 also runs that many training steps and
     /// reports the resident memory growth between step 100 (or a tenth of the way) and the end.
-    public static func run(_ setup: Setup, mlp: LinearKind, repeats: Int, generateTokens: Int = 96, growthSteps: Int = 0,
-                           progress: (String) -> Void) throws -> [BenchFigure] {
+    /// Each timing takes at least `repeats` runs and at least `minSeconds` (see ``Measurement``).
+    public static func run(_ setup: Setup, mlp: LinearKind, repeats: Int, minSeconds: Double = 3, generateTokens: Int = 96,
+                           growthSteps: Int = 0, progress: (String) -> Void) throws -> [BenchFigure] {
         let key = "\(setup.name).\(KernelBench.kindKey(mlp))"
         let model = try GPT2Model(setup.config(mlp: mlp), seed: 1)
         let (b, t) = (setup.batch, setup.seqLen)
@@ -56,7 +57,7 @@ public enum ModelBench {
         let batch = TokenBatch(inputs: ids, targets: targets, batch: b, seqLen: t)
         var stepIndex = 0
         progress("\(key) training step")
-        let train = try Measurement.of(repeats: repeats) {
+        let train = try Measurement.of(repeats: repeats, minSeconds: minSeconds) {
             _ = try step.run(step: stepIndex, microBatches: [batch], dropoutKey: nil)
             stepIndex += 1
         }
@@ -67,7 +68,7 @@ public enum ModelBench {
         out.append(BenchFigure("\(key).train_flops_per_token", costs.trainingFLOPs, "FLOP"))
 
         progress("\(key) forward")
-        let forward = try Measurement.of(repeats: repeats) {
+        let forward = try Measurement.of(repeats: repeats, minSeconds: minSeconds) {
             _ = try Tape.withoutRecording { try model.loss(ids, targets: targets, batch: b, seqLen: t) }
         }
         out.append(BenchFigure("\(key).forward_tokens_per_s", tokens / forward.median, "tokens/s"))
@@ -92,7 +93,7 @@ public enum ModelBench {
                 perToken.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
             }
         }
-        let generation = try Measurement.of(repeats: max(1, repeats / 2)) { try generateOnce() }
+        let generation = try Measurement.of(repeats: max(1, repeats / 2), minSeconds: minSeconds) { try generateOnce() }
         let newTokens = Double(total - prompt.count)
         out.append(BenchFigure("\(key).generate_tokens_per_s", newTokens / generation.median, "tokens/s"))
         let window = min(32, perToken.count / 2)

@@ -13,14 +13,20 @@ public struct Measurement: Sendable {
     /// (max - min) / median: the relative spread of the runs.
     public var spread: Double { (max - min) / median }
 
-    /// Runs `body` `warmup` times untimed, then `repeats` times timed.
-    public static func of(warmup: Int = 1, repeats: Int = 5, _ body: () throws -> Void) rethrows -> Measurement {
+    /// Runs `body` `warmup` times untimed, then timed: `repeats` times, and more (up to 20
+    /// times `repeats`) until the timed runs add up to `minSeconds`, so that a short step is
+    /// measured over long enough for a passing disturbance on a shared machine to stay a minority.
+    public static func of(warmup: Int = 1, repeats: Int = 5, minSeconds: Double = 0,
+                          _ body: () throws -> Void) rethrows -> Measurement {
         for _ in 0..<warmup { try body() }
         var samples: [Double] = []
-        for _ in 0..<repeats {
+        var total = 0.0
+        while samples.count < repeats || (total < minSeconds && samples.count < 20 * Swift.max(1, repeats)) {
             let t0 = DispatchTime.now().uptimeNanoseconds
             try body()
-            samples.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            let t = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            samples.append(t)
+            total += t
         }
         return Measurement(samples: samples)
     }

@@ -1,3 +1,4 @@
+import FactorlabBench
 import FactorlabCheckpoint
 import FactorlabTensor
 import Foundation
@@ -120,7 +121,7 @@ final class ModelCLITests: XCTestCase {
         let dir = try CLI.temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try CLI.run(["bench", "--suite", "model", "--models", "tiny", "--model-kinds", "dense,monarch:4",
-                             "--repeats", "1", "--growth-steps", "3", "--json"], in: dir)
+                             "--repeats", "1", "--min-seconds", "0", "--growth-steps", "3", "--json"], in: dir)
         let obj = try json(r)
         for kind in ["dense", "monarch"] {
             for measure in ["train_tokens_per_s", "forward_tokens_per_s", "generate_tokens_per_s", "peak_memory_mb", "train_gflops",
@@ -135,5 +136,21 @@ final class ModelCLITests: XCTestCase {
         XCTAssertEqual(speedup, (obj["tiny.monarch.train_tokens_per_s"] as! Double) / (obj["tiny.dense.train_tokens_per_s"] as! Double),
                        accuracy: 1e-9)
         XCTAssertNotNil(obj["tiny.dense.train_fraction_of_sgemm"] as? Double)
+        let denseFLOPs = try XCTUnwrap(obj["tiny.dense.train_flops_per_token"] as? Double)
+        let monarchFLOPs = try XCTUnwrap(obj["tiny.monarch.train_flops_per_token"] as? Double)
+        XCTAssertLessThan(monarchFLOPs, denseFLOPs)
+        XCTAssertEqual(obj["tiny.monarch.train_flop_ratio"] as? Double ?? 0, denseFLOPs / monarchFLOPs, accuracy: 1e-9)
+    }
+
+    /// A timing takes at least --repeats runs, and more while the runs add up to less than
+    /// minSeconds, at most 20 x repeats (loop logic only: nothing here asserts a speed).
+    func testMeasurementRepeatsUntilTheMinimumTime() {
+        XCTAssertEqual(Measurement.of(warmup: 0, repeats: 3) {}.samples.count, 3)
+        var calls = 0
+        let m = Measurement.of(warmup: 1, repeats: 2, minSeconds: 0.05) { calls += 1; usleep(10_000) }
+        XCTAssertGreaterThanOrEqual(m.samples.count, 2)
+        XCTAssertEqual(calls, m.samples.count + 1, "one warm-up run, not timed")
+        XCTAssertTrue(m.samples.reduce(0, +) >= 0.05 || m.samples.count == 40, "\(m.samples)")
+        XCTAssertEqual(Measurement.of(warmup: 0, repeats: 1, minSeconds: 1e9) {}.samples.count, 20, "capped at 20 x repeats")
     }
 }

@@ -13,9 +13,10 @@ GPT2LMHeadModel with torch.optim.AdamW, dropout off, 2 threads, eager mode, and 
   - generation tokens/s, greedy with the KV cache (model.generate, 8-token prompt, 96 new tokens);
   - peak resident memory of the process (each configuration runs in its own process, as
     Factorlab's bench does).
-Then it runs `factorlab bench --suite model --json` on the same configurations and prints both
-with the ratio (> 1: Factorlab is faster, or uses less memory). Timings are medians of --repeats
-runs after one warm-up.
+Right after each model's PyTorch runs it runs `factorlab bench --suite model --json` on the same
+model, so both sides of a ratio are measured minutes apart at most, and prints both with the
+ratio (> 1: Factorlab is faster, or uses less memory). Timings are medians after one warm-up of
+at least --repeats runs and at least 3 seconds of runs (both sides use the same rule).
 """
 import argparse
 import json
@@ -76,10 +77,12 @@ def worker(name, kind, repeats):
     ids = torch.randint(0, s["vocab_size"], (b, t))
     tokens = b * t
 
-    def timed(fn, n):
+    def timed(fn, n, min_seconds=3.0):
+        # As factorlab's Measurement: one warm-up, then at least n runs and at least min_seconds
+        # (at most 20 n runs), median.
         fn()
         out = []
-        for _ in range(n):
+        while len(out) < n or (sum(out) < min_seconds and len(out) < 20 * max(1, n)):
             t0 = time.perf_counter()
             fn()
             out.append(time.perf_counter() - t0)
@@ -121,16 +124,19 @@ def main():
         worker(args.worker[0], args.worker[1], args.repeats)
         return
     models, kinds = args.models.split(","), args.kinds.split(",")
-    ref = {}
+    fl_kinds = ",".join("monarch:4" if k == "monarch" else k for k in kinds)
+    # Model by model, the two frameworks one right after the other, so that a slow spell of the
+    # shared machine falls on both sides of a ratio rather than on one.
+    ref, fl, sgemm = {}, {}, {}
     for m in models:
         for k in kinds:
             print(f"torch: {m} {k}", file=sys.stderr)
             out = subprocess.check_output([sys.executable, __file__, "--worker", m, k, "--repeats", str(args.repeats)])
             ref.update(json.loads(out.decode().strip().splitlines()[-1]))
-    fl_kinds = ",".join("monarch:4" if k == "monarch" else k for k in kinds)
-    print("factorlab: bench --suite model", file=sys.stderr)
-    fl = json.loads(subprocess.check_output([args.factorlab, "bench", "--suite", "model", "--models", args.models,
-                                             "--model-kinds", fl_kinds, "--repeats", str(args.repeats), "--json"]))
+        print(f"factorlab: bench --suite model --models {m}", file=sys.stderr)
+        fl.update(json.loads(subprocess.check_output([args.factorlab, "bench", "--suite", "model", "--models", m,
+                                                      "--model-kinds", fl_kinds, "--repeats", str(args.repeats), "--json"])))
+        sgemm[m] = fl["machine.sgemm_2048_gflops"]
     print(f"{'configuration':<16}{'measure':<22}{'torch':>12}{'factorlab':>12}{'ratio':>9}")
     for m in models:
         for k in kinds:
@@ -148,7 +154,7 @@ def main():
                   f"(FLOP ratio dense / Monarch {fl.get(m + '.monarch.train_flop_ratio', float('nan')):.2f})")
         if f"{m}.dense.train_fraction_of_sgemm" in fl:
             print(f"{m}: dense training step at {fl[m + '.dense.train_gflops']:.0f} GFLOP/s = "
-                  f"{100 * fl[m + '.dense.train_fraction_of_sgemm']:.0f}% of raw sgemm ({fl['machine.sgemm_2048_gflops']:.0f} GFLOP/s)")
+                  f"{100 * fl[m + '.dense.train_fraction_of_sgemm']:.0f}% of raw sgemm ({sgemm[m]:.0f} GFLOP/s, same process)")
 
 
 if __name__ == "__main__":

@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repetitions per measurement (after one warm-up run).")
     var repeats: Int = 5
 
+    @Option(help: "Model suite: keep repeating each measurement until its runs add up to this many seconds (at most 20x --repeats runs).")
+    var minSeconds: Double = 3
+
     @Flag(help: "Print one JSON object of results on stdout.")
     var json = false
 
@@ -45,6 +48,7 @@ struct Bench: ParsableCommand {
             throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected \(known.joined(separator: ", ")) or all")
         }
         guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
+        guard minSeconds >= 0, minSeconds.isFinite else { throw ValidationError("--min-seconds must be 0 or more") }
         let setups = try models.split(separator: ",").map { try ModelBench.setup(named: String($0)) }
         let modelKindList = try modelKinds.split(separator: ",").map { try LinearKind(spec: String($0)) }
         let progress: (String) -> Void = { Console.progress("bench: \($0)") }
@@ -54,7 +58,8 @@ struct Bench: ParsableCommand {
             var rows: [[Any]] = []
             for s in setups {
                 for kind in modelKindList {
-                    for f in try ModelBench.run(s, mlp: kind, repeats: repeats, growthSteps: growthSteps, progress: progress) {
+                    for f in try ModelBench.run(s, mlp: kind, repeats: repeats, minSeconds: minSeconds, growthSteps: growthSteps,
+                                                progress: progress) {
                         rows.append([f.key, f.value, f.unit])
                     }
                 }
@@ -97,7 +102,8 @@ struct Bench: ParsableCommand {
             for kind in kinds {
                 progress("\(s.name) \(kind)")
                 out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", kind.description,
-                                      "--repeats", String(repeats), "--growth-steps", String(growthSteps)])
+                                      "--repeats", String(repeats), "--min-seconds", String(minSeconds),
+                                      "--growth-steps", String(growthSteps)])
             }
         }
         let value = { (key: String) in out.first { $0.key == key }?.value }
