@@ -33,26 +33,36 @@ extension Variable {
         let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
         return make(try y.reshaped(outShape), inputs, "linear") { g in
             let g2 = try g.reshaped([rows, outDim]).contiguous()
-            var grads: [Tensor?] = []
-            if needX {
-                let dx = Tensor(uninitializedShape: [rows, inDim])
-                withExtendedLifetime((g2, wt)) {
-                    BLAS.sgemm(transA: false, transB: false, m: rows, n: inDim, k: outDim,
-                               a: g2.unsafeBase, lda: outDim, b: wt.unsafeBase, ldb: inDim, c: dx.unsafeBase, ldc: inDim)
-                }
-                grads.append(try dx.reshaped(xShape))
-            } else { grads.append(nil) }
-            if needW {
-                let dw = Tensor(uninitializedShape: [outDim, inDim])
-                withExtendedLifetime((g2, x2)) {
-                    BLAS.sgemm(transA: true, transB: false, m: outDim, n: inDim, k: rows,
-                               a: g2.unsafeBase, lda: outDim, b: x2.unsafeBase, ldb: inDim, c: dw.unsafeBase, ldc: inDim)
-                }
-                grads.append(dw)
-            } else { grads.append(nil) }
+            let (dx, dw) = try linearGradients(dy: g2, x: x2, weight: wt, xShape: xShape, needX: needX, needW: needW)
+            var grads = [dx, dw]
             if bias != nil { grads.append(needB ? try g2.sum(toShape: [outDim]) : nil) }
             return grads
         }
+    }
+
+    /// The two gradient GEMMs of y = x W^T for dy [N, out], x [N, in], W [out, in]:
+    /// dx = alpha dy W (reshaped to `xShape`) and dW = alpha dy^T x, each only when needed.
+    static func linearGradients(dy: Tensor, x: Tensor, weight w: Tensor, xShape: [Int], alpha: Float = 1,
+                                needX: Bool, needW: Bool) throws -> (dx: Tensor?, dw: Tensor?) {
+        let (rows, outDim, inDim) = (dy.shape[0], dy.shape[1], w.shape[1])
+        var dx: Tensor?, dw: Tensor?
+        if needX {
+            let t = Tensor(uninitializedShape: [rows, inDim])
+            withExtendedLifetime((dy, w)) {
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: inDim, k: outDim, alpha: alpha,
+                           a: dy.unsafeBase, lda: outDim, b: w.unsafeBase, ldb: inDim, c: t.unsafeBase, ldc: inDim)
+            }
+            dx = try t.reshaped(xShape)
+        }
+        if needW {
+            let t = Tensor(uninitializedShape: [outDim, inDim])
+            withExtendedLifetime((dy, x)) {
+                BLAS.sgemm(transA: true, transB: false, m: outDim, n: inDim, k: rows, alpha: alpha,
+                           a: dy.unsafeBase, lda: outDim, b: x.unsafeBase, ldb: inDim, c: t.unsafeBase, ldc: inDim)
+            }
+            dw = t
+        }
+        return (dx, dw)
     }
 
     /// GELU with GPT-2's tanh approximation.
@@ -146,24 +156,9 @@ extension Variable {
         let d = logits, xShape = x.shape
         let needX = x.tape === tape, needW = weight.tape === tape
         return make(Tensor(loss), [x, weight], "linearCrossEntropy") { g in
+            // d holds dloss/dlogits up to the factor dloss / counted, which rides on alpha.
             let alpha = counted == 0 ? 0 : g.item / Float(counted)
-            var dx: Tensor?, dw: Tensor?
-            if needX {
-                let t = Tensor(uninitializedShape: [rows, c])
-                withExtendedLifetime((d, w)) {
-                    BLAS.sgemm(transA: false, transB: false, m: rows, n: c, k: v, alpha: alpha, a: d.unsafeBase, lda: v,
-                               b: w.unsafeBase, ldb: c, c: t.unsafeBase, ldc: c)
-                }
-                dx = try t.reshaped(xShape)
-            }
-            if needW {
-                let t = Tensor(uninitializedShape: [v, c])
-                withExtendedLifetime((d, x2)) {
-                    BLAS.sgemm(transA: true, transB: false, m: v, n: c, k: rows, alpha: alpha, a: d.unsafeBase, lda: v,
-                               b: x2.unsafeBase, ldb: c, c: t.unsafeBase, ldc: c)
-                }
-                dw = t
-            }
+            let (dx, dw) = try linearGradients(dy: d, x: x2, weight: w, xShape: xShape, alpha: alpha, needX: needX, needW: needW)
             return [dx, dw]
         }
     }

@@ -106,7 +106,7 @@ public final class MonarchLinear: LinearLayer {
         let z = Tensor(uninitializedShape: [rows, k * q])
         let y2 = Tensor(uninitializedShape: [rows, k * s])
         let out = Tensor(uninitializedShape: [rows, m])
-        withExtendedLifetime((xin, w1, w2)) {
+        withExtendedLifetime((xin, w1, w2, biasValue)) {
             // 1. Y1 block b = X block b * blkdiag1[b]^T
             monarchGEMM(batch: k, transA: false, transB: true, m: rows, n: q, k: p,
                                      a: xin.unsafeBase, lda: n, strideA: p, b: w1.unsafeBase, ldb: p, strideB: q * p,
@@ -118,13 +118,8 @@ public final class MonarchLinear: LinearLayer {
                                      a: z.unsafeBase, lda: k * r, strideA: r, b: w2.unsafeBase, ldb: r, strideB: s * r,
                                      c: y2.unsafeBase, ldc: k * s, strideC: s)
             // 4. [N, k, s] -> [N, s, k], plus the bias
-            if let biasValue {
-                withExtendedLifetime(biasValue) {
-                    transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s, adding: UnsafePointer(biasValue.unsafeBase))
-                }
-            } else {
-                transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s)
-            }
+            transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s,
+                             adding: biasValue.map { UnsafePointer($0.unsafeBase) })
         }
         var outShape = x.shape
         outShape[outShape.count - 1] = m

@@ -173,7 +173,7 @@ public enum Gradients {
                     Parallel.forRange(blocks, costPerItem: block) { range in
                         for b in range {
                             let lo = b * block
-                            dst.p[b] = Double(rowSumSquares(src.p + lo, Swift.min(block, n - lo)))
+                            dst.p[b] = Double(rowDot(src.p + lo, src.p + lo, Swift.min(block, n - lo)))
                         }
                     }
                 }

@@ -194,8 +194,14 @@ final class KernelTests: XCTestCase {
         let table = Tensor(shape: [4, 3]) { Float($0) }
         let out = try Kernels.embeddingForward(table: table, ids: [2, 0, 2])
         XCTAssertEqual(out.scalars, [6, 7, 8, 0, 1, 2, 6, 7, 8])
-        let d = try Kernels.embeddingBackward(ids: [2, 0, 2], dout: Tensor(shape: [3, 3], repeating: 1), rows: 4)
+        var d = Tensor(zeros: [4, 3])
+        try Kernels.embeddingBackward(ids: [2, 0, 2], dout: Tensor(shape: [3, 3], repeating: 1), into: &d)
         XCTAssertEqual(d.scalars, [1, 1, 1, 0, 0, 0, 2, 2, 2, 0, 0, 0])
+        try Kernels.embeddingBackward(ids: [3], dout: Tensor(shape: [1, 3], repeating: 0.5), into: &d)
+        XCTAssertEqual(d.scalars, [1, 1, 1, 0, 0, 0, 2, 2, 2, 0.5, 0.5, 0.5], "adds into an existing gradient, touched rows only")
+        XCTAssertThrowsError(try Kernels.embeddingBackward(ids: [4], dout: Tensor(shape: [1, 3], repeating: 1), into: &d)) { e in
+            XCTAssertTrue("\(e)".contains("id 4 at position 0 is outside the table's 4 rows"), "\(e)")
+        }
         XCTAssertThrowsError(try Kernels.embeddingForward(table: table, ids: [1, 4])) { e in
             XCTAssertTrue("\(e)".contains("id 4 at position 1 is outside the table's 4 rows"), "\(e)")
         }

@@ -24,16 +24,10 @@ extension Kernels {
         return out
     }
 
-    /// dtable[ids[i], :] += dout[i, :]: the gradient of a lookup, accumulated for repeated ids.
-    /// Columns are split between workers, so the result does not depend on the thread count.
-    public static func embeddingBackward(ids: [Int32], dout: Tensor, rows: Int) throws -> Tensor {
-        var dtable = Tensor(zeros: [rows, dout.shape.last ?? 1])
-        try embeddingBackward(ids: ids, dout: dout, into: &dtable)
-        return dtable
-    }
-
-    /// dtable[ids[i], :] += dout[i, :] into an existing gradient (a tied weight's other
-    /// gradient): only the looked-up rows are touched.
+    /// dtable[ids[i], :] += dout[i, :]: the gradient of a lookup, added into an existing gradient
+    /// (zeros, or a tied weight's other gradient) and accumulated for repeated ids. Only the
+    /// looked-up rows are touched. Columns are split between workers, so the result does not
+    /// depend on the thread count.
     public static func embeddingBackward(ids: [Int32], dout: Tensor, into dtable: inout Tensor) throws {
         let c = dout.shape.last ?? 1
         guard dtable.rank == 2, dtable.shape[1] == c, dout.count == ids.count * c else {
@@ -65,11 +59,8 @@ extension Kernels {
         return (r.loss, r.counted)
     }
 
-    /// ``crossEntropyForward(logits:targets:ignoreIndex:)`` that also returns each row's
-    /// log-sum-exp (0 for ignored rows), so the backward pass needs one sweep over the logits
-    /// instead of three (max, sum, normalise).
-    public static func crossEntropyForwardKeepingLogSumExp(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
-        throws -> (loss: Float, counted: Int, logSumExp: [Float]) {
+    /// Checks logits [N, V] against N targets (each a class id or `ignoreIndex`); returns V.
+    static func checkCrossEntropyInputs(_ logits: Tensor, _ targets: [Int32], _ ignoreIndex: Int32) throws -> Int {
         guard logits.rank == 2, logits.shape[0] == targets.count else {
             throw TensorError("crossEntropy", "logits \(describe(logits.shape)) do not match \(targets.count) targets (expected [N, V] with N = targets)")
         }
@@ -77,7 +68,21 @@ extension Kernels {
         for (pos, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || Int(t) >= v) {
             throw TensorError("crossEntropy", "target \(t) at position \(pos) is outside the \(v) classes")
         }
-        let n = targets.count
+        return v
+    }
+
+    /// The mean of the per-row losses over the rows not ignored (NaN when none is), and their count.
+    static func meanLoss(_ rowLoss: [Double], _ targets: [Int32], _ ignoreIndex: Int32) -> (loss: Float, counted: Int) {
+        let counted = targets.filter { $0 != ignoreIndex }.count
+        return (counted == 0 ? .nan : Float(rowLoss.reduce(0, +) / Double(counted)), counted)
+    }
+
+    /// ``crossEntropyForward(logits:targets:ignoreIndex:)`` that also returns each row's
+    /// log-sum-exp (0 for ignored rows), so the backward pass needs one sweep over the logits
+    /// instead of three (max, sum, normalise).
+    public static func crossEntropyForwardKeepingLogSumExp(logits: Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
+        throws -> (loss: Float, counted: Int, logSumExp: [Float]) {
+        let v = try checkCrossEntropyInputs(logits, targets, ignoreIndex), n = targets.count
         var rowLoss = [Double](repeating: 0, count: n)
         var lse = [Float](repeating: 0, count: n)
         logits.withUnsafePointer { pl in
@@ -98,9 +103,8 @@ extension Kernels {
                 }
             }
         }
-        let counted = targets.filter { $0 != ignoreIndex }.count
-        let total = rowLoss.reduce(0, +)
-        return (counted == 0 ? .nan : Float(total / Double(counted)), counted, lse)
+        let (loss, counted) = meanLoss(rowLoss, targets, ignoreIndex)
+        return (loss, counted, lse)
     }
 
     /// Cross-entropy forward that leaves its own gradient behind: each row of `logits` [N, V] is
@@ -111,13 +115,7 @@ extension Kernels {
     /// worked on in cache (max, exp and sum, scale).
     public static func crossEntropyReplacingWithGradient(_ logits: inout Tensor, targets: [Int32], ignoreIndex: Int32 = -100)
         throws -> (loss: Float, counted: Int) {
-        guard logits.rank == 2, logits.shape[0] == targets.count else {
-            throw TensorError("crossEntropy", "logits \(describe(logits.shape)) do not match \(targets.count) targets (expected [N, V] with N = targets)")
-        }
-        let v = logits.shape[1], n = targets.count
-        for (pos, t) in targets.enumerated() where t != ignoreIndex && (t < 0 || Int(t) >= v) {
-            throw TensorError("crossEntropy", "target \(t) at position \(pos) is outside the \(v) classes")
-        }
+        let v = try checkCrossEntropyInputs(logits, targets, ignoreIndex), n = targets.count
         var rowLoss = [Double](repeating: 0, count: n)
         logits.withUnsafeMutablePointer { pl in
             targets.withUnsafeBufferPointer { pt in
@@ -161,9 +159,7 @@ extension Kernels {
                 }
             }
         }
-        let counted = targets.filter { $0 != ignoreIndex }.count
-        let total = rowLoss.reduce(0, +)
-        return (counted == 0 ? .nan : Float(total / Double(counted)), counted)
+        return meanLoss(rowLoss, targets, ignoreIndex)
     }
 
     /// dlogits = (exp(logits - logSumExp) - onehot(target)) * dloss / counted, one sweep per row

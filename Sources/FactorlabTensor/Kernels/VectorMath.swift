@@ -146,20 +146,6 @@ public func rowSumExp(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Floa
     return laneSum(a)
 }
 
-/// sum(x[0..<n]^2).
-@inlinable @inline(__always)
-public func rowSumSquares(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
-    var a = SIMD8<Float>()
-    var j = 0
-    while j + 8 <= n {
-        let v = load8(x + j)
-        a += v * v
-        j += 8
-    }
-    while j < n { a[0] += x[j] * x[j]; j += 1 }
-    return laneSum(a)
-}
-
 /// sum(x[0..<n] * y[0..<n]).
 @inlinable @inline(__always)
 public func rowDot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ n: Int) -> Float {
