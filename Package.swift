@@ -37,7 +37,8 @@ let package = Package(
                                                       "FactorlabTokenizer", "FactorlabHDF5", "FactorlabGPT2",
                                                       "FactorlabTasks", "FactorlabData", "FactorlabOptim",
                                                       "FactorlabCheckpoint", "FactorlabTraining", "FactorlabEval",
-                                                      "FactorlabStudy", "FactorlabFinetune", "FactorlabDistributed"]),
+                                                      "FactorlabStudy", "FactorlabFinetune", "FactorlabDistributed",
+                                                      "FactorlabRandom", "FactorlabRecords"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -53,8 +54,12 @@ let package = Package(
         // Open MPI, loaded at run time (dlopen) so that single-process use needs no MPI installed.
         .target(name: "CMPI", path: "Sources/CMPI", linkerSettings: [.linkedLibrary("dl", .when(platforms: [.linux]))]),
 
+        // Seeded randomness and hashing (SplitMix64, the unbiased shuffle, per-element hash streams,
+        // FNV-1a): every seeded draw of every module goes through it. No dependencies.
+        .target(name: "FactorlabRandom", swiftSettings: fast),
+
         // Tensor core: storage, shapes, views, BLAS and the raw kernels (no autodiff).
-        .target(name: "FactorlabTensor", dependencies: ["COpenBLAS"], swiftSettings: fast),
+        .target(name: "FactorlabTensor", dependencies: ["COpenBLAS", "FactorlabRandom"], swiftSettings: fast),
         // Tape-based reverse-mode autodiff over the kernels.
         .target(name: "FactorlabAutograd", dependencies: ["FactorlabTensor"], swiftSettings: fast),
         // Dense, low-rank, butterfly and Monarch linear layers; layer norm, embedding; projections.
@@ -68,48 +73,54 @@ let package = Package(
         .target(name: "FactorlabHDF5", dependencies: ["CHDF5", "FactorlabTensor"], swiftSettings: fast),
 
         // GPT-2 byte-level BPE tokenizer: encode/decode, vocab.json + merges.txt, training.
-        .target(name: "FactorlabTokenizer", swiftSettings: fast),
+        .target(name: "FactorlabTokenizer", dependencies: ["FactorlabRandom"], swiftSettings: fast),
 
-        // GPT-2: config and presets, model with per-layer MLP kinds, KV-cache generation, Hugging Face interop.
+        // GPT-2: config and presets, the model with per-layer MLP kinds and its one forward path (training,
+        // evaluation, KV-cache generation), the generation loop, projections of trained models, Hugging Face interop.
         .target(name: "FactorlabGPT2", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
-                                                      "FactorlabSafetensors", "FactorlabTokenizer", "COpenBLAS"],
+                                                      "FactorlabSafetensors"],
                 swiftSettings: fast),
 
         // GLUE and CoQA: loaders, official metrics, submission files, prompt building (Foundation only).
         .target(name: "FactorlabTasks", swiftSettings: fast),
 
-        // AdamW (torch semantics), learning-rate schedules, gradient clipping.
+        // AdamW (torch semantics), learning-rate schedules, gradient norm and clipping coefficient.
         .target(name: "FactorlabOptim", dependencies: ["FactorlabTensor", "FactorlabAutograd"], swiftSettings: fast),
 
-        // HDF5 checkpoints: parameters, optimizer state and training progress; atomic saves.
+        // HDF5 checkpoints (parameters, optimizer state, training progress; atomic saves), run-folder
+        // checkpoint files, and opening a model from a checkpoint, run folder or Hugging Face folder.
         .target(name: "FactorlabCheckpoint", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
-                                                            "FactorlabHDF5", "FactorlabOptim"], swiftSettings: fast),
+                                                            "FactorlabHDF5", "FactorlabOptim", "FactorlabTokenizer"], swiftSettings: fast),
 
         // Training data: text/JSONL/.bin sources, cached tokenization, splits, resumable loaders.
-        .target(name: "FactorlabData", dependencies: ["FactorlabTokenizer"], swiftSettings: fast),
+        .target(name: "FactorlabData", dependencies: ["FactorlabRandom", "FactorlabTokenizer"], swiftSettings: fast),
 
         // Data-parallel training: the MPI communicator and bucketed gradient averaging overlapped with backward.
         .target(name: "FactorlabDistributed", dependencies: ["CMPI", "FactorlabTensor", "FactorlabAutograd"], swiftSettings: fast),
 
-        // Training: the optimizer step, the trainer, recipes and run records.
+        // Training: the one optimizer step, the trainer, recipes and the run-record files.
         .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
                                                           "FactorlabOptim", "FactorlabCheckpoint", "FactorlabData",
-                                                          "FactorlabTokenizer", "FactorlabEval", "FactorlabDistributed",
+                                                          "FactorlabTokenizer", "FactorlabDistributed", "FactorlabRecords",
                                                           .product(name: "Yams", package: "Yams")], swiftSettings: fast),
 
-        // Evaluation: perplexity, LAMBADA, CBT, GLUE and CoQA scoring; opening models from any source.
-        .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabCheckpoint",
-                                                      "FactorlabTokenizer", "FactorlabOptim"], swiftSettings: fast),
+        // Evaluation: perplexity, LAMBADA and CBT scoring of language models.
+        .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
+                                                      "FactorlabTokenizer"], swiftSettings: fast),
 
         // Finetuning: GLUE sequence classification and generative CoQA, recipes and runs.
         .target(name: "FactorlabFinetune", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabOptim",
                                                           "FactorlabCheckpoint", "FactorlabTasks", "FactorlabTokenizer",
-                                                          "FactorlabTraining", "FactorlabEval"], swiftSettings: fast),
+                                                          "FactorlabTraining", "FactorlabRecords"], swiftSettings: fast),
+
+        // The run records (run.json, metrics.jsonl, summary.json, the inference record) as typed,
+        // versioned Codable values shared by their writers and readers (Foundation only).
+        .target(name: "FactorlabRecords", swiftSettings: fast),
 
         // Budget curves, Kaplan-style fits, compute multipliers and the Markdown/SVG report (Foundation only).
-        .target(name: "FactorlabStudy", swiftSettings: fast),
+        .target(name: "FactorlabStudy", dependencies: ["FactorlabRandom", "FactorlabRecords"], swiftSettings: fast),
 
-        // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory).
+        // Benchmarks behind `factorlab bench` (timings, GFLOP/s, memory) and the profiler behind `factorlab profile`.
         .target(name: "FactorlabBench", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "COpenBLAS",
                                                       "FactorlabGPT2", "FactorlabOptim", "FactorlabTraining"],
                 swiftSettings: fast),
@@ -118,39 +129,53 @@ let package = Package(
                           dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabBench",
                                          "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
                                          "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabSafetensors", "FactorlabData",
-                                         "FactorlabFinetune", "FactorlabDistributed",
+                                         "FactorlabFinetune", "FactorlabDistributed", "FactorlabRecords",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),
 
-        // Shared test helpers: fixture loading and tolerance assertions.
+        // Test targets mirror the modules; shared helpers (fixtures, tolerances, temporary folders)
+        // live in FactorlabTestSupport.
         .target(name: "FactorlabTestSupport", dependencies: ["FactorlabTensor"], path: "Tests/FactorlabTestSupport"),
-        .testTarget(name: "FactorlabCoreTests", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabTestSupport"],
+        .testTarget(name: "FactorlabCoreTests", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabRandom", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FactorlabSafetensorsTests", dependencies: ["FactorlabSafetensors", "FactorlabTensor"],
+        .testTarget(name: "FactorlabSafetensorsTests", dependencies: ["FactorlabSafetensors", "FactorlabTensor", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FactorlabTokenizerTests", dependencies: ["FactorlabTokenizer"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "FactorlabHDF5Tests", dependencies: ["FactorlabHDF5", "FactorlabTensor", "CHDF5"]),
+        .testTarget(name: "FactorlabTokenizerTests", dependencies: ["FactorlabTokenizer", "FactorlabRandom", "FactorlabTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabHDF5Tests", dependencies: ["FactorlabHDF5", "FactorlabTensor", "CHDF5", "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabLayersTests",
+                    dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabGPT2Tests",
                     dependencies: ["FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
                                    "FactorlabSafetensors", "FactorlabTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "FactorlabTasksTests", dependencies: ["FactorlabTasks"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabTasksTests", dependencies: ["FactorlabTasks", "FactorlabTestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabOptimTests",
+                    dependencies: ["FactorlabOptim", "FactorlabTraining", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd",
+                                   "FactorlabSafetensors", "FactorlabTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabCheckpointTests",
+                    dependencies: ["FactorlabCheckpoint", "FactorlabTraining", "FactorlabOptim", "FactorlabGPT2", "FactorlabTensor",
+                                   "FactorlabAutograd", "FactorlabHDF5", "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabDistributedTests",
+                    dependencies: ["FactorlabDistributed", "FactorlabTensor", "FactorlabAutograd", "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer", "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabRecordsTests", dependencies: ["FactorlabRecords", "FactorlabTestSupport"]),
         .testTarget(name: "FactorlabTrainingTests",
                     dependencies: ["FactorlabTraining", "FactorlabOptim", "FactorlabCheckpoint", "FactorlabGPT2", "FactorlabTensor",
-                                   "FactorlabAutograd", "FactorlabSafetensors", "FactorlabHDF5", "FactorlabData", "FactorlabTestSupport",
-                                   "FactorlabDistributed"],
-                    resources: [.copy("Fixtures")]),
-        .testTarget(name: "FactorlabDataTests", dependencies: ["FactorlabData", "FactorlabTokenizer"]),
+                                   "FactorlabAutograd", "FactorlabData", "FactorlabRecords", "FactorlabTestSupport"]),
         .testTarget(name: "FactorlabFinetuneTests",
                     dependencies: ["FactorlabFinetune", "FactorlabTasks", "FactorlabGPT2", "FactorlabAutograd", "FactorlabTensor",
-                                   "FactorlabCheckpoint", "FactorlabTokenizer"]),
-        .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy"], resources: [.copy("Fixtures")]),
+                                   "FactorlabCheckpoint", "FactorlabTokenizer", "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy", "FactorlabTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabEvalTests",
-                    dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabTokenizer"]),
+                    dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabTokenizer",
+                                   "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabBenchTests",
+                    dependencies: ["FactorlabBench", "FactorlabGPT2", "FactorlabLayers", "FactorlabTensor", "FactorlabTestSupport"]),
         // End-to-end tests of the `factorlab` executable.
-        .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabBench", "FactorlabCheckpoint", "FactorlabTensor"]),
-        .testTarget(name: "FactorlabLayersTests",
-                    dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabTestSupport"],
-                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabBench", "FactorlabCheckpoint", "FactorlabTensor",
+                                                              "FactorlabTestSupport"]),
     ]
 )

@@ -30,7 +30,7 @@ public enum KernelBench {
     /// Forward+backward of a GPT-2 MLP (d -> 4d -> d with GELU), `tokens` rows, for each kind.
     /// Speedups are relative to dense; GFLOP/s counts 6 * MACs * tokens (forward and both
     /// backward products). For dense, the six GEMMs alone through raw BLAS give the overhead.
-    public static func mlp(d: Int = 768, tokens: Int = 2048, kinds: [LinearKind], repeats: Int,
+    public static func mlp(d: Int = 768, tokens: Int = 2048, kinds: [LinearKind], repeats: Int, monarchSerialBlocks: Bool = false,
                            progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
         var rng = RandomGenerator(seed: 2)
@@ -40,6 +40,7 @@ public enum KernelBench {
             progress("mlp \(kind)")
             let fc = try makeLinear(kind, inFeatures: d, outFeatures: 4 * d, rng: &rng)
             let proj = try makeLinear(kind, inFeatures: 4 * d, outFeatures: d, rng: &rng)
+            for l in [fc, proj] { (l as? MonarchLinear)?.serialBlocks = monarchSerialBlocks }
             let seed = Tensor(shape: [tokens, d], repeating: 1)
             let m = try Measurement.of(repeats: repeats) {
                 let tape = Tape()

@@ -40,9 +40,10 @@ public enum ModelBench {
     /// reports the resident memory growth between step 100 (or a tenth of the way) and the end.
     /// Each timing takes at least `repeats` runs and at least `minSeconds` (see ``Measurement``).
     public static func run(_ setup: Setup, mlp: LinearKind, repeats: Int, minSeconds: Double = 3, generateTokens: Int = 96,
-                           growthSteps: Int = 0, progress: (String) -> Void) throws -> [BenchFigure] {
+                           growthSteps: Int = 0, monarchSerialBlocks: Bool = false, progress: (String) -> Void) throws -> [BenchFigure] {
         let key = "\(setup.name).\(KernelBench.kindKey(mlp))"
         let model = try GPT2Model(setup.config(mlp: mlp), seed: 1)
+        for b in model.blocks { for l in [b.cFc, b.mlpProj] { (l as? MonarchLinear)?.serialBlocks = monarchSerialBlocks } }
         let (b, t) = (setup.batch, setup.seqLen)
         var rng = RandomGenerator(seed: 2)
         let ids = (0..<(b * t)).map { _ in Int32(rng.next() % UInt64(setup.vocab)) }
@@ -53,12 +54,12 @@ public enum ModelBench {
 
         // Training step: exactly the trainer's (record, backward, clip, AdamW).
         let optimizer = AdamW(model.namedParameters, hyper: .init(lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1))
-        let step = LanguageModelStep(model: model, optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 1 << 30, decay: .constant), clipNorm: 1)
+        let step = OptimizerStep(optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 1 << 30, decay: .constant), clipNorm: 1)
         let batch = TokenBatch(inputs: ids, targets: targets, batch: b, seqLen: t)
         var stepIndex = 0
         progress("\(key) training step")
         let train = try Measurement.of(repeats: repeats, minSeconds: minSeconds) {
-            _ = try step.run(step: stepIndex, microBatches: [batch], dropoutKey: nil)
+            _ = try step.run(step: stepIndex, model: model, microBatches: [batch], dropoutKey: nil)
             stepIndex += 1
         }
         out.append(BenchFigure("\(key).train_tokens_per_s", tokens / train.median, "tokens/s"))
@@ -82,16 +83,19 @@ public enum ModelBench {
         let total = min(setup.context, prompt.count + generateTokens)
         var perToken: [Double] = []
         var unused = RandomGenerator(seed: 0) // greedy sampling draws nothing
+        // The one generation loop; the time between consecutive tokens is one cached forward
+        // pass (and an argmax). The context holds exactly `total` positions, so it never slides.
         func generateOnce() throws {
             perToken.removeAll(keepingCapacity: true)
-            let cache = KVCache(config: model.config, batch: 1, capacity: total)
-            var logits = try model.forwardCached(prompt, batch: 1, seqLen: prompt.count, cache: cache)
-            while cache.length < total {
-                let next = Sampling.greedy.sample(logits.scalars, rng: &unused)
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                logits = try model.forwardCached([next], batch: 1, seqLen: 1, cache: cache)
-                perToken.append(Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-            }
+            var last = DispatchTime.now().uptimeNanoseconds
+            var first = true
+            _ = try model.generate(prompts: [prompt], rng: &unused, stop: StopRule(maxNewTokens: total - prompt.count + 1, whenFull: .stop),
+                                   capacity: total, onToken: { _, _ in
+                let now = DispatchTime.now().uptimeNanoseconds
+                if !first { perToken.append(Double(now - last) / 1e9) }
+                first = false
+                last = now
+            })
         }
         let generation = try Measurement.of(repeats: max(1, repeats / 2), minSeconds: minSeconds) { try generateOnce() }
         let newTokens = Double(total - prompt.count)
@@ -110,20 +114,47 @@ public enum ModelBench {
             let mark = min(100, max(1, growthSteps / 10)), half = max(mark, growthSteps / 2)
             var atMark = 0, atHalf = 0
             for s in 0..<growthSteps {
-                _ = try step.run(step: stepIndex, microBatches: [batch], dropoutKey: nil)
+                _ = try step.run(step: stepIndex, model: model, microBatches: [batch], dropoutKey: nil)
                 stepIndex += 1
-                if s + 1 == mark { atMark = residentBytes() }
-                if s + 1 == half { atHalf = residentBytes() }
+                if s + 1 == mark { atMark = ProcessTuning.residentBytes() }
+                if s + 1 == half { atHalf = ProcessTuning.residentBytes() }
                 if (s + 1) % 50 == 0 {
-                    progress("\(key) memory growth: step \(s + 1)/\(growthSteps), resident \(residentBytes() >> 20) MiB")
+                    progress("\(key) memory growth: step \(s + 1)/\(growthSteps), resident \(ProcessTuning.residentBytes() >> 20) MiB")
                 }
             }
-            let end = residentBytes()
+            let end = ProcessTuning.residentBytes()
             out.append(BenchFigure("\(key).rss_growth_mb", Double(end - atMark) / 1_048_576, "MiB (step \(mark) to \(growthSteps))"))
             out.append(BenchFigure("\(key).rss_growth_second_half_mb", Double(end - atHalf) / 1_048_576,
                                    "MiB (step \(half) to \(growthSteps))"))
         }
-        out.append(BenchFigure("\(key).peak_memory_mb", Double(peakResidentBytes()) / 1_048_576, "MiB"))
+        out.append(BenchFigure("\(key).peak_memory_mb", Double(ProcessTuning.peakResidentBytes()) / 1_048_576, "MiB"))
+        return out
+    }
+
+    /// Figures computed from the measured ones: each dense model's fraction of the sgemm ceiling,
+    /// and for each structured kind its training and forward speed-up over dense at the same shape
+    /// and its FLOP ratio (the speed-up equal efficiency would give).
+    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], kinds: [LinearKind], sgemmGFLOPs: Double) -> [BenchFigure] {
+        let value = { (key: String) in measured.first { $0.key == key }?.value }
+        var out = [BenchFigure("machine.sgemm_2048_gflops", sgemmGFLOPs, "GFLOP/s")]
+        for s in setups {
+            let denseKey = "\(s.name).dense"
+            if let g = value("\(denseKey).train_gflops") {
+                out.append(BenchFigure("\(denseKey).train_fraction_of_sgemm", g / sgemmGFLOPs, "of raw sgemm 2048"))
+            }
+            for kind in kinds where kind != .dense {
+                let k = "\(s.name).\(KernelBench.kindKey(kind))"
+                if let d = value("\(denseKey).train_tokens_per_s"), let m = value("\(k).train_tokens_per_s") {
+                    out.append(BenchFigure("\(k).train_speedup", m / d, "x dense"))
+                }
+                if let d = value("\(denseKey).train_flops_per_token"), let m = value("\(k).train_flops_per_token") {
+                    out.append(BenchFigure("\(k).train_flop_ratio", d / m, "dense FLOPs / these"))
+                }
+                if let d = value("\(denseKey).forward_tokens_per_s"), let m = value("\(k).forward_tokens_per_s") {
+                    out.append(BenchFigure("\(k).forward_speedup", m / d, "x dense"))
+                }
+            }
+        }
         return out
     }
 

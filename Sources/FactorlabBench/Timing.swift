@@ -32,24 +32,6 @@ public struct Measurement: Sendable {
     }
 }
 
-/// Peak resident set size of this process so far, in bytes (Linux: VmHWM from /proc/self/status).
-public func peakResidentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-        let kb = line.split(separator: " ").compactMap { Int($0) }.first ?? 0
-        return kb * 1024
-    }
-    return 0
-}
-
-/// Current resident set size in bytes (VmRSS).
-public func residentBytes() -> Int {
-    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-    for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-        return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
-    }
-    return 0
-}
 
 /// One benchmark figure: a key like `mlp.monarch.speedup`, its value and unit.
 public struct BenchFigure: Sendable {

@@ -37,11 +37,13 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     }
 }
 
-/// The contents of a checkpoint file.
+/// The contents of a checkpoint file, read once.
 public struct CheckpointContents {
     public var config: GPT2Config
-    /// Parameters by dotted name, [out, in] orientation for linear weights.
-    public var parameters: [String: Tensor]
+    /// The model with the file's weights.
+    public let model: GPT2Model
+    /// Parameters by dotted name, [out, in] orientation for linear weights (the model's tensors).
+    public var parameters: [String: Tensor] { Dictionary(model.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a }) }
     public var optimizerStep: Int?
     public var optimizerHyper: AdamW.Hyperparameters?
     public var m: [String: Tensor]
@@ -130,18 +132,22 @@ public enum Checkpoint {
             throw fail("format version \(version) is newer than this Factorlab reads (\(formatVersion)); update Factorlab")
         }
         let config = try GPT2Config(json: try file.stringAttribute("model_config"), source: path)
-        let expected = try GPT2Model(config).namedParameters
-        var params: [String: Tensor] = [:]
-        for (name, p) in expected {
+        // Names and shapes from the config alone (no random numbers drawn); each dataset is read
+        // straight into its parameter.
+        let model = try GPT2Model.shapeOnly(config)
+        try model.assignParameters(missing: nil, mismatch: { name, t, p in
+            fail("dataset /params/\(name) has shape \(describe(t.shape)), the model config needs \(describe(p.shape))")
+        }) { name, p in
             let ds = "/params/\(name)"
             guard try file.isDataset(ds) else { throw fail("dataset \(ds) is missing (the model config needs it)") }
             let stored = try file.shape(of: ds)
             guard stored == p.shape else {
                 throw fail("dataset \(ds) has shape \(describe(stored)), the model config needs \(describe(p.shape))")
             }
-            params[name] = try file.readTensor(ds, expectedShape: p.shape)
+            return try file.readTensor(ds, expectedShape: p.shape)
         }
-        var contents = CheckpointContents(config: config, parameters: params, optimizerStep: nil, optimizerHyper: nil,
+        let params = Dictionary(model.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
+        var contents = CheckpointContents(config: config, model: model, optimizerStep: nil, optimizerHyper: nil,
                                           m: [:], v: [:], progress: nil, recipe: nil, projection: nil)
         if try file.hasAttribute("progress") {
             let text = try file.stringAttribute("progress")
@@ -165,23 +171,29 @@ public enum Checkpoint {
         return contents
     }
 
+    /// The recipe text a checkpoint records (nil if none), without reading its tensors.
+    public static func recipe(of url: URL) throws -> String? {
+        let file: HDF5File
+        do { file = try HDF5File(readingFrom: url) } catch {
+            throw CheckpointError(file: url.path, message: "cannot open as HDF5: \(error)")
+        }
+        defer { try? file.close() }
+        return try file.hasAttribute("recipe") ? try file.stringAttribute("recipe") : nil
+    }
+
     /// A model with the checkpoint's configuration and weights.
     public static func loadModel(_ url: URL) throws -> (GPT2Model, CheckpointContents) {
         let contents = try read(url, includeOptimizer: false)
-        let model = try GPT2Model(contents.config)
-        try assign(contents.parameters, to: model, file: url.path)
-        return (model, contents)
+        return (contents.model, contents)
     }
 
-    /// Copies parameters into a model whose configuration matches.
-    public static func assign(_ parameters: [String: Tensor], to model: GPT2Model, file: String) throws {
-        for (name, p) in model.namedParameters {
-            guard let t = parameters[name] else { throw CheckpointError(file: file, message: "no tensor for parameter \(name)") }
-            guard t.shape == p.shape else {
-                throw CheckpointError(file: file, message: "tensor \(name) has shape \(describe(t.shape)), the model needs \(describe(p.shape))")
-            }
-            p.value = t
-        }
+    /// Copies a checkpoint's parameters into a model of the same configuration (its own storage).
+    public static func assign(_ contents: CheckpointContents, to model: GPT2Model, file: String) throws {
+        let source = contents.parameters
+        try model.assignParameters(copy: true, missing: { CheckpointError(file: file, message: "no tensor for parameter \($0)") },
+                                   mismatch: { name, t, p in
+            CheckpointError(file: file, message: "tensor \(name) has shape \(describe(t.shape)), the model needs \(describe(p.shape))")
+        }) { name, _ in source[name] }
     }
 
     /// Restores an optimizer's moments and step from checkpoint contents.

@@ -1,3 +1,4 @@
+import FactorlabRandom
 import Foundation
 import FactorlabTokenizer
 

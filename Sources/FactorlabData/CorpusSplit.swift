@@ -1,3 +1,4 @@
+import FactorlabRandom
 /// How a corpus is divided into a training and a validation split.
 ///
 /// Every document is preceded by `<|endoftext|>` (see ``TokenCorpus``), so a split by document

@@ -1,3 +1,4 @@
+import FactorlabRandom
 /// Batches of windows in a seeded random order, a new order every epoch.
 ///
 /// The stream is cut into W = ⌊(count − 1) / T⌋ windows of T+1 tokens at stride T (window w is

@@ -5,7 +5,7 @@ import FactorlabTokenizer
 import Foundation
 
 /// Log-probabilities of continuations under a model (no tape).
-enum Scoring {
+enum ContinuationScoring {
     /// log p(continuation | context), token by token, from one forward pass over the last
     /// `nPositions` tokens of context + continuation. Returns the per-token log-probabilities and
     /// whether each continuation token was the greedy (argmax) prediction.
@@ -22,13 +22,8 @@ enum Scoring {
         var lps: [Double] = [], greedy: [Bool] = []
         logits.withUnsafePointer { p in
             for (k, target) in continuation.enumerated() {
-                let row = p + (start + k - 1) * v
-                var best = 0
-                var m = row[0]
-                for j in 1..<v where row[j] > m { m = row[j]; best = j }
-                var z = 0.0
-                for j in 0..<v { z += Foundation.exp(Double(row[j] - m)) }
-                lps.append(Double(row[Int(target)] - m) - Foundation.log(z))
+                let (lp, best) = Scoring.score(p + (start + k - 1) * v, count: v, target: Int(target))
+                lps.append(lp)
                 greedy.append(best == Int(target))
             }
         }
@@ -80,7 +75,7 @@ public enum Lambada {
         var correct = 0, tokens = 0, nll = 0.0, n = 0
         for (i, text) in texts.enumerated() {
             guard let (context, target) = split(text) else { continue }
-            let (lps, greedy) = try Scoring.continuation(model: model, context: tokenizer.encode(context), continuation: tokenizer.encode(target))
+            let (lps, greedy) = try ContinuationScoring.continuation(model: model, context: tokenizer.encode(context), continuation: tokenizer.encode(target))
             n += 1
             if greedy.allSatisfy({ $0 }) { correct += 1 }
             tokens += lps.count
@@ -170,7 +165,7 @@ public enum ClozeTest {
             var best = "", bestScore = -Double.infinity
             for c in e.candidates {
                 let completed = tokenizer.encode(" " + e.query.replacingOccurrences(of: "XXXXX", with: c))
-                let score = try Scoring.continuation(model: model, context: context, continuation: completed).logProbs.reduce(0, +)
+                let score = try ContinuationScoring.continuation(model: model, context: context, continuation: completed).logProbs.reduce(0, +)
                 if score > bestScore { bestScore = score; best = c }
             }
             if best == e.answer { correct += 1 }

@@ -4,6 +4,7 @@ import FactorlabGPT2
 import FactorlabOptim
 import FactorlabTasks
 import FactorlabTensor
+import FactorlabRecords
 import FactorlabTraining
 import Foundation
 
@@ -90,23 +91,21 @@ public final class CoQAFinetuner {
     }
 
     /// Greedy continuation of `prompt`: at most ``Options/maxAnswerTokens`` tokens, stopping before
-    /// `<|endoftext|>` or a token whose text contains a newline. Returns the answer text, trimmed.
+    /// `<|endoftext|>` or a token whose text contains a newline, or when the context is full.
+    /// Returns the answer text, trimmed.
     public func answer(prompt: [Int32]) throws -> String {
-        var context = Array(prompt.suffix(model.config.nPositions - 1))
-        let cache = KVCache(config: model.config, batch: 1)
-        var logits = try model.forwardCached(context, batch: 1, seqLen: context.count, cache: cache)
-        var out: [Int32] = []
-        for _ in 0..<options.maxAnswerTokens {
-            let v = logits.scalars
-            let row = v[(v.count - model.config.vocabSize)...]
-            let next = Int32(row.indices.max(by: { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) })! - row.startIndex)
-            if CoQAFinetuner.isStop(next, codec: codec) { break }
-            out.append(next)
-            context.append(next)
-            if cache.length >= cache.capacity { break }
-            logits = try model.forwardCached([next], batch: 1, seqLen: 1, cache: cache)
+        try answers(prompts: [prompt])[0]
+    }
+
+    /// Greedy answers of several prompts at once (batched generation).
+    public func answers(prompts: [[Int32]]) throws -> [String] {
+        var unused = RandomGenerator(seed: 0) // greedy decoding draws nothing
+        let codec = self.codec
+        let stop = StopRule(maxNewTokens: options.maxAnswerTokens, whenFull: .stop) { CoQAFinetuner.isStop($0, codec: codec) }
+        let contexts = prompts.map { Array($0.suffix(model.config.nPositions - 1)) }
+        return try model.generate(prompts: contexts, rng: &unused, stop: stop).map {
+            try codec.decode($0.tokens).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return try codec.decode(out).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// The decoding stop rule: `<|endoftext|>`, or a token whose text contains "\n".
@@ -121,65 +120,62 @@ public final class CoQAFinetuner {
         let total = stories.reduce(0) { $0 + $1.turns.count }
         for s in stories {
             let qa = s.turns.map { (question: $0.question, answer: $0.answer.inputText) }
-            for (t, turn) in s.turns.enumerated() {
-                let p = try CoQAPromptBuilder.build(story: s.story, history: Array(qa[..<t]), question: turn.question, answer: nil,
-                                                    tokenBudget: options.maxLength - options.maxAnswerTokens,
-                                                    keepRecentTurns: options.keepRecentTurns, count: { self.codec.encode($0).count })
-                out.append(CoQAPrediction(id: s.id, turnID: turn.turnID, answer: try answer(prompt: codec.encode(p.prompt))))
-                progress("decoding \(out.count)/\(total)")
+            // A story's turns are independent given the gold history: one batch.
+            let prompts = try s.turns.enumerated().map { t, turn in
+                codec.encode(try CoQAPromptBuilder.build(story: s.story, history: Array(qa[..<t]), question: turn.question, answer: nil,
+                                                         tokenBudget: options.maxLength - options.maxAnswerTokens,
+                                                         keepRecentTurns: options.keepRecentTurns, count: { self.codec.encode($0).count }).prompt)
             }
+            for (turn, answer) in zip(s.turns, try answers(prompts: prompts)) {
+                out.append(CoQAPrediction(id: s.id, turnID: turn.turnID, answer: answer))
+            }
+            progress("decoding \(out.count)/\(total)")
         }
         return out
     }
 
     /// Trains, then decodes the dev stories and scores them; writes `predictions.json` (official
     /// format), `metrics.jsonl`, `summary.json` and `best.h5` (the final weights) into `runDirectory`.
-    public func train(train: [CoQAStory], dev: [CoQAStory], runDirectory: URL?, recipeText: String? = nil) throws -> [String: Any] {
+    public func train(train: [CoQAStory], dev: [CoQAStory], runDirectory: URL?, recipeText: String? = nil) throws -> FinetuneSummary {
         let started = Date()
         let rows = try rows(train)
         guard !rows.isEmpty else { throw FinetuneError.data("CoQA: no training turns") }
-        let stepsPerEpoch = (rows.count + options.batchSize - 1) / options.batchSize
-        let total = min(options.maxSteps ?? Int.max, stepsPerEpoch * options.epochs)
+        let loop = EpochLoop(examples: rows.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)
+        let total = loop.totalSteps
         let schedule = LRSchedule(peak: options.lr, warmupSteps: Int((Double(total) * options.warmupRatio).rounded()),
                                   totalSteps: total, decay: .linear, floor: 0)
         let optimizer = AdamW(model.namedParameters, hyper: .init(lr: options.lr, weightDecay: options.weightDecay))
+        let stepper = OptimizerStep(optimizer: optimizer, schedule: schedule, clipNorm: options.gradClip)
         let records = try runDirectory.map { try RunRecords(directory: $0) }
-        var rng = RandomGenerator(state: options.seed)
-        var step = 0, first: Double? = nil, last = 0.0
-        outer: for epoch in 1...options.epochs {
-            var order = Array(rows.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            for b in 0..<stepsPerEpoch {
-                if step >= total { break outer }
-                let chosen = order[(b * options.batchSize)..<min((b + 1) * options.batchSize, order.count)].map { rows[$0] }
-                let (inputs, targets, seqLen) = batch(chosen)
-                let key = rng.next()
-                let outcome = try OptimizerStep.apply(optimizer: optimizer, schedule: schedule, clipNorm: options.gradClip, step: step) {
-                    try model.loss(inputs, targets: targets, batch: chosen.count, seqLen: seqLen, dropoutKey: key)
-                }
-                let (value, norm, lr) = (outcome.loss, outcome.gradNorm, outcome.lr)
-                step += 1
-                first = first ?? value
-                last = value
-                records?.append(["epoch": epoch, "step": step, "train_loss": value, "lr": Double(lr), "grad_norm": norm])
-                progress(String(format: "epoch %d/%d | step %d/%d | answer-token loss %.4f | lr %.2e", epoch, options.epochs, step, total, value, Double(lr)))
-            }
-        }
-        var summary: [String: Any] = ["task": "CoQA", "steps": step, "first_train_loss": first ?? Double.nan,
-                                      "final_train_loss": last, "train_turns": rows.count]
+        var first: Double? = nil, last = 0.0
+        let steps = try loop.run(seed: options.seed, dropout: true, step: stepper, loss: { idx, key in
+            let chosen = idx.map { rows[$0] }
+            let (inputs, targets, seqLen) = batch(chosen)
+            return try model.loss(inputs, targets: targets, batch: chosen.count, seqLen: seqLen, dropoutKey: key)
+        }, onStep: { epoch, step, r in
+            let value = Double(r.loss)
+            first = first ?? value
+            last = value
+            records?.append(FinetuneRow(epoch: epoch, step: step, trainLoss: value, lr: Double(r.lr), gradNorm: r.gradNorm))
+            progress(String(format: "epoch %d/%d | step %d/%d | answer-token loss %.4f | lr %.2e", epoch, options.epochs, step, total, value, Double(r.lr)))
+        })
+        var summary = FinetuneSummary(task: "CoQA", steps: steps, wallSeconds: 0)
+        summary.firstTrainLoss = first
+        summary.finalTrainLoss = last
+        summary.trainExamples = rows.count
         if !dev.isEmpty {
             let predictions = try predict(dev)
             let evaluation = try CoQAEvaluator.evaluate(stories: dev, predictions: predictions)
-            if let overall = evaluation.scores["overall"] { summary["dev_em"] = overall.em; summary["dev_f1"] = overall.f1 }
+            if let overall = evaluation.scores["overall"] { summary.devEM = overall.em; summary.devF1 = overall.f1 }
             if let dir = runDirectory {
                 try CoQAPredictionsFile.write(predictions, to: dir.appendingPathComponent("predictions.json"))
                 try Data(evaluation.officialJSON().utf8).write(to: dir.appendingPathComponent("dev_eval.json"))
             }
         }
-        summary["wall_s"] = Date().timeIntervalSince(started)
+        summary.wallSeconds = Date().timeIntervalSince(started)
         if let dir = runDirectory {
             try Checkpoint.save(model: model, recipe: recipeText, to: dir.appendingPathComponent("best.h5"))
-            try records?.writeJSON("summary.json", summary)
+            try records?.write("summary.json", summary)
         }
         return summary
     }

@@ -164,7 +164,7 @@ public struct FinetuneRecipe: Sendable {
         try check(r.warmupRatio >= 0 && r.warmupRatio < 1, "schedule.warmup_ratio", "must be in [0, 1)")
         try check(r.maxTrainExamples.map { $0 >= 1 } ?? true, "data.max_train_examples", "must be at least 1")
         try check(r.dataRoot != nil || r.trainFile != nil, "data", "needs root (the GLUE/CoQA folder) or train (a file)")
-        r.text = text + (overrides.isEmpty ? "" : "\n# overrides: " + overrides.joined(separator: " ") + "\n")
+        r.text = RecipeText.recording(text, overrides: overrides)
         return r
     }
 
@@ -188,5 +188,45 @@ public struct FinetuneRecipe: Sendable {
         if let f = train ? trainFile : devFile { return URL(fileURLWithPath: f) }
         guard let dataRoot else { return nil }
         return URL(fileURLWithPath: dataRoot).appendingPathComponent(train ? "coqa-train-v1.0.json" : "coqa-dev-v1.0.json")
+    }
+}
+
+extension FinetuneRecipe {
+    /// The recipe `factorlab eval --task glue-TASK|coqa` runs (evaluation only): `data` is a GLUE
+    /// root (SST-2/dev.tsv, ...), the task's own folder (dev.tsv, or MNLI's dev_matched.tsv and
+    /// dev_mismatched.tsv), or a dev file; for CoQA, coqa-dev-v1.0.json or its folder.
+    public static func evaluation(task: String, model: String, data: String, tokenizer: String?, maxExamples: Int?,
+                                  maxLength: Int?, outputDir: String?) throws -> FinetuneRecipe {
+        let kind: Task
+        if task == "coqa" { kind = .coqa } else {
+            do { kind = .glue(try GLUETask(parsing: String(task.dropFirst("glue-".count)))) } catch {
+                throw FinetuneError.recipe("unknown task '\(task)': \(error)")
+            }
+        }
+        var recipe = FinetuneRecipe(name: task, task: kind, initFrom: model)
+        recipe.tokenizer = tokenizer
+        recipe.maxDevExamples = maxExamples
+        if let maxLength { recipe.maxLength = maxLength } else { recipe.clampMaxLengthToContext = true }
+        recipe.outputDir = outputDir ?? "Checkpoints/eval/\(task)"
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory) else {
+            throw FinetuneError.recipe("--data \(data): no such file or folder")
+        }
+        switch kind {
+        case .coqa:
+            if isDirectory.boolValue { recipe.dataRoot = data } else { recipe.devFile = data }
+        case .glue(let t):
+            if !isDirectory.boolValue {
+                recipe.devFile = data
+            } else if FileManager.default.fileExists(atPath: URL(fileURLWithPath: data).appendingPathComponent(try t.fileName(.dev)).path) {
+                recipe.dataRoot = data
+            } else {
+                // The task's own folder (…/SST-2): dev.tsv, or MNLI's dev_matched/dev_mismatched.tsv.
+                let dir = URL(fileURLWithPath: data)
+                recipe.devFile = dir.appendingPathComponent(URL(fileURLWithPath: try t.fileName(.dev)).lastPathComponent).path
+                if t == .mnli { recipe.devMismatchedFile = dir.appendingPathComponent("dev_mismatched.tsv").path }
+            }
+        }
+        return recipe
     }
 }

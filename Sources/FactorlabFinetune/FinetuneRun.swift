@@ -1,5 +1,5 @@
 import FactorlabCheckpoint
-import FactorlabEval
+import FactorlabRecords
 import FactorlabGPT2
 import FactorlabTasks
 import FactorlabTensor
@@ -20,7 +20,7 @@ public enum FinetuneRun {
 
     /// Runs `recipe`. With `evalOnly`, scores the dev split(s) with the model as loaded and trains
     /// nothing (a model without a matching head gets a fresh, untrained one: chance level).
-    public static func run(_ recipe: FinetuneRecipe, evalOnly: Bool = false, hooks: Hooks = Hooks()) throws -> [String: Any] {
+    public static func run(_ recipe: FinetuneRecipe, evalOnly: Bool = false, hooks: Hooks = Hooks()) throws -> FinetuneResult {
         let loaded = try ModelFiles.load(recipe.initFrom)
         let codec = try BPECodec(try ModelFiles.tokenizer(recipe.tokenizer, for: loaded))
         hooks.log("model \(loaded.source.path): \(loaded.model.parameterCount) parameters, mlp \(loaded.model.config.mlpSpec)")
@@ -33,9 +33,9 @@ public enum FinetuneRun {
     /// A seeded subset of `n` items (all when `n` is nil or not smaller), in their original order.
     public static func subsample<T>(_ items: [T], _ n: Int?, seed: UInt64) -> [T] {
         guard let n, n < items.count else { return items }
-        var rng = RandomGenerator(state: seed)
+        var rng = SplitMix64(state: seed)
         var idx = Array(items.indices)
-        for i in stride(from: idx.count - 1, to: 0, by: -1) { idx.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        rng.shuffle(&idx)
         return idx.prefix(n).sorted().map { items[$0] }
     }
 
@@ -47,7 +47,7 @@ public enum FinetuneRun {
     }
 
     static func glue(_ task: GLUETask, _ recipe: FinetuneRecipe, loaded: ModelFiles.Loaded, codec: BPECodec,
-                     evalOnly: Bool, hooks: Hooks) throws -> [String: Any] {
+                     evalOnly: Bool, hooks: Hooks) throws -> FinetuneResult {
         var recipe = recipe
         if recipe.clampMaxLengthToContext { recipe.maxLength = min(recipe.maxLength, loaded.model.config.nPositions) }
         guard recipe.maxLength <= loaded.model.config.nPositions else {
@@ -94,11 +94,13 @@ public enum FinetuneRun {
         let finetuner = try GLUEFinetuner(task: task, model: model, encoder: encoder, options: options)
         finetuner.progress = hooks.progress
         finetuner.log = hooks.log
-        var result: [String: Any] = ["task": task.name, "model": loaded.source.path, "mlp": model.config.mlpSpec,
-                                     "parameters": model.parameterCount, "dev_examples": dev.map(\.examples.count),
-                                     "head": reuseHead ? "from the model" : "fresh (untrained)"]
+        var result = FinetuneResult(task: task.name, model: loaded.source.path)
+        result.mlp = model.config.mlpSpec
+        result.parameters = model.parameterCount
+        result.devExamples = dev.map(\.examples.count)
+        result.head = reuseHead ? "from the model" : "fresh (untrained)"
         if evalOnly {
-            result["dev"] = try finetuner.evaluateDev(dev)
+            result.dev = try finetuner.evaluateDev(dev)
             return result
         }
         let train = try load(.train, required: true)!
@@ -116,23 +118,23 @@ public enum FinetuneRun {
                 hooks.log("no \(split.rawValue) file; no submission file written for it")
             }
         }
-        result["run"] = dir.path
-        result["train_examples"] = trainExamples.count
-        result["steps"] = s.steps
-        result["first_train_loss"] = s.firstTrainLoss
-        result["final_train_loss"] = s.finalTrainLoss
-        result["dev_before"] = s.initialDev
-        result["dev_per_epoch"] = s.epochDev
-        result["best_epoch"] = s.bestEpoch
-        result["best_dev"] = s.bestDev
-        result["best_checkpoint"] = dir.appendingPathComponent("best.h5").path
-        result["submission_files"] = written
-        result["wall_s"] = s.wallSeconds
+        result.run = dir.path
+        result.trainExamples = trainExamples.count
+        result.steps = s.steps
+        result.firstTrainLoss = s.firstTrainLoss.isFinite ? s.firstTrainLoss : nil
+        result.finalTrainLoss = s.finalTrainLoss
+        result.devBefore = s.initialDev
+        result.devPerEpoch = s.epochDev
+        result.bestEpoch = s.bestEpoch
+        result.bestDev = s.bestDev
+        result.bestCheckpoint = dir.appendingPathComponent("best.h5").path
+        result.submissionFiles = written
+        result.wallSeconds = s.wallSeconds
         return result
     }
 
     static func coqa(_ recipe: FinetuneRecipe, loaded: ModelFiles.Loaded, codec: BPECodec, evalOnly: Bool,
-                     hooks: Hooks) throws -> [String: Any] {
+                     hooks: Hooks) throws -> FinetuneResult {
         var options = CoQAFinetuner.Options()
         options.epochs = recipe.epochs
         options.batchSize = recipe.batchSize
@@ -156,15 +158,30 @@ public enum FinetuneRun {
             let dir = recipe.runDirectory
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try CoQAPredictionsFile.write(predictions, to: dir.appendingPathComponent("predictions-eval-only.json"))
-            return ["task": "CoQA", "model": loaded.source.path, "dev_em": e.scores["overall"]?.em ?? 0,
-                    "dev_f1": e.scores["overall"]?.f1 ?? 0, "dev_stories": dev.count]
+            var result = FinetuneResult(task: "CoQA", model: loaded.source.path)
+            result.devEM = e.scores["overall"]?.em ?? 0
+            result.devF1 = e.scores["overall"]?.f1 ?? 0
+            result.devStories = dev.count
+            result.run = dir.path
+            return result
         }
         guard let trainURL = recipe.coqaFile(train: true) else { throw FinetuneError.recipe("no CoQA train file: set data.root or data.train") }
         let train = subsample(try CoQADataset.load(trainURL), recipe.maxTrainExamples, seed: recipe.seed)
         try saveTokenizer(codec, in: recipe.runDirectory)
-        var result = try finetuner.train(train: train, dev: dev, runDirectory: recipe.runDirectory, recipeText: recipe.text)
-        result["run"] = recipe.runDirectory.path
-        result["model"] = loaded.source.path
+        let s = try finetuner.train(train: train, dev: dev, runDirectory: recipe.runDirectory, recipeText: recipe.text)
+        var result = FinetuneResult(task: "CoQA", model: loaded.source.path)
+        result.run = recipe.runDirectory.path
+        result.mlp = loaded.model.config.mlpSpec
+        result.parameters = loaded.model.parameterCount
+        result.steps = s.steps
+        result.firstTrainLoss = s.firstTrainLoss
+        result.finalTrainLoss = s.finalTrainLoss
+        result.trainTurns = s.trainExamples
+        result.devEM = s.devEM
+        result.devF1 = s.devF1
+        result.devStories = dev.count
+        result.bestCheckpoint = recipe.runDirectory.appendingPathComponent("best.h5").path
+        result.wallSeconds = s.wallSeconds
         return result
     }
 }

@@ -4,6 +4,7 @@ import FactorlabGPT2
 import FactorlabOptim
 import FactorlabTasks
 import FactorlabTensor
+import FactorlabRecords
 import FactorlabTraining
 import Foundation
 
@@ -113,7 +114,7 @@ public final class GLUEFinetuner {
     public func predict(_ examples: [GLUEExample]) throws -> (labels: [Int], scores: [Double]) {
         let out = try outputs(examples)
         if task.isRegression { return ([], out.map { Double($0[0]) }) }
-        return (out.map { row in row.indices.max(by: { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) })! }, [])
+        return (out.map { Scoring.argmax($0) }, [])
     }
 
     /// Scores a labelled split with the official metrics, and its mean loss.
@@ -137,10 +138,9 @@ public final class GLUEFinetuner {
                 return l
             }
             for (row, g) in zip(out, gold) {
-                let m = row.max()!
-                let lse = Double(m) + Foundation.log(row.reduce(0.0) { $0 + exp(Double($1 - m)) })
-                lossSum += lse - Double(row[g])
-                labels.append(row.indices.max(by: { row[$0] < row[$1] || (row[$0] == row[$1] && $0 > $1) })!)
+                let (logProb, best) = row.withUnsafeBufferPointer { Scoring.score($0.baseAddress!, count: $0.count, target: g) }
+                lossSum -= logProb
+                labels.append(best)
             }
             metrics = try GLUEMetrics.compute(task: task, predictions: labels, references: gold)
         }
@@ -188,52 +188,45 @@ public final class GLUEFinetuner {
     public func train(train: [GLUEExample], dev: [LabelledSplit], runDirectory: URL?, recipeText: String? = nil) throws -> Summary {
         guard !train.isEmpty else { throw FinetuneError.data("\(task.name): the training set is empty") }
         let started = Date()
-        let stepsPerEpoch = (train.count + options.batchSize - 1) / options.batchSize
-        let total = min(options.maxSteps ?? Int.max, stepsPerEpoch * options.epochs)
+        let loop = EpochLoop(examples: train.count, batchSize: options.batchSize, epochs: options.epochs, maxSteps: options.maxSteps)
+        let total = loop.totalSteps
         let warmup = options.warmupSteps ?? Int((Double(total) * options.warmupRatio).rounded())
-        let schedule = LRSchedule(peak: options.lr, warmupSteps: warmup, totalSteps: total, decay: .linear, floor: 0)
         let optimizer = AdamW(model.namedParameters, hyper: .init(lr: options.lr, beta1: options.beta1, beta2: options.beta2,
                                                                    eps: options.eps, weightDecay: options.weightDecay))
+        let stepper = OptimizerStep(optimizer: optimizer,
+                                    schedule: LRSchedule(peak: options.lr, warmupSteps: warmup, totalSteps: total, decay: .linear, floor: 0),
+                                    clipNorm: options.gradClip)
         let records = try runDirectory.map { try RunRecords(directory: $0) }
         let rows = train.map { encoder.encode(textA: $0.textA, textB: $0.textB) }
-        var rng = RandomGenerator(state: options.seed)
 
         let initialDev = dev.isEmpty ? [:] : try evaluateDev(dev)
         if !initialDev.isEmpty {
             log("before finetuning: " + GLUEFinetuner.format(initialDev))
-            records?.append(["epoch": 0, "step": 0].merging(GLUEFinetuner.prefixed(initialDev)) { a, _ in a })
+            records?.append(FinetuneRow(epoch: 0, step: 0, dev: initialDev))
         }
         var best = (epoch: 0, value: -Double.infinity, metrics: [String: Double]())
         var epochDev: [[String: Double]] = []
-        var step = 0, first: Double? = nil, last = 0.0
-        epochs: for epoch in 1...options.epochs {
-            var order = Array(train.indices)
-            for i in stride(from: order.count - 1, to: 0, by: -1) { order.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
-            var lossSum = 0.0, lossCount = 0
-            for b in 0..<stepsPerEpoch {
-                if step >= total { break }
-                let idx = Array(order[(b * options.batchSize)..<min((b + 1) * options.batchSize, order.count)])
-                let key: UInt64? = options.dropout ? rng.next() : nil
-                let outcome = try OptimizerStep.apply(optimizer: optimizer, schedule: schedule, clipNorm: options.gradClip, step: step) {
-                    try self.loss(rows: idx.map { rows[$0] }, examples: idx.map { train[$0] }, dropoutKey: key)
-                }
-                let (value, norm, lr) = (outcome.loss, outcome.gradNorm, outcome.lr)
-                step += 1
-                first = first ?? value
-                last = value
-                lossSum += value
-                lossCount += 1
-                records?.append(["epoch": epoch, "step": step, "train_loss": value, "lr": Double(lr), "grad_norm": norm,
-                                 "wall_s": Date().timeIntervalSince(started)])
-                progress(String(format: "epoch %d/%d | step %d/%d | loss %.4f (epoch mean %.4f) | lr %.2e",
-                                epoch, options.epochs, step, total, value, lossSum / Double(lossCount), Double(lr)))
-            }
-            if dev.isEmpty { if step >= total { break epochs } else { continue } }
+        var first: Double? = nil, last = 0.0
+        var epochLoss = (sum: 0.0, count: 0)
+        let steps = try loop.run(seed: options.seed, dropout: options.dropout, step: stepper, loss: { idx, key in
+            try self.loss(rows: idx.map { rows[$0] }, examples: idx.map { train[$0] }, dropoutKey: key)
+        }, onStep: { epoch, step, r in
+            let value = Double(r.loss)
+            first = first ?? value
+            last = value
+            epochLoss = (epochLoss.sum + value, epochLoss.count + 1)
+            records?.append(FinetuneRow(epoch: epoch, step: step, trainLoss: value, lr: Double(r.lr), gradNorm: r.gradNorm,
+                                        wallSeconds: Date().timeIntervalSince(started)))
+            progress(String(format: "epoch %d/%d | step %d/%d | loss %.4f (epoch mean %.4f) | lr %.2e",
+                            epoch, options.epochs, step, total, value, epochLoss.sum / Double(epochLoss.count), Double(r.lr)))
+        }, onEpochEnd: { epoch, step in
+            defer { epochLoss = (0, 0) }
+            guard !dev.isEmpty else { return }
             let metrics = try evaluateDev(dev)
             epochDev.append(metrics)
-            log("epoch \(epoch): train loss \(String(format: "%.4f", lossSum / Double(max(1, lossCount)))); dev " + GLUEFinetuner.format(metrics))
-            records?.append(["epoch": epoch, "step": step, "train_loss": lossSum / Double(max(1, lossCount))]
-                .merging(GLUEFinetuner.prefixed(metrics)) { a, _ in a })
+            let mean = epochLoss.sum / Double(max(1, epochLoss.count))
+            log("epoch \(epoch): train loss \(String(format: "%.4f", mean)); dev " + GLUEFinetuner.format(metrics))
+            records?.append(FinetuneRow(epoch: epoch, step: step, trainLoss: mean, dev: metrics))
             let value = metrics[primaryMetric] ?? -Double.infinity
             if value > best.value || best.epoch == 0 {
                 best = (epoch, value, metrics)
@@ -241,22 +234,27 @@ public final class GLUEFinetuner {
                     try Checkpoint.save(model: model, recipe: recipeText, to: dir.appendingPathComponent("best.h5"))
                 }
             }
-            if step >= total { break }
-        }
+        })
         // Leave the model with the best epoch's weights.
         if let dir = runDirectory, best.epoch > 0, best.epoch != epochDev.count {
             let contents = try Checkpoint.read(dir.appendingPathComponent("best.h5"), includeOptimizer: false)
-            try Checkpoint.assign(contents.parameters, to: model, file: dir.appendingPathComponent("best.h5").path)
+            try Checkpoint.assign(contents, to: model, file: dir.appendingPathComponent("best.h5").path)
         }
-        let summary = Summary(steps: step, firstTrainLoss: first ?? .nan, finalTrainLoss: last, initialDev: initialDev,
+        let summary = Summary(steps: steps, firstTrainLoss: first ?? .nan, finalTrainLoss: last, initialDev: initialDev,
                               epochDev: epochDev, bestEpoch: best.epoch, bestDev: best.metrics,
                               wallSeconds: Date().timeIntervalSince(started))
-        try records?.writeJSON("summary.json", [
-            "task": task.name, "steps": step, "first_train_loss": summary.firstTrainLoss, "final_train_loss": last,
-            "dev_before": initialDev, "dev_per_epoch": epochDev, "best_epoch": best.epoch, "best_dev": best.metrics,
-            "primary_metric": primaryMetric, "wall_s": summary.wallSeconds, "parameters": model.parameterCount,
-            "mlp": model.config.mlpSpec, "train_examples": train.count,
-        ])
+        var record = FinetuneSummary(task: task.name, steps: steps, wallSeconds: summary.wallSeconds)
+        record.firstTrainLoss = first
+        record.finalTrainLoss = last
+        record.devBefore = initialDev
+        record.devPerEpoch = epochDev
+        record.bestEpoch = best.epoch
+        record.bestDev = best.metrics
+        record.primaryMetric = primaryMetric
+        record.parameters = model.parameterCount
+        record.mlp = model.config.mlpSpec
+        record.trainExamples = train.count
+        try records?.write("summary.json", record)
         return summary
     }
 
@@ -268,10 +266,6 @@ public final class GLUEFinetuner {
             return try GLUESubmission.write(task: task, split: test.split, examples: test.examples, scores: scores, to: directory)
         }
         return try GLUESubmission.write(task: task, split: test.split, examples: test.examples, labels: labels, to: directory)
-    }
-
-    static func prefixed(_ m: [String: Double]) -> [String: Any] {
-        Dictionary(uniqueKeysWithValues: m.map { ("dev_" + $0.key, $0.value as Any) })
     }
 
     /// "accuracy 0.8120, loss 0.4011" in key order.

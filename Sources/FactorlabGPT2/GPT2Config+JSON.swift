@@ -22,35 +22,68 @@ extension GPT2Config {
 
     /// Parses `jsonString` / `jsonObject`; `source` names where it came from in errors.
     public init(json text: String, source: String) throws {
-        guard let obj = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-            throw GPT2Error.modelFile(file: source, message: "model config is not a JSON object")
-        }
-        func int(_ key: String) throws -> Int {
-            guard let v = obj[key] as? Int else {
-                throw GPT2Error.modelFile(file: source, message: "model config key '\(key)' must be an integer")
-            }
-            return v
-        }
-        func float(_ key: String) throws -> Float {
-            guard let v = obj[key] as? Double else {
-                throw GPT2Error.modelFile(file: source, message: "model config key '\(key)' must be a number")
-            }
-            return Float(v)
-        }
-        self.init(nLayer: try int("n_layer"), nHead: try int("n_head"), nEmbd: try int("n_embd"),
-                  nPositions: try int("n_positions"), vocabSize: try int("vocab_size"), nInner: try int("n_inner"))
-        layerNormEpsilon = try float("layer_norm_epsilon")
-        embdDropout = try float("embd_pdrop")
-        attnDropout = try float("attn_pdrop")
-        residDropout = try float("resid_pdrop")
-        numLabels = try int("num_labels")
-        if let pad = obj["pad_token_id"] as? Int { padTokenID = Int32(pad) }
-        guard let spec = obj["mlp"] as? String else {
-            throw GPT2Error.modelFile(file: source, message: "model config key 'mlp' must be a string such as \"dense\" or \"monarch:4@6-11\"")
+        let fields = try ConfigFields(Data(text.utf8), file: source, what: "model config")
+        self.init(nLayer: try fields.int("n_layer"), nHead: try fields.int("n_head"), nEmbd: try fields.int("n_embd"),
+                  nPositions: try fields.int("n_positions"), vocabSize: try fields.int("vocab_size"), nInner: try fields.int("n_inner"))
+        layerNormEpsilon = try fields.float("layer_norm_epsilon")
+        embdDropout = try fields.float("embd_pdrop")
+        attnDropout = try fields.float("attn_pdrop")
+        residDropout = try fields.float("resid_pdrop")
+        numLabels = try fields.int("num_labels")
+        if let pad = try fields.optionalInt("pad_token_id") { padTokenID = Int32(pad) }
+        guard let spec = fields.object["mlp"] as? String else {
+            throw fields.error("key 'mlp' must be a string such as \"dense\" or \"monarch:4@6-11\"")
         }
         do { mlp = try GPT2Config.mlpKinds(spec, layers: nLayer) } catch {
             throw GPT2Error.modelFile(file: source, message: "model config 'mlp': \(error)")
         }
         do { try validate() } catch { throw GPT2Error.modelFile(file: source, message: "\(error)") }
+    }
+}
+
+/// Typed reads of one model-config JSON object (a checkpoint's `model_config`, a Hugging Face
+/// config.json): integers must be whole numbers, and every error names the file and the key.
+struct ConfigFields {
+    let object: [String: Any]
+    let file: String
+    /// "model config" or "" (prefix of messages).
+    let what: String
+
+    init(_ data: Data, file: String, what: String) throws {
+        guard let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw GPT2Error.modelFile(file: file, message: what.isEmpty ? "not a JSON object" : "\(what) is not a JSON object")
+        }
+        object = obj
+        self.file = file
+        self.what = what
+    }
+
+    func error(_ message: String) -> GPT2Error {
+        GPT2Error.modelFile(file: file, message: what.isEmpty ? message : "\(what) \(message)")
+    }
+
+    func isAbsent(_ key: String) -> Bool { object[key] == nil || object[key] is NSNull }
+
+    /// An integer (a JSON number with no fraction; `true` is not 1), or nil when absent.
+    func optionalInt(_ key: String) throws -> Int? {
+        if isAbsent(key) { return nil }
+        guard let n = object[key] as? NSNumber, let v = Int(exactly: n.doubleValue) else {
+            throw error("key '\(key)' must be an integer, got \(object[key].map { "\($0)" } ?? "nothing")")
+        }
+        return v
+    }
+
+    func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
+        if let v = try optionalInt(key) { return v }
+        if let fallback { return fallback }
+        throw error("key '\(key)' must be an integer, got nothing")
+    }
+
+    func float(_ key: String, _ fallback: Float? = nil) throws -> Float {
+        if isAbsent(key), let fallback { return fallback }
+        guard let n = object[key] as? NSNumber else {
+            throw error("key '\(key)' must be a number, got \(object[key].map { "\($0)" } ?? "nothing")")
+        }
+        return Float(n.doubleValue)
     }
 }

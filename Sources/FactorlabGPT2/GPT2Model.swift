@@ -11,61 +11,52 @@ public final class GPT2Block {
     /// Attention output projection, [C, C] (a residual projection: scaled init).
     public let attnProj: DenseLinear
     public let ln2: LayerNorm
-    /// MLP up projection C -> nInner, any linear kind.
-    public let cFc: LinearLayer
+    /// MLP up projection C -> nInner, any linear kind (replaced in place by ``GPT2Model/replaceMLP(layer:fc:proj:)``).
+    public internal(set) var cFc: LinearLayer
     /// MLP down projection nInner -> C, any linear kind (a residual projection: scaled init).
-    public let mlpProj: LinearLayer
+    public internal(set) var mlpProj: LinearLayer
     let heads: Int
 
-    init(_ config: GPT2Config, layer: Int, rng: inout RandomGenerator) throws {
+    init(_ config: GPT2Config, layer: Int, weights: inout WeightInit) throws {
         let c = config.nEmbd
         let residualStd = 0.02 / Float(2 * config.nLayer).squareRoot()
         ln1 = LayerNorm(c, eps: config.layerNormEpsilon)
-        cAttn = DenseLinear(inFeatures: c, outFeatures: 3 * c, std: 0.02, rng: &rng)
-        attnProj = DenseLinear(inFeatures: c, outFeatures: c, std: residualStd, rng: &rng)
+        cAttn = DenseLinear(inFeatures: c, outFeatures: 3 * c, std: 0.02, weights: &weights)
+        attnProj = DenseLinear(inFeatures: c, outFeatures: c, std: residualStd, weights: &weights)
         ln2 = LayerNorm(c, eps: config.layerNormEpsilon)
         do {
-            cFc = try makeLinear(config.mlp[layer], inFeatures: c, outFeatures: config.nInner, std: 0.02, rng: &rng)
-            mlpProj = try makeLinear(config.mlp[layer], inFeatures: config.nInner, outFeatures: c, std: residualStd, rng: &rng)
+            cFc = try makeLinear(config.mlp[layer], inFeatures: c, outFeatures: config.nInner, std: 0.02, weights: &weights)
+            mlpProj = try makeLinear(config.mlp[layer], inFeatures: config.nInner, outFeatures: c, std: residualStd, weights: &weights)
         } catch let e as LayerError {
             throw GPT2Error.config("layer \(layer) MLP: \(e)")
         }
         heads = config.nHead
     }
 
-    /// Parameters with names relative to the block (`ln_1.weight`, `mlp.c_fc.monarch.blkdiag1`, ...).
-    var namedParameters: [(String, Parameter)] {
-        var out: [(String, Parameter)] = []
-        out.append(("ln_1.weight", ln1.weight)); out.append(("ln_1.bias", ln1.bias))
-        out.append(("attn.c_attn.weight", cAttn.weight)); out.append(("attn.c_attn.bias", cAttn.bias!))
-        out.append(("attn.c_proj.weight", attnProj.weight)); out.append(("attn.c_proj.bias", attnProj.bias!))
-        out.append(("ln_2.weight", ln2.weight)); out.append(("ln_2.bias", ln2.bias))
-        for (prefix, layer) in [("mlp.c_fc", cFc), ("mlp.c_proj", mlpProj)] {
-            for p in layer.parameters { out.append(("\(prefix).\(localName(p, in: layer))", p)) }
-        }
-        return out
+    /// Parameters named under `prefix` (`h.3` gives `h.3.ln_1.weight`, `h.3.mlp.c_fc.monarch.blkdiag1`, ...).
+    func namedParameters(prefix: String) -> [(String, Parameter)] {
+        ln1.namedParameters(prefix: "\(prefix).ln_1") + cAttn.namedParameters(prefix: "\(prefix).attn.c_attn")
+            + attnProj.namedParameters(prefix: "\(prefix).attn.c_proj") + ln2.namedParameters(prefix: "\(prefix).ln_2")
+            + cFc.namedParameters(prefix: "\(prefix).mlp.c_fc") + mlpProj.namedParameters(prefix: "\(prefix).mlp.c_proj")
     }
 
-    /// The name of a parameter inside its linear layer (`weight`, `bias`, `monarch.blkdiag1`, ...).
-    func localName(_ p: Parameter, in layer: LinearLayer) -> String {
-        if p === layer.bias { return "bias" }
-        switch layer {
-        case let l as DenseLinear where p === l.weight: return "weight"
-        case let l as LowRankLinear: return p === l.u ? "lowrank.u" : "lowrank.v"
-        case let l as MonarchLinear: return p === l.blkdiag1 ? "monarch.blkdiag1" : "monarch.blkdiag2"
-        case is ButterflyLinear: return "butterfly.twiddle"
-        default: return "weight"
+    /// The block on x [B, T, C]. Training and evaluation attend over the sequence itself; with a
+    /// `cache`, the new positions also attend over the cached ones and their keys and values are
+    /// appended (generation). Dropout applies only with a training key in `dropout`.
+    func callAsFunction(_ x: Variable, layer: Int, dropout: DropoutSites, cache: KVCache.Binding?,
+                        timer: ForwardTimer?) throws -> Variable {
+        let normed = try timer.measure(.layerNorm) { try ln1(x) }
+        let qkv = try timer.measure(.qkvProjection) { try cAttn(normed) }
+        let attended = try timer.measure(.attentionCore) { () throws -> Variable in
+            if let cache { return Variable(try cache.attend(qkv.value, layer: layer, heads: heads)) }
+            let key = dropout.attentionKey(layer: layer)
+            return try Variable.causalSelfAttention(qkv, heads: heads, dropout: key == nil ? 0 : dropout.attention, key: key ?? 0)
         }
-    }
-
-    func callAsFunction(_ x: Variable, dropout: (Variable, Float, Int) -> Variable, attentionKey: UInt64?,
-                        config: GPT2Config, site: Int) throws -> Variable {
-        let qkv = try cAttn(try ln1(x))
-        let attended = try Variable.causalSelfAttention(qkv, heads: heads, dropout: attentionKey == nil ? 0 : config.attnDropout,
-                                                        key: attentionKey ?? 0)
-        var h = try x + dropout(try attnProj(attended), config.residDropout, site)
-        let m = try mlpProj(try cFc(try ln2(h)).gelu())
-        h = try h + dropout(m, config.residDropout, site + 1)
+        let projected = try timer.measure(.outputProjection) { try attnProj(attended) }
+        var h = try x + dropout.residual(projected, site: DropoutSites.attentionSite(layer: layer))
+        let normed2 = try timer.measure(.layerNorm) { try ln2(h) }
+        let m = try timer.measure(.mlp) { try mlpProj(try cFc(normed2).gelu()) }
+        h = try h + dropout.residual(m, site: DropoutSites.mlpSite(layer: layer))
         return h
     }
 }
@@ -76,8 +67,11 @@ public final class GPT2Block {
 /// `GPT2ForSequenceClassification`.
 ///
 /// Shapes: ids [B*T] (row-major [B, T]); hidden states [B, T, C]; logits [B, T, V].
+///
+/// There is one forward path, ``forward(_:batch:seqLen:dropout:cache:timer:)``: training,
+/// evaluation, KV-cache generation (`Generation.swift`) and the profiler all run it.
 public final class GPT2Model {
-    public let config: GPT2Config
+    public private(set) var config: GPT2Config
     /// Token embedding [V, C], also the language-model head (tied).
     public let wte: Embedding
     /// Position embedding [nPositions, C].
@@ -90,18 +84,33 @@ public final class GPT2Model {
     /// A randomly initialised model: weights N(0, 0.02^2), residual projections (attn.c_proj,
     /// mlp.c_proj) N(0, (0.02 / sqrt(2 n_layer))^2), biases 0, LayerNorms (1, 0); structured MLP
     /// layers scale their factors to match the dense output variance (see each layer).
-    public init(_ config: GPT2Config, seed: UInt64 = 0) throws {
+    public convenience init(_ config: GPT2Config, seed: UInt64 = 0) throws {
+        var weights = WeightInit.random(RandomGenerator(seed: seed))
+        try self.init(config, weights: &weights)
+    }
+
+    /// A model whose parameters have the config's names and shapes, with storage allocated but
+    /// not filled and no random number drawn: for weights about to be read from a file.
+    public static func shapeOnly(_ config: GPT2Config) throws -> GPT2Model {
+        var weights = WeightInit.shapeOnly
+        return try GPT2Model(config, weights: &weights)
+    }
+
+    init(_ config: GPT2Config, weights: inout WeightInit) throws {
         try config.validate()
         self.config = config
-        var rng = RandomGenerator(seed: seed)
-        wte = Embedding(config.vocabSize, config.nEmbd, std: 0.02, rng: &rng)
-        wpe = Embedding(config.nPositions, config.nEmbd, std: 0.02, rng: &rng)
+        wte = Embedding(config.vocabSize, config.nEmbd, std: 0.02, weights: &weights)
+        wpe = Embedding(config.nPositions, config.nEmbd, std: 0.02, weights: &weights)
         var blocks: [GPT2Block] = []
-        for l in 0..<config.nLayer { blocks.append(try GPT2Block(config, layer: l, rng: &rng)) }
+        for l in 0..<config.nLayer { blocks.append(try GPT2Block(config, layer: l, weights: &weights)) }
         self.blocks = blocks
         lnF = LayerNorm(config.nEmbd, eps: config.layerNormEpsilon)
         score = config.numLabels > 0
-            ? DenseLinear(inFeatures: config.nEmbd, outFeatures: config.numLabels, bias: false, std: 0.02, rng: &rng) : nil
+            ? DenseLinear(inFeatures: config.nEmbd, outFeatures: config.numLabels, bias: false, std: 0.02, weights: &weights) : nil
+        nameParameters()
+    }
+
+    func nameParameters() {
         for (name, p) in namedParameters { p.name = name }
     }
 
@@ -110,10 +119,10 @@ public final class GPT2Model {
     /// Linear weights are stored [out, in] (torch.nn.Linear orientation; Hugging Face's Conv1D
     /// files hold the transpose, converted on import and export).
     public var namedParameters: [(String, Parameter)] {
-        var out: [(String, Parameter)] = [("wte.weight", wte.weight), ("wpe.weight", wpe.weight)]
-        for (i, b) in blocks.enumerated() { out += b.namedParameters.map { ("h.\(i).\($0.0)", $0.1) } }
-        out += [("ln_f.weight", lnF.weight), ("ln_f.bias", lnF.bias)]
-        if let s = score { out.append(("score.weight", s.weight)) }
+        var out = wte.namedParameters(prefix: "wte") + wpe.namedParameters(prefix: "wpe")
+        for (i, b) in blocks.enumerated() { out += b.namedParameters(prefix: "h.\(i)") }
+        out += lnF.namedParameters(prefix: "ln_f")
+        if let s = score { out += s.namedParameters(prefix: "score") }
         return out
     }
 
@@ -121,6 +130,23 @@ public final class GPT2Model {
 
     /// Number of parameters (the tied head counted once).
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// Replaces layer `layer`'s MLP projections in place (an accelerator applied to a trained
+    /// model): the config records the new kind and the new parameters take their names. Both
+    /// layers must have the same kind and the block's sizes.
+    public func replaceMLP(layer: Int, fc: LinearLayer, proj: LinearLayer) throws {
+        guard blocks.indices.contains(layer) else {
+            throw GPT2Error.config("layer \(layer) is outside 0-\(blocks.count - 1)")
+        }
+        let (c, inner) = (config.nEmbd, config.nInner)
+        guard fc.kind == proj.kind, fc.inFeatures == c, fc.outFeatures == inner, proj.inFeatures == inner, proj.outFeatures == c else {
+            throw GPT2Error.config("layer \(layer) MLP: replacements \(fc.kind) \(fc.inFeatures)->\(fc.outFeatures) and \(proj.kind) \(proj.inFeatures)->\(proj.outFeatures) do not fit \(c)->\(inner)->\(c)")
+        }
+        blocks[layer].cFc = fc
+        blocks[layer].mlpProj = proj
+        config.mlp[layer] = fc.kind
+        nameParameters()
+    }
 
     /// Checks ids against the batch shape, context and vocabulary.
     func checkInput(_ ids: [Int32], batch: Int, seqLen: Int) throws {
@@ -135,28 +161,39 @@ public final class GPT2Model {
         }
     }
 
+    /// The residual stream after the last block, [B, T, C] (before ln_f): the one forward path.
+    ///
+    /// - `dropout`: masks from a training key (``DropoutSites/none`` for evaluation).
+    /// - `cache`: positions continue those in a KV cache, whose keys and values are appended
+    ///   (generation; each row at its own position). Without one, positions start at 0.
+    /// - `timer`: adds each component's time (the profiler).
+    public func forward(_ ids: [Int32], batch: Int, seqLen: Int, dropout: DropoutSites = .none,
+                        cache: KVCache.Binding? = nil, timer: ForwardTimer? = nil) throws -> Variable {
+        try checkInput(ids, batch: batch, seqLen: seqLen)
+        var x = try timer.measure(.embeddings) { () throws -> Variable in
+            let tok = try wte(ids, shape: [batch, seqLen])
+            guard let cache else { return try tok + wpe.weight.variable.slice(axis: 0, 0..<seqLen) }
+            return try tok + wpe(try cache.positionIDs(seqLen: seqLen, context: config.nPositions), shape: [batch, seqLen])
+        }
+        x = dropout.residual(x, site: DropoutSites.embeddingSite, p: dropout.embedding)
+        for (i, block) in blocks.enumerated() {
+            x = try block(x, layer: i, dropout: dropout, cache: cache, timer: timer)
+        }
+        return x
+    }
+
     /// Final hidden states [B, T, C] (after ln_f). With a `dropoutKey`, dropout is applied with
     /// masks derived from the key (training); without, the model is deterministic (evaluation).
     public func hidden(_ ids: [Int32], batch: Int, seqLen: Int, dropoutKey: UInt64? = nil) throws -> Variable {
-        try checkInput(ids, batch: batch, seqLen: seqLen)
-        let dropout: (Variable, Float, Int) -> Variable = { x, p, site in
-            guard let key = dropoutKey, p > 0 else { return x }
-            return x.dropout(p, key: RandomGenerator.mix(key &+ UInt64(site) &* 0x9E37_79B9_7F4A_7C15))
-        }
-        let tok = try wte(ids, shape: [batch, seqLen])
-        let pos = try wpe.weight.variable.slice(axis: 0, 0..<seqLen)
-        var x = dropout(try tok + pos, config.embdDropout, 0)
-        for (i, block) in blocks.enumerated() {
-            let attentionKey = dropoutKey.map { RandomGenerator.mix($0 ^ (0xA77E_0000 &+ UInt64(i))) }
-            x = try block(x, dropout: dropout, attentionKey: attentionKey, config: config, site: 1 + 2 * i)
-        }
+        let x = try forward(ids, batch: batch, seqLen: seqLen, dropout: DropoutSites(config, key: dropoutKey))
         return try lnF(x)
     }
 
     /// Language-model logits [B, T, V] through the tied head.
-    public func logits(_ ids: [Int32], batch: Int, seqLen: Int, dropoutKey: UInt64? = nil) throws -> Variable {
-        let h = try hidden(ids, batch: batch, seqLen: seqLen, dropoutKey: dropoutKey)
-        return try Variable.linear(h, weight: wte.weight.variable, bias: nil)
+    public func logits(_ ids: [Int32], batch: Int, seqLen: Int, dropoutKey: UInt64? = nil, timer: ForwardTimer? = nil) throws -> Variable {
+        let x = try forward(ids, batch: batch, seqLen: seqLen, dropout: DropoutSites(config, key: dropoutKey), timer: timer)
+        let h = try timer.measure(.layerNorm) { try lnF(x) }
+        return try timer.measure(.lmHead) { try Variable.linear(h, weight: wte.weight.variable, bias: nil) }
     }
 
     /// Mean next-token cross-entropy; `targets` has one id per input position (-100 to ignore).

@@ -1,4 +1,3 @@
-import COpenBLAS
 import FactorlabAutograd
 import FactorlabLayers
 import FactorlabTensor
@@ -6,118 +5,220 @@ import Foundation
 
 /// Keys and values of past positions, per layer, so each new token costs one position.
 ///
-/// Layout per layer: keys and values [B, capacity, C], heads side by side like the model's qkv.
+/// Layout per layer: keys and values [rows, capacity, C], heads side by side like the model's
+/// qkv. Each row has its own length, so rows of a batch can hold sequences of different lengths
+/// (batched generation); a row's unused tail is never read.
 public final class KVCache {
+    /// Number of rows (sequences) the cache holds.
     public let batch: Int
+    /// Positions per row.
     public let capacity: Int
-    let width: Int
     var keys: [Tensor]
     var values: [Tensor]
-    /// Number of positions filled.
-    public private(set) var length = 0
+    /// Positions filled, per row.
+    public private(set) var lengths: [Int]
 
     public init(config: GPT2Config, batch: Int, capacity: Int? = nil) {
         self.batch = batch
         self.capacity = min(capacity ?? config.nPositions, config.nPositions)
-        width = config.nEmbd
         keys = (0..<config.nLayer).map { _ in Tensor(zeros: [batch, min(capacity ?? config.nPositions, config.nPositions), config.nEmbd]) }
         values = keys.map { Tensor(zeros: $0.shape) }
+        lengths = Array(repeating: 0, count: batch)
     }
 
-    public func reset() { length = 0 }
-    func advance(_ n: Int) { length += n }
+    /// Positions filled in the longest row (all rows, when they are filled together).
+    public var length: Int { lengths.max() ?? 0 }
+
+    public func reset() { lengths = Array(repeating: 0, count: batch) }
+    public func reset(row: Int) { lengths[row] = 0 }
+
+    /// The rows one forward pass continues: input row b continues cache row `rows[b]`.
+    public struct Binding {
+        let cache: KVCache
+        let rows: [Int]
+        let past: [Int]
+
+        /// Position ids [B * T] of `seqLen` new positions per row.
+        func positionIDs(seqLen: Int, context: Int) throws -> [Int32] {
+            var ids: [Int32] = []
+            ids.reserveCapacity(rows.count * seqLen)
+            for p in past { for t in 0..<seqLen { ids.append(Int32(p + t)) } }
+            return ids
+        }
+
+        /// Appends layer `layer`'s new keys and values and attends over each row's positions.
+        func attend(_ qkv: Tensor, layer: Int, heads: Int) throws -> Tensor {
+            try Kernels.cachedAttention(qkv: qkv, heads: heads, keys: cache.keys[layer], values: cache.values[layer],
+                                        rows: rows, past: past)
+        }
+    }
+
+    /// A binding of `rows` for `seqLen` new positions each; checks that they fit.
+    func bind(rows: [Int], seqLen: Int) throws -> Binding {
+        for r in rows {
+            guard r >= 0 && r < batch else { throw GPT2Error.input("KV cache holds \(batch) rows; row \(r) does not exist") }
+            guard lengths[r] + seqLen <= capacity else {
+                throw GPT2Error.input("KV cache full: \(lengths[r]) + \(seqLen) positions exceed its capacity \(capacity)")
+            }
+        }
+        guard Set(rows).count == rows.count else { throw GPT2Error.input("KV cache rows \(rows) repeat a row") }
+        return Binding(cache: self, rows: rows, past: rows.map { lengths[$0] })
+    }
+
+    func advance(rows: [Int], by n: Int) { for r in rows { lengths[r] += n } }
 }
 
 extension GPT2Model {
-    /// Runs `ids` [B, T] as the positions following those in `cache`, appends their keys and
-    /// values, and returns the logits of the last new position of each row, [B, V]. No tape.
-    public func forwardCached(_ ids: [Int32], batch: Int, seqLen: Int, cache: KVCache) throws -> Tensor {
-        guard cache.batch == batch else { throw GPT2Error.input("KV cache holds \(cache.batch) rows, input has \(batch)") }
-        let past = cache.length
-        guard past + seqLen <= cache.capacity else {
-            throw GPT2Error.input("KV cache full: \(past) + \(seqLen) positions exceed its capacity \(cache.capacity)")
-        }
+    /// Runs `ids` [B, T] as the positions following those in `cache` (input row b continues cache
+    /// row `rows[b]`; default: rows 0 ..< B of a cache of B rows), appends their keys and values,
+    /// and returns the logits of the last new position of each row, [B, V]. No tape.
+    public func forwardCached(_ ids: [Int32], batch: Int, seqLen: Int, cache: KVCache, rows: [Int]? = nil) throws -> Tensor {
+        guard rows != nil || cache.batch == batch else { throw GPT2Error.input("KV cache holds \(cache.batch) rows, input has \(batch)") }
+        let rows = rows ?? Array(0..<batch)
+        guard rows.count == batch else { throw GPT2Error.input("\(rows.count) cache rows given for \(batch) input rows") }
         try checkInput(ids, batch: batch, seqLen: seqLen)
+        let binding = try cache.bind(rows: rows, seqLen: seqLen)
         return try Tape.withoutRecording {
-            let c = config.nEmbd, heads = config.nHead, hd = c / heads
-            let tok = try wte(ids, shape: [batch, seqLen])
-            let pos = try wpe.weight.variable.slice(axis: 0, past..<(past + seqLen))
-            var x = try tok + pos
-            for (l, block) in blocks.enumerated() {
-                let qkv = try block.cAttn(try block.ln1(x)).value.contiguous() // [B, T, 3C]
-                let kc = cache.keys[l], vc = cache.values[l]
-                let q = qkv.unsafeBase
-                for b in 0..<batch {
-                    for t in 0..<seqLen {
-                        let src = q + (b * seqLen + t) * 3 * c
-                        (kc.unsafeBase + (b * cache.capacity + past + t) * c).update(from: src + c, count: c)
-                        (vc.unsafeBase + (b * cache.capacity + past + t) * c).update(from: src + 2 * c, count: c)
-                    }
-                }
-                let attended = Tensor(uninitializedShape: [batch, seqLen, c])
-                let total = past + seqLen
-                let scores = Tensor(uninitializedShape: [seqLen, total])
-                let scale = 1 / Float(hd).squareRoot()
-                for b in 0..<batch {
-                    for h in 0..<heads {
-                        let qp = q + b * seqLen * 3 * c + h * hd
-                        let kp = kc.unsafeBase + b * cache.capacity * c + h * hd
-                        let vp = vc.unsafeBase + b * cache.capacity * c + h * hd
-                        BLAS.sgemm(transA: false, transB: true, m: seqLen, n: total, k: hd, alpha: scale,
-                                   a: qp, lda: 3 * c, b: kp, ldb: c, c: scores.unsafeBase, ldc: total)
-                        for t in 0..<seqLen {
-                            let row = scores.unsafeBase + t * total
-                            Kernels.softmaxRowInPlace(row, past + t + 1)
-                            (row + past + t + 1).update(repeating: 0, count: total - past - t - 1)
-                        }
-                        BLAS.sgemm(transA: false, transB: false, m: seqLen, n: hd, k: total,
-                                   a: scores.unsafeBase, lda: total, b: vp, ldb: c,
-                                   c: attended.unsafeBase + b * seqLen * c + h * hd, ldc: c)
-                    }
-                }
-                withExtendedLifetime((qkv, kc, vc)) {}
-                x = try x + block.attnProj(Variable(attended))
-                x = try x + block.mlpProj(try block.cFc(try block.ln2(x)).gelu())
-            }
-            cache.advance(seqLen)
+            let x = try forward(ids, batch: batch, seqLen: seqLen, cache: binding)
+            cache.advance(rows: rows, by: seqLen)
             // Only the last position of each row goes through the head.
-            let last = try x.value.slice(axis: 1, (seqLen - 1)..<seqLen).reshaped([batch, c])
+            let last = try x.value.slice(axis: 1, (seqLen - 1)..<seqLen).reshaped([batch, config.nEmbd])
             let h = try lnF(Variable(last))
             return try Variable.linear(h, weight: Variable(wte.weight.value), bias: nil).value
         }
     }
 
-    /// Continues `prompt` by up to `maxNewTokens` tokens, one row, with the KV cache. Stops early
-    /// at `stopToken`. A prompt longer than the context is truncated from the left (the most
-    /// recent tokens are kept; `onWarning` is told). When the context fills up during generation,
-    /// the cache is rebuilt from the most recent half of the context (a sliding window).
+    /// Continues each prompt by up to `stop.maxNewTokens` tokens with the KV cache: the one
+    /// generation loop (the CLI, the trainer's sample, CoQA decoding, evaluation tasks and the
+    /// bench all use it).
+    ///
+    /// - Prompts may differ in length; each row keeps its own position, and rows that have
+    ///   stopped drop out of the batch. Tokens are drawn row by row in order from one `rng`, so a
+    ///   batch of one draws exactly what a single generation draws.
+    /// - A prompt longer than the context is truncated from the left (the most recent tokens are
+    ///   kept; `onWarning` is told).
+    /// - When a row's context fills up, ``StopRule/whenFull`` decides: slide (rebuild the row
+    ///   from its most recent half) or stop.
+    /// - `onToken(row, token)` sees each kept token as it is chosen; a stop token is not kept.
+    public func generate(prompts: [[Int32]], sampling: Sampling = .greedy, rng: inout RandomGenerator, stop: StopRule,
+                         capacity: Int? = nil, onWarning: (String) -> Void = { _ in },
+                         onToken: (Int, Int32) -> Void = { _, _ in }) throws -> [Generated] {
+        guard !prompts.isEmpty else { return [] }
+        let cache = KVCache(config: config, batch: prompts.count, capacity: capacity)
+        var contexts = prompts
+        for (b, p) in prompts.enumerated() {
+            guard !p.isEmpty else { throw GPT2Error.input("generate: prompt \(b) has no tokens") }
+            if p.count > cache.capacity {
+                onWarning("prompt of \(p.count) tokens exceeds the context of \(cache.capacity); keeping the last \(cache.capacity)")
+                contexts[b] = Array(p.suffix(cache.capacity))
+            }
+        }
+        var results = prompts.map { _ in Generated(tokens: [], stop: .length) }
+        var logits = try prefill(contexts, rows: Array(prompts.indices), cache: cache)
+        var active = Array(prompts.indices)
+        while !active.isEmpty {
+            var next: [Int32] = [], still: [Int] = []
+            for b in active {
+                let token = sampling.sample(logits[b], rng: &rng)
+                if stop.stops(token) { results[b].stop = .stopToken(token); continue }
+                results[b].tokens.append(token)
+                onToken(b, token)
+                contexts[b].append(token)
+                if results[b].tokens.count >= stop.maxNewTokens { results[b].stop = .length; continue }
+                if cache.lengths[b] == cache.capacity {
+                    if stop.whenFull == .stop { results[b].stop = .contextFull; continue }
+                    let keep = Array(contexts[b].suffix(max(1, cache.capacity / 2)))
+                    cache.reset(row: b)
+                    logits[b] = try prefill([keep], rows: [b], cache: cache)[b]
+                    continue
+                }
+                next.append(token)
+                still.append(b)
+            }
+            if !still.isEmpty {
+                let out = try forwardCached(next, batch: still.count, seqLen: 1, cache: cache, rows: still).scalars
+                let v = config.vocabSize
+                for (i, b) in still.enumerated() { logits[b] = Array(out[(i * v)..<((i + 1) * v)]) }
+            }
+            active = active.filter { b in
+                results[b].tokens.count < stop.maxNewTokens && !results[b].stopped && (still.contains(b) || cache.lengths[b] < cache.capacity)
+            }
+        }
+        return results
+    }
+
+    /// Runs each row's context into the cache; rows of equal length go through together.
+    /// Returns the next-token logits by row (a dictionary-like array indexed by cache row).
+    func prefill(_ contexts: [[Int32]], rows: [Int], cache: KVCache) throws -> [[Float]] {
+        var logits = [[Float]](repeating: [], count: cache.batch)
+        let v = config.vocabSize
+        var groups: [Int: [Int]] = [:]
+        for (i, c) in contexts.enumerated() { groups[c.count, default: []].append(i) }
+        for (length, members) in groups.sorted(by: { $0.key < $1.key }) {
+            let ids = members.flatMap { contexts[$0] }
+            let out = try forwardCached(ids, batch: members.count, seqLen: length, cache: cache, rows: members.map { rows[$0] }).scalars
+            for (i, m) in members.enumerated() { logits[rows[m]] = Array(out[(i * v)..<((i + 1) * v)]) }
+        }
+        return logits
+    }
+
+    /// Continues one prompt: ``generate(prompts:sampling:rng:stop:capacity:onWarning:onToken:)``
+    /// for a batch of one, stopping at `stopToken` (which, unlike other tokens, is returned as
+    /// the last element when it is drawn) and sliding the context when it fills up.
     public func generate(prompt: [Int32], maxNewTokens: Int, sampling: Sampling = .greedy,
                          rng: inout RandomGenerator, stopToken: Int32? = nil,
                          onWarning: (String) -> Void = { _ in }, onToken: (Int32) -> Void = { _ in }) throws -> [Int32] {
         guard !prompt.isEmpty else { throw GPT2Error.input("generate: the prompt has no tokens") }
-        var context = prompt
-        if context.count > config.nPositions {
-            onWarning("prompt of \(context.count) tokens exceeds the context of \(config.nPositions); keeping the last \(config.nPositions)")
-            context = Array(context.suffix(config.nPositions))
-        }
-        let cache = KVCache(config: self.config, batch: 1)
-        var logits = try forwardCached(context, batch: 1, seqLen: context.count, cache: cache)
-        var generated: [Int32] = []
-        for _ in 0..<maxNewTokens {
-            let next = sampling.sample(logits.scalars, rng: &rng)
-            generated.append(next)
-            onToken(next)
-            if next == stopToken { break }
-            context.append(next)
-            if cache.length == cache.capacity {
-                let keep = Array(context.suffix(max(1, config.nPositions / 2)))
-                cache.reset()
-                logits = try forwardCached(keep, batch: 1, seqLen: keep.count, cache: cache)
-            } else {
-                logits = try forwardCached([next], batch: 1, seqLen: 1, cache: cache)
-            }
-        }
-        return generated
+        guard maxNewTokens > 0 else { return [] }
+        let stop = StopRule(maxNewTokens: maxNewTokens, stopTokens: stopToken.map { [$0] } ?? [])
+        let out = try generate(prompts: [prompt], sampling: sampling, rng: &rng, stop: stop, onWarning: onWarning,
+                               onToken: { _, t in onToken(t) })[0]
+        if case .stopToken(let t) = out.stop { return out.tokens + [t] }
+        return out.tokens
+    }
+}
+
+/// When generation of a row ends.
+public struct StopRule {
+    /// At most this many new tokens.
+    public var maxNewTokens: Int
+    /// Tokens that end a row (not kept), e.g. `<|endoftext|>`.
+    public var stopTokens: Set<Int32>
+    /// Any other token that ends a row (not kept), e.g. one whose text holds a newline.
+    public var predicate: ((Int32) -> Bool)?
+    /// What a full context does: slide (rebuild from the most recent half) or stop.
+    public var whenFull: FullContext
+
+    public enum FullContext: Sendable { case slide, stop }
+
+    public init(maxNewTokens: Int, stopTokens: Set<Int32> = [], whenFull: FullContext = .slide,
+                predicate: ((Int32) -> Bool)? = nil) {
+        self.maxNewTokens = maxNewTokens
+        self.stopTokens = stopTokens
+        self.predicate = predicate
+        self.whenFull = whenFull
+    }
+
+    func stops(_ token: Int32) -> Bool { stopTokens.contains(token) || (predicate?(token) ?? false) }
+}
+
+/// One row's generated tokens and why it ended.
+public struct Generated: Sendable, Equatable {
+    public var tokens: [Int32]
+    public var stop: Reason
+
+    public enum Reason: Sendable, Equatable {
+        /// `maxNewTokens` reached.
+        case length
+        /// This stop token (or a token the predicate matched) was drawn; it is not in `tokens`.
+        case stopToken(Int32)
+        /// The context filled up under ``StopRule/FullContext/stop``.
+        case contextFull
+    }
+
+    var stopped: Bool {
+        if case .length = stop { return false }
+        return true
     }
 }
 
@@ -140,11 +241,7 @@ public struct Sampling: Sendable, Equatable {
 
     /// Picks a token id from one row of logits.
     public func sample(_ logits: [Float], rng: inout RandomGenerator) -> Int32 {
-        if temperature <= 0 {
-            var best = 0
-            for i in 1..<logits.count where logits[i] > logits[best] { best = i }
-            return Int32(best)
-        }
+        if temperature <= 0 { return Int32(Scoring.argmax(logits)) }
         var order = Array(0..<logits.count)
         order.sort { logits[$0] > logits[$1] }
         if topK > 0 && topK < order.count { order.removeLast(order.count - topK) }
@@ -168,5 +265,31 @@ public struct Sampling: Sendable, Equatable {
             if r < acc { return Int32(order[i]) }
         }
         return Int32(order[probs.count - 1])
+    }
+}
+
+/// The argmax and log-softmax of a row of logits: shared by greedy decoding and every
+/// evaluation that scores tokens, so they agree on ties and rounding.
+public enum Scoring {
+    /// Index of the largest of `count` values; ties go to the lowest index.
+    public static func argmax(_ row: UnsafePointer<Float>, count: Int) -> Int {
+        var best = 0
+        var m = row[0]
+        for j in 1..<max(count, 1) where row[j] > m { m = row[j]; best = j }
+        return best
+    }
+
+    public static func argmax(_ values: [Float]) -> Int {
+        values.withUnsafeBufferPointer { argmax($0.baseAddress!, count: $0.count) }
+    }
+
+    /// log softmax(row)[target] (the exponentials summed in Double after subtracting the maximum)
+    /// and the row's argmax.
+    public static func score(_ row: UnsafePointer<Float>, count: Int, target: Int) -> (logProb: Double, argmax: Int) {
+        let best = argmax(row, count: count)
+        let m = row[best]
+        var z = 0.0
+        for j in 0..<count { z += Foundation.exp(Double(row[j] - m)) }
+        return (Double(row[target] - m) - Foundation.log(z), best)
     }
 }

@@ -19,22 +19,10 @@ extension GPT2Config {
         guard let data = FileManager.default.contents(atPath: file) else {
             throw GPT2Error.modelFile(file: file, message: "cannot read the file")
         }
-        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw GPT2Error.modelFile(file: file, message: "not a JSON object")
-        }
-        func int(_ key: String, _ fallback: Int? = nil) throws -> Int {
-            if let v = json[key] as? Int { return v }
-            if let v = json[key] as? Double, v == v.rounded() { return Int(v) }
-            if json[key] == nil || json[key] is NSNull, let fallback { return fallback }
-            throw GPT2Error.modelFile(file: file, message: "key '\(key)' must be an integer, got \(json[key].map { "\($0)" } ?? "nothing")")
-        }
-        func float(_ key: String, _ fallback: Float) throws -> Float {
-            if json[key] == nil || json[key] is NSNull { return fallback }
-            guard let v = json[key] as? Double else {
-                throw GPT2Error.modelFile(file: file, message: "key '\(key)' must be a number, got \(json[key]!)")
-            }
-            return Float(v)
-        }
+        let fields = try ConfigFields(data, file: file, what: "")
+        let json = fields.object
+        func int(_ key: String, _ fallback: Int? = nil) throws -> Int { try fields.int(key, fallback) }
+        func float(_ key: String, _ fallback: Float) throws -> Float { try fields.float(key, fallback) }
         if let type = json["model_type"] as? String, type != "gpt2" {
             throw GPT2Error.modelFile(file: file, message: "model_type is '\(type)', expected 'gpt2'")
         }
@@ -60,7 +48,7 @@ extension GPT2Config {
             let fromMap = (json["id2label"] as? [String: Any])?.count
             config.numLabels = try fromMap ?? int("num_labels", 2)
         }
-        if let pad = json["pad_token_id"] as? Int { config.padTokenID = Int32(pad) }
+        if let pad = try fields.optionalInt("pad_token_id") { config.padTokenID = Int32(pad) }
         do { try config.validate() } catch let e as GPT2Error { throw GPT2Error.modelFile(file: file, message: "\(e)") }
         return config
     }
@@ -101,25 +89,23 @@ extension GPT2Model {
             throw GPT2Error.modelFile(file: file.path, message: "missing (only safetensors weights are read; convert pytorch_model.bin with transformers first)")
         }
         let st = try SafetensorsFile.read(file)
-        let model = try GPT2Model(config)
-        for (name, p) in model.namedParameters {
-            let candidates = [name, "transformer." + name]
-            guard let key = candidates.first(where: { st.contains($0) }) else {
-                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(name)' is missing (also looked for 'transformer.\(name)')")
+        let model = try GPT2Model.shapeOnly(config)
+        var keys: [String: String] = [:]
+        try model.assignParameters(
+            missing: { GPT2Error.modelFile(file: file.path, message: "tensor '\($0)' is missing (also looked for 'transformer.\($0)')") },
+            mismatch: { name, t, p in
+                let conv = isConv1DWeight(name)
+                let stored = conv ? Array(t.shape.reversed()) : t.shape, expected = conv ? Array(p.shape.reversed()) : p.shape
+                return GPT2Error.modelFile(file: file.path, message: "tensor '\(keys[name] ?? name)' has shape \(describe(stored)), the config needs \(describe(expected))")
+            }) { name, p in
+            guard let key = [name, "transformer." + name].first(where: { st.contains($0) }) else { return nil }
+            keys[name] = key
+            let t = try st.tensor(key)
+            guard isConv1DWeight(name) else { return t }
+            guard t.rank == 2 else {
+                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' has shape \(describe(t.shape)), expected a 2-D Conv1D weight [in, out] = \(describe(p.shape.reversed()))")
             }
-            var t = try st.tensor(key)
-            if isConv1DWeight(name) {
-                guard t.rank == 2 else {
-                    throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' has shape \(describe(t.shape)), expected a 2-D Conv1D weight [in, out] = \(describe(p.shape.reversed()))")
-                }
-                t = t.transposed().contiguous()
-            }
-            guard t.shape == p.shape else {
-                let stored = isConv1DWeight(name) ? Array(t.shape.reversed()) : t.shape
-                let expected = isConv1DWeight(name) ? Array(p.shape.reversed()) : p.shape
-                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' has shape \(describe(stored)), the config needs \(describe(expected))")
-            }
-            p.value = t
+            return t.transposed().contiguous()
         }
         if let head = ["lm_head.weight"].first(where: { st.contains($0) }) {
             let t = try st.tensor(head)
@@ -152,15 +138,12 @@ extension GPT2Model {
     public func denseEquivalent() throws -> GPT2Model {
         var cfg = config
         cfg.mlp = Array(repeating: .dense, count: cfg.nLayer)
-        let out = try GPT2Model(cfg)
-        let mine = Dictionary(uniqueKeysWithValues: namedParameters)
-        for (name, p) in out.namedParameters where mine[name] != nil { p.value = mine[name]!.value }
-        for (i, b) in blocks.enumerated() {
-            for (src, dst) in [(b.cFc, out.blocks[i].cFc), (b.mlpProj, out.blocks[i].mlpProj)] {
-                guard let d = dst as? DenseLinear else { continue }
-                d.weight.value = try src.denseMatrix()
-                if let sb = src.bias, let db = d.bias { db.value = sb.value }
-            }
+        let out = try GPT2Model.shapeOnly(cfg)
+        try out.copyMatchingParameters(from: self)
+        for (i, b) in blocks.enumerated() where b.cFc.kind != .dense {
+            let fc = try DenseLinear(weight: try b.cFc.denseMatrix(), bias: b.cFc.bias?.value.contiguousCopy())
+            let proj = try DenseLinear(weight: try b.mlpProj.denseMatrix(), bias: b.mlpProj.bias?.value.contiguousCopy())
+            try out.replaceMLP(layer: i, fc: fc, proj: proj)
         }
         return out
     }

@@ -33,6 +33,7 @@ public final class ButterflyLinear: LinearLayer {
     public let stack: Int
     public var kind: LinearKind { .butterfly(nblocks: nblocks) }
     public var parameters: [Parameter] { [twiddle] + (bias.map { [$0] } ?? []) }
+    public var parameterNames: [String] { ["butterfly.twiddle", "bias"] }
     public var macsPerToken: Int { stack * nblocks * 2 * n * logN }
 
     /// Twiddle shape for a layer.
@@ -45,8 +46,16 @@ public final class ButterflyLinear: LinearLayer {
         return [(outFeatures + n - 1) / n, nblocks, l, n / 2, 2, 2]
     }
 
+    public convenience init(inFeatures: Int, outFeatures: Int, nblocks: Int = 1, bias: Bool = true, std: Float = 0.02,
+                            rng: inout RandomGenerator) throws {
+        var weights = WeightInit.random(rng)
+        defer { rng = weights.generator! }
+        try self.init(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: nblocks, bias: bias, std: std, weights: &weights)
+    }
+
+    /// Random twiddles: each 2x2 factor a scaled rotation by a uniform angle.
     public init(inFeatures: Int, outFeatures: Int, nblocks: Int = 1, bias: Bool = true, std: Float = 0.02,
-                rng: inout RandomGenerator) throws {
+                weights: inout WeightInit) throws {
         let shape = try ButterflyLinear.twiddleShape(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: nblocks)
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
@@ -56,12 +65,12 @@ public final class ButterflyLinear: LinearLayer {
         self.n = 1 << logN
         let factors = Float(nblocks * logN)
         let g = powf(Float(n) * std * std, 1 / (2 * factors))
-        let t = Tensor(uninitializedShape: shape)
-        let p = t.unsafeBase
-        for j in 0..<(t.count / 4) {
-            let theta = 2 * Float.pi * rng.nextUniform()
-            let c = g * cosf(theta), s = g * sinf(theta)
-            p[4 * j] = c; p[4 * j + 1] = -s; p[4 * j + 2] = s; p[4 * j + 3] = c
+        let t = weights.fill(shape) { p, count, rng in
+            for j in 0..<(count / 4) {
+                let theta = 2 * Float.pi * rng.nextUniform()
+                let c = g * cosf(theta), s = g * sinf(theta)
+                p[4 * j] = c; p[4 * j + 1] = -s; p[4 * j + 2] = s; p[4 * j + 3] = c
+            }
         }
         twiddle = Parameter("butterfly.twiddle", t)
         self.bias = bias ? Parameter("bias", Tensor(zeros: [outFeatures])) : nil

@@ -10,9 +10,11 @@ public protocol LinearLayer: AnyObject {
     var kind: LinearKind { get }
     var inFeatures: Int { get }
     var outFeatures: Int { get }
-    /// The layer's trainable tensors, with names relative to the layer (`weight`, `bias`,
-    /// `lowrank.u`, `monarch.blkdiag1`, ...).
+    /// The layer's trainable tensors.
     var parameters: [Parameter] { get }
+    /// The names of ``parameters`` relative to the layer, in the same order (`weight`, `bias`,
+    /// `lowrank.u`, `monarch.blkdiag1`, ...): checkpoints and Hugging Face files use them.
+    var parameterNames: [String] { get }
     var bias: Parameter? { get }
     /// Multiply-accumulates per token (one input row), bias excluded.
     var macsPerToken: Int { get }
@@ -23,6 +25,11 @@ public protocol LinearLayer: AnyObject {
 }
 
 extension LinearLayer {
+    /// The parameters named under `prefix`: `h.3.mlp.c_fc` gives `h.3.mlp.c_fc.monarch.blkdiag1`, ...
+    public func namedParameters(prefix: String) -> [(String, Parameter)] {
+        zip(parameterNames, parameters).map { ("\(prefix).\($0)", $1) }
+    }
+
     /// Number of scalars in all parameters (bias included).
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
@@ -47,17 +54,25 @@ extension LinearLayer {
 /// scales so that, for inputs of unit variance, their outputs have the same variance as the
 /// dense layer's: in * std^2 per output element (see each layer's init rule).
 public func makeLinear(_ kind: LinearKind, inFeatures: Int, outFeatures: Int, bias: Bool = true,
-                       std: Float = 0.02, rng: inout RandomGenerator) throws -> LinearLayer {
+                       std: Float = 0.02, weights: inout WeightInit) throws -> LinearLayer {
     switch kind {
     case .dense:
-        return DenseLinear(inFeatures: inFeatures, outFeatures: outFeatures, bias: bias, std: std, rng: &rng)
+        return DenseLinear(inFeatures: inFeatures, outFeatures: outFeatures, bias: bias, std: std, weights: &weights)
     case .lowRank(let r):
-        return try LowRankLinear(inFeatures: inFeatures, outFeatures: outFeatures, rank: r, bias: bias, std: std, rng: &rng)
+        return try LowRankLinear(inFeatures: inFeatures, outFeatures: outFeatures, rank: r, bias: bias, std: std, weights: &weights)
     case .monarch(let b):
-        return try MonarchLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, rng: &rng)
+        return try MonarchLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, weights: &weights)
     case .butterfly(let b):
-        return try ButterflyLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, rng: &rng)
+        return try ButterflyLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, weights: &weights)
     }
+}
+
+/// ``makeLinear(_:inFeatures:outFeatures:bias:std:weights:)`` drawing from `rng`.
+public func makeLinear(_ kind: LinearKind, inFeatures: Int, outFeatures: Int, bias: Bool = true,
+                       std: Float = 0.02, rng: inout RandomGenerator) throws -> LinearLayer {
+    var weights = WeightInit.random(rng)
+    defer { rng = weights.generator! }
+    return try makeLinear(kind, inFeatures: inFeatures, outFeatures: outFeatures, bias: bias, std: std, weights: &weights)
 }
 
 /// The dense baseline: y = x W^T + b, W [out, in] as in `torch.nn.Linear`.
@@ -68,12 +83,19 @@ public final class DenseLinear: LinearLayer {
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    public var parameterNames: [String] { ["weight", "bias"] }
     public var macsPerToken: Int { inFeatures * outFeatures }
 
     /// Initialises W ~ N(0, std^2) and b = 0.
-    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, std: Float = 0.02, rng: inout RandomGenerator) {
-        weight = Parameter("weight", Tensor.randomNormal([outFeatures, inFeatures], std: std, using: &rng))
+    public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, std: Float = 0.02, weights: inout WeightInit) {
+        weight = Parameter("weight", weights.normal([outFeatures, inFeatures], std: std))
         self.bias = bias ? Parameter("bias", Tensor(zeros: [outFeatures])) : nil
+    }
+
+    public convenience init(inFeatures: Int, outFeatures: Int, bias: Bool = true, std: Float = 0.02, rng: inout RandomGenerator) {
+        var weights = WeightInit.random(rng)
+        self.init(inFeatures: inFeatures, outFeatures: outFeatures, bias: bias, std: std, weights: &weights)
+        rng = weights.generator!
     }
 
     /// Wraps existing tensors (W [out, in], b [out]).

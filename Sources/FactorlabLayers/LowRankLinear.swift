@@ -17,6 +17,7 @@ public final class LowRankLinear: LinearLayer {
     public var inFeatures: Int { v.shape[1] }
     public var outFeatures: Int { u.shape[0] }
     public var parameters: [Parameter] { [u, v] + (bias.map { [$0] } ?? []) }
+    public var parameterNames: [String] { ["lowrank.u", "lowrank.v", "bias"] }
     public var macsPerToken: Int { rank * (inFeatures + outFeatures) }
 
     static func validate(inFeatures: Int, outFeatures: Int, rank: Int) throws {
@@ -27,12 +28,19 @@ public final class LowRankLinear: LinearLayer {
     }
 
     public init(inFeatures: Int, outFeatures: Int, rank: Int, bias: Bool = true, std: Float = 0.02,
-                rng: inout RandomGenerator) throws {
+                weights: inout WeightInit) throws {
         try LowRankLinear.validate(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank)
         let s = (std * std / Float(rank)).squareRoot().squareRoot()
-        u = Parameter("lowrank.u", Tensor.randomNormal([outFeatures, rank], std: s, using: &rng))
-        v = Parameter("lowrank.v", Tensor.randomNormal([rank, inFeatures], std: s, using: &rng))
+        u = Parameter("lowrank.u", weights.normal([outFeatures, rank], std: s))
+        v = Parameter("lowrank.v", weights.normal([rank, inFeatures], std: s))
         self.bias = bias ? Parameter("bias", Tensor(zeros: [outFeatures])) : nil
+    }
+
+    public convenience init(inFeatures: Int, outFeatures: Int, rank: Int, bias: Bool = true, std: Float = 0.02,
+                            rng: inout RandomGenerator) throws {
+        var weights = WeightInit.random(rng)
+        defer { rng = weights.generator! }
+        try self.init(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank, bias: bias, std: std, weights: &weights)
     }
 
     /// Wraps existing factors U [out, r], V [r, in].

@@ -30,6 +30,11 @@ public final class MonarchLinear: LinearLayer {
     public var nblocks: Int { blkdiag1.shape[0] }
     public var kind: LinearKind { .monarch(nblocks: nblocks) }
     public var parameters: [Parameter] { [blkdiag1, blkdiag2] + (bias.map { [$0] } ?? []) }
+    public var parameterNames: [String] { ["monarch.blkdiag1", "monarch.blkdiag2", "bias"] }
+    /// Run the block products one after another, each a multithreaded GEMM, instead of one
+    /// single-threaded GEMM per worker thread (the default, faster at GPT-2's shapes); for
+    /// comparisons (`factorlab bench --monarch-serial-blocks`).
+    public var serialBlocks = false
     public var macsPerToken: Int { blkdiag1.value.count + blkdiag2.value.count }
 
     /// Factor shapes for a layer, or an error when `nblocks` does not divide both sizes.
@@ -41,15 +46,22 @@ public final class MonarchLinear: LinearLayer {
         return n <= m ? ([k, p, p], [k, s, p]) : ([k, s, p], [k, s, s])
     }
 
+    public convenience init(inFeatures: Int, outFeatures: Int, nblocks: Int, bias: Bool = true, std: Float = 0.02,
+                            rng: inout RandomGenerator) throws {
+        var weights = WeightInit.random(rng)
+        defer { rng = weights.generator! }
+        try self.init(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: nblocks, bias: bias, std: std, weights: &weights)
+    }
+
     public init(inFeatures: Int, outFeatures: Int, nblocks: Int, bias: Bool = true, std: Float = 0.02,
-                rng: inout RandomGenerator) throws {
+                weights: inout WeightInit) throws {
         let (s1, s2) = try MonarchLinear.factorShapes(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: nblocks)
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         let q = s1[1], p = s1[2]
         let s = (Float(inFeatures) * std * std / Float(q * p)).squareRoot().squareRoot()
-        blkdiag1 = Parameter("monarch.blkdiag1", Tensor.randomNormal(s1, std: s, using: &rng))
-        blkdiag2 = Parameter("monarch.blkdiag2", Tensor.randomNormal(s2, std: s, using: &rng))
+        blkdiag1 = Parameter("monarch.blkdiag1", weights.normal(s1, std: s))
+        blkdiag2 = Parameter("monarch.blkdiag2", weights.normal(s2, std: s))
         self.bias = bias ? Parameter("bias", Tensor(zeros: [outFeatures])) : nil
     }
 
@@ -73,7 +85,8 @@ public final class MonarchLinear: LinearLayer {
 
     public func callAsFunction(_ x: Variable) throws -> Variable {
         try checkInput(x, "monarch:\(nblocks) \(inFeatures)->\(outFeatures)")
-        return try MonarchLinear.multiply(x, blkdiag1.variable, blkdiag2.variable, outFeatures: outFeatures, bias: bias?.variable)
+        return try MonarchLinear.multiply(x, blkdiag1.variable, blkdiag2.variable, outFeatures: outFeatures, bias: bias?.variable,
+                                          serialBlocks: serialBlocks)
     }
 
     public func denseMatrix() throws -> Tensor {
@@ -88,8 +101,10 @@ public final class MonarchLinear: LinearLayer {
 
     /// The differentiable Monarch product x -> P L P^T R x (+ bias) for x [..., in]. The bias is
     /// added by the last permutation's pass over the output, not by a pass of its own.
+    /// `serialBlocks` runs the block products one after another with multithreaded GEMMs
+    /// instead of one single-threaded GEMM per thread (see ``MonarchLinear/serialBlocks``).
     public static func multiply(_ x: Variable, _ w1v: Variable, _ w2v: Variable, outFeatures m: Int,
-                                bias: Variable? = nil) throws -> Variable {
+                                bias: Variable? = nil, serialBlocks: Bool = false) throws -> Variable {
         let w1 = w1v.value.contiguous(), w2 = w2v.value.contiguous()
         let k = w1.shape[0], q = w1.shape[1], p = w1.shape[2], s = w2.shape[1], r = w2.shape[2]
         let n = k * p
@@ -108,13 +123,13 @@ public final class MonarchLinear: LinearLayer {
         let out = Tensor(uninitializedShape: [rows, m])
         withExtendedLifetime((xin, w1, w2, biasValue)) {
             // 1. Y1 block b = X block b * blkdiag1[b]^T
-            monarchGEMM(batch: k, transA: false, transB: true, m: rows, n: q, k: p,
+            monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: true, m: rows, n: q, k: p,
                                      a: xin.unsafeBase, lda: n, strideA: p, b: w1.unsafeBase, ldb: p, strideB: q * p,
                                      c: y1.unsafeBase, ldc: k * q, strideC: q)
             // 2. [N, q, k] -> [N, k, q]
             transposeLastTwo(y1.unsafeBase, z.unsafeBase, rows: rows, a: q, b: k)
             // 3. Y2 block b = Z block b * blkdiag2[b]^T
-            monarchGEMM(batch: k, transA: false, transB: true, m: rows, n: s, k: r,
+            monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: true, m: rows, n: s, k: r,
                                      a: z.unsafeBase, lda: k * r, strideA: r, b: w2.unsafeBase, ldb: r, strideB: s * r,
                                      c: y2.unsafeBase, ldc: k * s, strideC: s)
             // 4. [N, k, s] -> [N, s, k], plus the bias
@@ -135,19 +150,19 @@ public final class MonarchLinear: LinearLayer {
             withExtendedLifetime((gOut, xin, z, w1, w2)) {
                 transposeLastTwo(gOut.unsafeBase, dY2.unsafeBase, rows: rows, a: s, b: k)          // [N,s,k] -> [N,k,s]
                 // dW2[b] = dY2_b^T Z_b ; dZ_b = dY2_b W2[b]
-                monarchGEMM(batch: k, transA: true, transB: false, m: s, n: r, k: rows,
+                monarchGEMM(serial: serialBlocks, batch: k, transA: true, transB: false, m: s, n: r, k: rows,
                                          a: dY2.unsafeBase, lda: k * s, strideA: s, b: z.unsafeBase, ldb: k * r, strideB: r,
                                          c: dW2.unsafeBase, ldc: r, strideC: s * r)
-                monarchGEMM(batch: k, transA: false, transB: false, m: rows, n: r, k: s,
+                monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: false, m: rows, n: r, k: s,
                                          a: dY2.unsafeBase, lda: k * s, strideA: s, b: w2.unsafeBase, ldb: r, strideB: s * r,
                                          c: dZ.unsafeBase, ldc: k * r, strideC: r)
                 transposeLastTwo(dZ.unsafeBase, dY1.unsafeBase, rows: rows, a: k, b: q)            // [N,k,q] -> [N,q,k]
                 // dW1[b] = dY1_b^T X_b ; dX_b = dY1_b W1[b]
-                monarchGEMM(batch: k, transA: true, transB: false, m: q, n: p, k: rows,
+                monarchGEMM(serial: serialBlocks, batch: k, transA: true, transB: false, m: q, n: p, k: rows,
                                          a: dY1.unsafeBase, lda: k * q, strideA: q, b: xin.unsafeBase, ldb: n, strideB: p,
                                          c: dW1.unsafeBase, ldc: p, strideC: q * p)
                 if let dX {
-                    monarchGEMM(batch: k, transA: false, transB: false, m: rows, n: p, k: q,
+                    monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: false, m: rows, n: p, k: q,
                                              a: dY1.unsafeBase, lda: k * q, strideA: q, b: w1.unsafeBase, ldb: p, strideB: q * p,
                                              c: dX.unsafeBase, ldc: n, strideC: p)
                 }
@@ -158,15 +173,13 @@ public final class MonarchLinear: LinearLayer {
     }
 }
 
-/// The block products: split across threads when the environment variable
-/// FACTORLAB_MONARCH_SERIAL_BLOCKS is unset (the default), else one multithreaded GEMM per block.
-let monarchSerialBlocks = ProcessInfo.processInfo.environment["FACTORLAB_MONARCH_SERIAL_BLOCKS"] != nil
-
+/// The block products: one single-threaded GEMM per block, split across the worker threads (the
+/// default), or with `serial`, one multithreaded GEMM per block after another (for comparisons).
 @inline(__always)
-func monarchGEMM(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
+func monarchGEMM(serial: Bool, batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
                  a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
                  c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
-    if monarchSerialBlocks {
+    if serial {
         BLAS.sgemmStridedBatched(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, strideA: strideA,
                                  b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC)
     } else {

@@ -16,6 +16,11 @@ public final class LayerNorm {
 
     public var parameters: [Parameter] { [weight, bias] }
 
+    /// `prefix.weight`, `prefix.bias`.
+    public func namedParameters(prefix: String) -> [(String, Parameter)] {
+        [("\(prefix).weight", weight), ("\(prefix).bias", bias)]
+    }
+
     public func callAsFunction(_ x: Variable) throws -> Variable {
         try Variable.layerNorm(x, weight: weight.variable, bias: bias.variable, eps: eps)
     }
@@ -26,9 +31,18 @@ public final class Embedding {
     public let weight: Parameter
 
     /// Rows drawn from N(0, std^2).
-    public init(_ count: Int, _ dim: Int, std: Float = 0.02, rng: inout RandomGenerator) {
-        weight = Parameter("weight", Tensor.randomNormal([count, dim], std: std, using: &rng))
+    public init(_ count: Int, _ dim: Int, std: Float = 0.02, weights: inout WeightInit) {
+        weight = Parameter("weight", weights.normal([count, dim], std: std))
     }
+
+    public convenience init(_ count: Int, _ dim: Int, std: Float = 0.02, rng: inout RandomGenerator) {
+        var weights = WeightInit.random(rng)
+        self.init(count, dim, std: std, weights: &weights)
+        rng = weights.generator!
+    }
+
+    /// `prefix.weight`.
+    public func namedParameters(prefix: String) -> [(String, Parameter)] { [("\(prefix).weight", weight)] }
 
     /// Rows for `ids`, shaped `shape + [dim]`.
     public func callAsFunction(_ ids: [Int32], shape: [Int]) throws -> Variable {

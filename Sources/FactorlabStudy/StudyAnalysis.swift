@@ -1,3 +1,4 @@
+import FactorlabRandom
 import Foundation
 
 /// A run left out of the curves and fits, and why.
@@ -140,7 +141,7 @@ public struct StudyAnalysis: Sendable {
             }
         }
         var generator = SplitMix64(state: replicateSeed)
-        return (0..<maximumReplicates).map { _ in counts.map { generator.next(below: $0) } }
+        return (0..<maximumReplicates).map { _ in counts.map { generator.nextModulo($0) } }
     }
 
     /// The trend of `family` on `axis`.

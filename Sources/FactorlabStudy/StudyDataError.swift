@@ -30,3 +30,17 @@ public struct StudyDataError: Error, Equatable, CustomStringConvertible {
         return text + ": " + problem
     }
 }
+
+extension StudyDataError {
+    /// A record's decoding problem, in `file` (at `line`).
+    init(_ e: RecordError, file: String, line: Int?) {
+        let kind: Kind
+        switch e.kind {
+        case .invalidJSON: kind = .invalidJSON
+        case .missingKey: kind = .missingKey
+        case .wrongType: kind = .wrongType
+        case .invalidValue: kind = .invalidValue
+        }
+        self.init(kind, file: file, line: line, key: e.key, e.problem)
+    }
+}

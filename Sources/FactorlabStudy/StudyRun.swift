@@ -82,30 +82,29 @@ public struct StudyRun: Sendable {
         }
     }
 
-    static func readConfig(_ url: URL) throws -> RunConfig {
-        let json = try JSONFields.parse(readData(url), file: url.path)
-        let model = try json.object("model")
-        let shape = ModelShape(
-            nLayer: try model.check("n_layer", model.int("n_layer"), "positive") { $0 > 0 },
-            nEmbd: try model.check("n_embd", model.int("n_embd"), "positive") { $0 > 0 },
-            nHead: try model.check("n_head", model.int("n_head"), "positive") { $0 > 0 },
-            nPositions: try model.int("n_positions"), vocabSize: try model.int("vocab_size"),
-            mlp: try model.string("mlp"))
-        var inference: InferenceCost?
-        if let object = try json.optionalObject("inference") {
-            inference = InferenceCost(
-                latencyMsPerToken: try object.check("latency_ms_per_token", object.double("latency_ms_per_token"),
-                                                    "positive") { $0 > 0 },
-                peakMemoryBytes: try object.check("peak_memory_bytes", object.int("peak_memory_bytes"), "positive") { $0 > 0 })
+    /// Decodes one record, turning a ``RecordError`` into a ``StudyDataError`` that names the file and line.
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, file: String, line: Int? = nil) throws -> T {
+        do { return try RecordDecoder.decode(type, from: data) } catch let e as RecordError {
+            throw StudyDataError(e, file: file, line: line)
         }
-        let family = try json.string("family")
-        guard !family.isEmpty else { throw json.error(.invalidValue, "family", "must not be empty") }
-        return RunConfig(
-            name: try json.string("name"), family: family, model: shape,
-            parameters: try json.check("parameters", json.int("parameters"), "positive") { $0 > 0 },
-            nonEmbeddingParameters: try json.int("non_embedding_parameters"),
-            flopsPerToken: try json.check("flops_per_token", json.double("flops_per_token"), "positive") { $0 > 0 },
-            seed: try json.int("seed"), arm: try json.optionalString("arm"), inference: inference)
+    }
+
+    static func readConfig(_ url: URL) throws -> RunConfig {
+        let file = url.path
+        let config = try decode(RunConfig.self, try readData(url), file: file)
+        let check = Validation(file: file, line: nil)
+        try check.version(config.formatVersion)
+        for (key, value) in [("model.n_layer", config.model.nLayer), ("model.n_embd", config.model.nEmbd), ("model.n_head", config.model.nHead)] {
+            try check.positive(key, value)
+        }
+        if let inference = config.inference {
+            try check.positive("inference.latency_ms_per_token", inference.latencyMsPerToken)
+            try check.positive("inference.peak_memory_bytes", inference.peakMemoryBytes)
+        }
+        guard !config.family.isEmpty else { throw StudyDataError(.invalidValue, file: file, key: "family", "must not be empty") }
+        try check.positive("parameters", config.parameters)
+        try check.positive("flops_per_token", config.flopsPerToken)
+        return config
     }
 
     static func readMetrics(_ url: URL) throws -> ([MetricPoint], [String]) {
@@ -118,23 +117,20 @@ public struct StudyRun: Sendable {
         for (index, bytes) in lines.enumerated() {
             let lineNumber = index + 1
             if bytes.allSatisfy({ $0 == 32 || $0 == 9 || $0 == 13 }) { continue }
-            let json: JSONFields
+            let point: MetricPoint
             do {
-                json = try JSONFields.parse(Data(bytes), file: url.path, line: lineNumber)
+                point = try decode(MetricPoint.self, Data(bytes), file: url.path, line: lineNumber)
             } catch let error as StudyDataError where error.kind == .invalidJSON && index == lines.count - 1 && !endsWithNewline {
                 // A run still being written (or killed mid-write) leaves a partial last line.
                 notes.append("\(url.lastPathComponent) line \(lineNumber) is incomplete (no newline, not valid JSON) and was ignored")
                 continue
             }
-            let point = MetricPoint(
-                step: try json.check("step", json.int("step"), "non-negative") { $0 >= 0 },
-                tokens: try json.check("tokens", json.int("tokens"), "non-negative") { $0 >= 0 },
-                trainLoss: try json.optionalDouble("train_loss"),
-                valLoss: try json.optionalDouble("val_loss").map { try json.check("val_loss", $0, "positive") { $0 > 0 } },
-                lr: try json.double("lr"), gradNorm: try json.optionalDouble("grad_norm"),
-                tokensPerSecond: try json.optionalDouble("tokens_per_s"),
-                wallSeconds: try json.check("wall_s", json.double("wall_s"), "non-negative") { $0 >= 0 },
-                flops: try json.check("flops", json.double("flops"), "non-negative") { $0 >= 0 })
+            let check = Validation(file: url.path, line: lineNumber)
+            try check.nonNegative("step", point.step)
+            try check.nonNegative("tokens", point.tokens)
+            if let v = point.valLoss { try check.positive("val_loss", v) }
+            try check.nonNegative("wall_s", point.wallSeconds)
+            try check.nonNegative("flops", point.flops)
             if byStep[point.step] != nil {
                 notes.append("\(url.lastPathComponent) line \(lineNumber) repeats step \(point.step); the later line is used")
             }
@@ -144,11 +140,27 @@ public struct StudyRun: Sendable {
     }
 
     static func readSummary(_ url: URL) throws -> RunSummary {
-        let json = try JSONFields.parse(readData(url), file: url.path)
-        return RunSummary(finalValLoss: try json.optionalDouble("final_val_loss"),
-                          bestValLoss: try json.optionalDouble("best_val_loss"),
-                          steps: try json.int("steps"), tokens: try json.int("tokens"),
-                          wallSeconds: try json.double("wall_s"), flops: try json.double("flops"),
-                          peakMemoryBytes: try json.optionalInt("peak_memory_bytes"))
+        let summary = try decode(RunSummary.self, try readData(url), file: url.path)
+        try Validation(file: url.path, line: nil).version(summary.formatVersion)
+        return summary
+    }
+}
+
+/// Range checks on decoded records, naming the file, line and key.
+struct Validation {
+    let file: String
+    let line: Int?
+
+    func check<T: Comparable>(_ key: String, _ value: T, _ requirement: String, _ isValid: Bool) throws {
+        guard isValid else { throw StudyDataError(.invalidValue, file: file, line: line, key: key, "must be \(requirement), found \(value)") }
+    }
+    func positive<T: Comparable & Numeric>(_ key: String, _ value: T) throws { try check(key, value, "positive", value > 0) }
+    func nonNegative<T: Comparable & Numeric>(_ key: String, _ value: T) throws { try check(key, value, "non-negative", value >= 0) }
+
+    /// Records newer than this Factorlab writes are refused (absent: written before versions existed).
+    func version(_ v: Int?) throws {
+        guard let v, v > runRecordsFormatVersion else { return }
+        throw StudyDataError(.invalidValue, file: file, line: line, key: "format_version",
+                             "is \(v), newer than this Factorlab reads (\(runRecordsFormatVersion)); update Factorlab")
     }
 }

@@ -1,20 +1,37 @@
 import Foundation
 
 #if os(Linux)
-import COpenBLAS
-
-/// glibc serves blocks above 128 KiB (adaptively up to 32 MiB) with fresh mmap calls and returns
-/// them on free, so every large tensor of every step would fault its pages in again, zeroed by the
-/// kernel. Keeping large blocks in the heap (and not trimming it) lets the next step reuse them.
-/// Set once, before the first tensor is allocated; an immutable global, so concurrency-safe.
-let largeBlocksStayInHeap: Bool = {
-    mallopt(M_MMAP_THRESHOLD, 1 << 30)
-    mallopt(M_TRIM_THRESHOLD, 1 << 30)
-    return true
-}()
-#else
-let largeBlocksStayInHeap = true
+import COpenBLAS  // its shim header brings in malloc.h (mallopt)
 #endif
+
+/// Process-wide settings and readings that Factorlab's library never changes on its own: an
+/// executable opts in at start-up (the `factorlab` CLI does).
+public enum ProcessTuning {
+    /// glibc serves blocks above 128 KiB (adaptively up to 32 MiB) with fresh mmap calls and
+    /// returns them on free, so every large tensor of every step would fault its pages in again,
+    /// zeroed by the kernel. This keeps large blocks in the heap (and the heap untrimmed) so the
+    /// next step reuses them. Call once, before the first tensor is allocated.
+    public static func keepLargeBlocksInHeap() {
+        #if os(Linux)
+        mallopt(M_MMAP_THRESHOLD, 1 << 30)
+        mallopt(M_TRIM_THRESHOLD, 1 << 30)
+        #endif
+    }
+
+    /// Peak resident set size of this process so far, in bytes (Linux: VmHWM; 0 elsewhere).
+    public static func peakResidentBytes() -> Int { statusField("VmHWM:") }
+
+    /// Current resident set size, in bytes (VmRSS).
+    public static func residentBytes() -> Int { statusField("VmRSS:") }
+
+    static func statusField(_ name: String) -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix(name) {
+            return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+        }
+        return 0
+    }
+}
 
 /// A 64-byte aligned, heap-allocated buffer of `Float`, shared by value-type tensors.
 ///
@@ -29,7 +46,6 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates uninitialized storage for `count` floats.
     public init(uninitializedCount count: Int) {
         precondition(count >= 0, "negative storage size \(count)")
-        _ = largeBlocksStayInHeap
         self.count = count
         var raw: UnsafeMutableRawPointer? = nil
         let bytes = max(count, 1) * MemoryLayout<Float>.stride

@@ -1,3 +1,4 @@
+import FactorlabRandom
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -33,8 +34,7 @@ struct ByteSequenceMap {
     /// FNV-1a, then a final avalanche so that the low bits used for the slot are well mixed.
     @inline(__always)
     static func hash(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in bytes { h = (h ^ UInt64(b)) &* 0x0000_0100_0000_01B3 }
+        var h = FNV1a64.hash(bytes)
         h ^= h >> 32
         h = h &* 0xd6e8_feb8_6659_fd93
         h ^= h >> 32

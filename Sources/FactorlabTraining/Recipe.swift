@@ -1,3 +1,4 @@
+import FactorlabCheckpoint
 import FactorlabGPT2
 import FactorlabLayers
 import FactorlabOptim
@@ -32,12 +33,25 @@ public struct Recipe: Sendable {
     public struct Data: Sendable {
         public var paths: [String] = []
         public var jsonlField = "text"
-        /// `tail` (last val_fraction of the token stream) or `documents` (every k-th document).
-        public var split = "tail"
+        /// How validation text is held out.
+        public enum Split: String, CaseIterable, Sendable {
+            /// The last val_fraction of the token stream.
+            case tail
+            /// Every k-th document.
+            case documents
+        }
+        /// The order training windows are read in.
+        public enum Loader: String, CaseIterable, Sendable {
+            /// In order, as llm.c does.
+            case sequential
+            /// A seeded permutation of windows per epoch.
+            case shuffled
+        }
+        public var split = Split.tail
         public var valFraction: Double = 0.1
         public var valEvery: Int = 10
         /// `sequential` (llm.c) or `shuffled` (seeded permutation of windows per epoch).
-        public var loader = "shuffled"
+        public var loader = Loader.shuffled
     }
     public struct Tokenizer: Sendable {
         /// A folder with vocab.json and merges.txt; trained from the training data if missing.
@@ -119,10 +133,10 @@ public struct Recipe: Sendable {
         if let d = try root.section("data") {
             r.data.paths = try d.strings("paths") ?? []
             r.data.jsonlField = try d.string("jsonl_field") ?? r.data.jsonlField
-            r.data.split = try d.choice("split", try d.string("split"), ["tail", "documents"]) ?? r.data.split
+            r.data.split = try d.choice("split", Data.Split.self) ?? r.data.split
             r.data.valFraction = try d.double("val_fraction") ?? r.data.valFraction
             r.data.valEvery = try d.int("val_every") ?? r.data.valEvery
-            r.data.loader = try d.choice("loader", try d.string("loader"), ["sequential", "shuffled"]) ?? r.data.loader
+            r.data.loader = try d.choice("loader", Data.Loader.self) ?? r.data.loader
             try d.finish(allowed: ["paths", "jsonl_field", "split", "val_fraction", "val_every", "loader"])
         }
         if let t = try root.section("tokenizer") {
@@ -141,7 +155,7 @@ public struct Recipe: Sendable {
         }
         r.schedule.peak = r.optimizer.lr
         if let s = try root.section("schedule") {
-            if let k = try s.choice("kind", try s.string("kind"), LRSchedule.Decay.allCases.map(\.rawValue)) { r.schedule.decay = LRSchedule.Decay(rawValue: k)! }
+            r.schedule.decay = try s.choice("kind", LRSchedule.Decay.self) ?? r.schedule.decay
             r.schedule.warmupSteps = try s.int("warmup_steps") ?? r.schedule.warmupSteps
             if let v = try s.double("min_lr") { r.schedule.floor = Float(v) }
             try s.finish(allowed: ["kind", "warmup_steps", "min_lr"])
@@ -171,7 +185,7 @@ public struct Recipe: Sendable {
             try c.finish(allowed: ["dir", "interval", "keep_last", "keep_best"])
         }
         try root.finish(allowed: ["name", "arm", "seed", "model", "data", "tokenizer", "optimizer", "schedule", "training", "eval", "checkpoint"])
-        r.text = overrides.isEmpty ? text : text + "\n# overrides: " + overrides.joined(separator: " ") + "\n"
+        r.text = RecipeText.recording(text, overrides: overrides)
         try r.validate(file: file)
         return r
     }
@@ -237,5 +251,20 @@ public struct Recipe: Sendable {
         }
         do { try c.validate() } catch { throw TrainingError.recipe("model: \(error)") }
         return c
+    }
+}
+
+extension Recipe {
+    /// The recipe to continue the run in `runDirectory`: the one its newest checkpoint recorded
+    /// (with the overrides it was started with), then `overrides`, writing into the same folder.
+    /// Returns nil when the folder has no checkpoint; throws when the checkpoint has no recipe.
+    public static func resuming(_ runDirectory: URL, overrides: [String] = []) throws -> Recipe? {
+        guard let latest = try CheckpointFiles.latest(in: runDirectory) else { return nil }
+        guard let recorded = try Checkpoint.recipe(of: latest) else {
+            throw TrainingError.resume("\(latest.path) does not record its recipe; start a new run with factorlab pretrain")
+        }
+        let (text, saved) = RecipeText.split(recorded)
+        return try parse(text, file: latest.path, overrides: saved + overrides + ["checkpoint.dir=\(runDirectory.path)"],
+                         defaultName: runDirectory.lastPathComponent)
     }
 }

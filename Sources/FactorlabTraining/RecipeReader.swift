@@ -131,4 +131,28 @@ public final class RecipeReader {
         }
         return value
     }
+
+    /// An enum-valued key: one of the type's raw values.
+    public func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws -> T? where T.RawValue == String {
+        try choice(key, try string(key), T.allCases.map(\.rawValue)).flatMap(T.init(rawValue:))
+    }
+}
+
+/// The recipe text a run records: the file as written, plus a trailer line with the command-line
+/// overrides (`# overrides: key=value ...`), so the run can be rebuilt exactly. Written and read
+/// here only.
+public enum RecipeText {
+    static let trailer = "\n# overrides: "
+
+    /// `text` with its overrides recorded.
+    public static func recording(_ text: String, overrides: [String]) -> String {
+        overrides.isEmpty ? text : text + trailer + overrides.joined(separator: " ") + "\n"
+    }
+
+    /// The file text and the overrides of a recorded recipe.
+    public static func split(_ recorded: String) -> (text: String, overrides: [String]) {
+        let parts = recorded.components(separatedBy: trailer)
+        guard parts.count > 1 else { return (recorded, []) }
+        return (parts[0], parts[1].trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init))
+    }
 }

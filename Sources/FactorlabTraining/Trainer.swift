@@ -2,9 +2,9 @@ import FactorlabAutograd
 import FactorlabCheckpoint
 import FactorlabData
 import FactorlabDistributed
-import FactorlabEval
 import FactorlabGPT2
 import FactorlabOptim
+import FactorlabRecords
 import FactorlabTensor
 import FactorlabTokenizer
 import Foundation
@@ -27,9 +27,15 @@ public struct TrainSummary: Sendable {
     public let parameters: Int
 }
 
-/// Pretraining from a recipe: tokenizer, cached token corpus, model (new, from `init_from`, or
-/// resumed), AdamW with the recipe's schedule, periodic validation and checkpoints, run records,
-/// and a sample generation at the end.
+/// Pretraining from a recipe, in named stages:
+///
+/// 1. ``prepareData()``: the tokenizer (loaded or trained) and the cached token corpus;
+/// 2. ``startModel(tokenizer:)``: a new model, one from `init_from`, or the run's newest
+///    checkpoint (read once: weights, optimizer state and progress);
+/// 3. ``makeLoader(corpus:start:)``: the data order, resumed where the checkpoint left it;
+/// 4. the loop: ``OptimizerStep``, run records, validation (``validationLoss(model:corpus:)``)
+///    and the checkpoint policy (``saveCheckpoints(_:state:improved:)``);
+/// 5. ``sample(model:tokenizer:)`` and ``finish(_:)``: the sample generation and summary.json.
 ///
 /// Determinism: one seed fixes initialisation, data order and dropout masks; kernels are
 /// deterministic for a fixed thread count, so a resumed run reproduces an uninterrupted one
@@ -38,7 +44,8 @@ public final class Trainer {
     public struct Options {
         /// Resume from the newest checkpoint in the run folder.
         public var resume = false
-        /// Stop (as if interrupted, after saving) once this many steps are done: for tests of resume.
+        /// Stop (as if interrupted, after saving) once this many steps are done: a test hook for
+        /// resume (the CLI sets it from FACTORLAB_STOP_AFTER_STEPS).
         public var stopAfter: Int?
         /// Progress messages (a live line on a terminal).
         public var progress: (String) -> Void = { _ in }
@@ -56,11 +63,143 @@ public final class Trainer {
     public let recipe: Recipe
     public let options: Options
     public let runDirectory: URL
+    var comm: Communicator { options.communicator }
 
     public init(recipe: Recipe, options: Options = Options()) {
         self.recipe = recipe
         self.options = options
         runDirectory = URL(fileURLWithPath: recipe.checkpoint.dir ?? "Checkpoints/\(recipe.name)")
+    }
+
+    func log(_ message: String) { if comm.isRoot { options.log(message) } }
+
+    /// How a run starts: its model and optimizer, where it stands, and where its weights came from.
+    struct Start {
+        let model: GPT2Model
+        let optimizer: AdamW
+        var progress: TrainingProgress
+        /// The checkpoint resumed from, if any.
+        let resumedFrom: URL?
+        /// FLOPs already spent on `init_from` weights.
+        let initFLOPs: Double
+    }
+
+    /// The state of the loop that checkpoints and records describe.
+    struct LoopState {
+        var progress: TrainingProgress
+        var firstLoss: Float?
+        var lastLoss: Float = .nan
+        var firstVal: Double?
+    }
+
+    public func run() throws -> TrainSummary {
+        let start = Date()
+        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        let (tokenizer, corpus) = try prepareData()
+        var begin = try startModel(tokenizer: tokenizer)
+        let model = begin.model
+        let flopsPerToken = model.costs(seqLen: recipe.training.seqLen).trainingFLOPs
+        let flopsPerStep = flopsPerToken * Double(recipe.tokensPerStep * comm.size)
+        let total = recipe.totalSteps(flopsPerStep: flopsPerStep, stepsDone: begin.progress.step, flopsSoFar: begin.progress.flops)
+        if recipe.usesFLOPBudget {
+            log(String(format: "flop budget %.3g: %d steps at %.3g FLOPs each", recipe.training.flopBudget!, total - begin.progress.step, flopsPerStep)
+                + (begin.progress.flops > 0 ? String(format: " after %.3g already spent", begin.progress.flops) : ""))
+        }
+        var schedule = recipe.schedule
+        schedule.totalSteps = total
+        schedule.warmupSteps = min(schedule.warmupSteps, total)
+        let averager = comm.size > 1 ? GradientAverager(communicator: comm, bucketBytes: options.bucketBytes) : nil
+        let stepper = OptimizerStep(optimizer: begin.optimizer, schedule: schedule, clipNorm: recipe.training.gradClip, averager: averager)
+        var loader = try makeLoader(corpus: corpus, start: &begin)
+
+        let records = comm.isRoot ? try RunRecords(directory: runDirectory, resumingAt: begin.resumedFrom == nil ? nil : begin.progress.step) : nil
+        try records?.write("run.json", description(model: model, flopsPerToken: flopsPerToken, totalSteps: total, initFLOPs: begin.initFLOPs))
+
+        var state = LoopState(progress: begin.progress)
+        if state.progress.step == 0 {
+            let v = try validationLoss(model: model, corpus: corpus)
+            state.firstVal = v
+            if total == 0 { (state.progress.lastValLoss, state.progress.bestValLoss) = (v, v) } // evaluation-only run
+            records?.append(MetricsRow(step: 0, tokens: 0, valLoss: v, lr: Double(schedule.lr(at: 0)), wallSeconds: 0, flops: state.progress.flops))
+        }
+        var dropoutRNG = RandomGenerator(state: state.progress.rngStates["dropout"] ?? RandomGenerator(seed: recipe.seed ^ 0xD0).state)
+        let usesDropout = model.config.embdDropout > 0 || model.config.attnDropout > 0 || model.config.residDropout > 0
+        let wallBefore = state.progress.wallSeconds
+        var throughput = Throughput()
+        let stopAt = min(total, options.stopAfter ?? total)
+        while state.progress.step < stopAt {
+            let micro = (0..<recipe.training.gradAccum).map { _ in loader.next() }
+            let key: UInt64? = usesDropout ? dropoutRNG.next() : nil
+            let result = try stepper.run(step: state.progress.step, model: model, microBatches: micro, dropoutKey: key)
+            state.progress.step += 1
+            state.progress.tokensSeen += result.tokens
+            state.progress.flops += flopsPerToken * Double(result.tokens)
+            state.progress.wallSeconds = wallBefore + Date().timeIntervalSince(start)
+            state.progress.loaderState = String(decoding: try JSONEncoder().encode(loader.state), as: UTF8.self)
+            state.progress.rngStates["dropout"] = dropoutRNG.state
+            state.firstLoss = state.firstLoss ?? result.loss
+            state.lastLoss = result.loss
+            let tokensPerSecond = throughput.add(result.tokens)
+            var row = MetricsRow(step: state.progress.step, tokens: state.progress.tokensSeen, trainLoss: Double(result.loss),
+                                 lr: Double(result.lr), gradNorm: result.gradNorm, tokensPerSecond: tokensPerSecond,
+                                 wallSeconds: state.progress.wallSeconds, flops: state.progress.flops)
+            row.allreduceSeconds = averager?.lastCommunicationSeconds
+            row.allreduceWaitSeconds = averager?.lastWaitSeconds
+            let isLast = state.progress.step == total
+            var improved = false
+            if state.progress.step % recipe.eval.interval == 0 || isLast {
+                let v = try validationLoss(model: model, corpus: corpus)
+                row.valLoss = v
+                state.progress.lastValLoss = v
+                if v < (state.progress.bestValLoss ?? .infinity) { state.progress.bestValLoss = v; improved = true }
+            }
+            records?.append(row)
+            let remaining = Double(total - state.progress.step) * Double(recipe.tokensPerStep * comm.size) / max(tokensPerSecond, 1e-9)
+            if comm.isRoot {
+                options.progress(String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
+                                        state.progress.step, total, result.loss, result.lr, tokensPerSecond,
+                                        Trainer.clock(state.progress.wallSeconds), Trainer.clock(remaining),
+                                        state.progress.lastValLoss.map { String(format: " | val %.4f", $0) } ?? ""))
+            }
+            let due = state.progress.step % recipe.checkpoint.interval == 0 || isLast || state.progress.step == stopAt
+            try saveCheckpoints(due ? begin.optimizer : nil, state: state, improved: improved, model: model)
+        }
+        let sample = state.progress.step == total ? try sample(model: model, tokenizer: tokenizer) : nil
+        let summary = TrainSummary(runDirectory: runDirectory, steps: state.progress.step, tokens: state.progress.tokensSeen,
+                                   finalTrainLoss: state.lastLoss, firstTrainLoss: state.firstLoss ?? .nan,
+                                   finalValLoss: state.progress.lastValLoss, firstValLoss: state.firstVal,
+                                   bestValLoss: state.progress.bestValLoss, wallSeconds: state.progress.wallSeconds,
+                                   tokensPerSecond: Double(state.progress.tokensSeen) / max(state.progress.wallSeconds, 1e-9),
+                                   flops: state.progress.flops, peakMemoryBytes: ProcessTuning.peakResidentBytes(), sample: sample,
+                                   parameters: model.parameterCount)
+        try records.map { try finish(summary, records: $0) }
+        return summary
+    }
+
+    // MARK: - Stages
+
+    /// The recipe's tokenizer and the cached token corpus. Rank 0 trains the tokenizer and writes
+    /// the token cache; the other ranks then read both.
+    func prepareData() throws -> (BPETokenizer, TokenCorpus) {
+        let source = DataSource(paths: recipe.data.paths.map { URL(fileURLWithPath: $0) }, textField: recipe.data.jsonlField)
+        let split: CorpusSplit
+        switch recipe.data.split {
+        case .tail: split = .tail(fraction: recipe.data.valFraction)
+        case .documents: split = .everyKthDocument(k: recipe.data.valEvery)
+        }
+        var prepared: (BPETokenizer, TokenCorpus)?
+        for turn in 0..<(comm.size > 1 ? 2 : 1) {
+            if (turn == 0) == comm.isRoot {
+                let tokenizer = try prepareTokenizer(source: source)
+                let corpus = try TokenCorpus.prepare(source: source, tokenizer: tokenizer,
+                                                     cacheDirectory: runDirectory.appendingPathComponent("data"), split: split)
+                prepared = (tokenizer, corpus)
+            }
+            if comm.size > 1 { try comm.barrier() }
+        }
+        let (tokenizer, corpus) = prepared!
+        log("data: \(corpus.train.count) training and \(corpus.validation.count) validation tokens\(corpus.reusedCache ? " (cached)" : "")")
+        return (tokenizer, corpus)
     }
 
     /// The recipe's tokenizer: loaded from `tokenizer.path` when it has vocab.json, otherwise
@@ -73,7 +212,7 @@ public final class Trainer {
         if FileManager.default.fileExists(atPath: target.appendingPathComponent("vocab.json").path) {
             tokenizer = try BPETokenizer(directory: target)
         } else {
-            options.log("training a \(recipe.tokenizer.vocabSize)-token byte-level BPE vocabulary on the training data")
+            log("training a \(recipe.tokenizer.vocabSize)-token byte-level BPE vocabulary on the training data")
             // Plain-text files train the vocabulary (JSONL/JSON documents are not used for it).
             let texts = try source.files().filter { $0.kind == .text }.map { file -> String in
                 TextNormalizer.normalizedString(try Data(contentsOf: URL(fileURLWithPath: file.path)))
@@ -88,218 +227,134 @@ public final class Trainer {
         return tokenizer
     }
 
-    public func run() throws -> TrainSummary {
-        let start = Date()
-        let comm = options.communicator
-        let log: (String) -> Void = comm.isRoot ? options.log : { _ in }
-        let showProgress: (String) -> Void = comm.isRoot ? options.progress : { _ in }
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
-        let source = DataSource(paths: recipe.data.paths.map { URL(fileURLWithPath: $0) }, textField: recipe.data.jsonlField)
-        let split: CorpusSplit = recipe.data.split == "tail"
-            ? .tail(fraction: recipe.data.valFraction) : .everyKthDocument(k: recipe.data.valEvery)
-        // Rank 0 trains the tokenizer and writes the token cache; the other ranks then read both.
-        var prepared: (BPETokenizer, TokenCorpus)?
-        for turn in 0..<(comm.size > 1 ? 2 : 1) {
-            if (turn == 0) == comm.isRoot {
-                let tokenizer = try prepareTokenizer(source: source)
-                let corpus = try TokenCorpus.prepare(source: source, tokenizer: tokenizer,
-                                                     cacheDirectory: runDirectory.appendingPathComponent("data"), split: split)
-                prepared = (tokenizer, corpus)
-            }
-            if comm.size > 1 { try comm.barrier() }
-        }
-        let (tokenizer, corpus) = prepared!
-        log("data: \(corpus.train.count) training and \(corpus.validation.count) validation tokens\(corpus.reusedCache ? " (cached)" : "")")
-
-        // Model and optimizer: resumed, initialised from a file, or new.
+    /// The model and optimizer the run starts from: the newest checkpoint (resume: read once,
+    /// weights, moments and progress), `init_from` weights (their compute counts), or a new model.
+    func startModel(tokenizer: BPETokenizer) throws -> Start {
         var progress = TrainingProgress(rngStates: ["dropout": RandomGenerator(seed: recipe.seed ^ 0xD0).state])
-        let model: GPT2Model
-        var resumedFrom: URL?
-        var initFLOPs = 0.0
         if options.resume, let latest = try CheckpointFiles.latest(in: runDirectory) {
             let contents = try Checkpoint.read(latest)
-            model = try GPT2Model(contents.config)
-            try Checkpoint.assign(contents.parameters, to: model, file: latest.path)
+            let optimizer = makeOptimizer(contents.model)
+            try Checkpoint.restore(optimizer, from: contents, file: latest.path)
             progress = contents.progress ?? progress
-            resumedFrom = latest
             log("resuming from \(latest.lastPathComponent) at step \(progress.step)")
-        } else if let initFrom = recipe.model.initFrom {
+            return Start(model: contents.model, optimizer: optimizer, progress: progress, resumedFrom: latest, initFLOPs: 0)
+        }
+        if let initFrom = recipe.model.initFrom {
             let loaded = try ModelFiles.load(initFrom)
-            model = loaded.model
             // Compute is cumulative: the training behind the starting weights counts.
             progress.flops = loaded.checkpoint?.progress?.flops ?? 0
-            initFLOPs = progress.flops
-            guard model.config.vocabSize >= tokenizer.vocabularySize else {
-                throw TrainingError.recipe("model.init_from \(initFrom) has a vocabulary of \(model.config.vocabSize), smaller than the tokenizer's \(tokenizer.vocabularySize)")
+            guard loaded.model.config.vocabSize >= tokenizer.vocabularySize else {
+                throw TrainingError.recipe("model.init_from \(initFrom) has a vocabulary of \(loaded.model.config.vocabSize), smaller than the tokenizer's \(tokenizer.vocabularySize)")
             }
             log("initialised from \(loaded.source.path)")
-        } else {
-            model = try GPT2Model(try recipe.modelConfig(vocabSize: tokenizer.vocabularySize), seed: recipe.seed)
+            return Start(model: loaded.model, optimizer: makeOptimizer(loaded.model), progress: progress, resumedFrom: nil,
+                         initFLOPs: progress.flops)
         }
-        let optimizer = AdamW(model.namedParameters, hyper: recipe.optimizer) { name, _ in self.recipe.decays(name) }
-        if let resumedFrom { try Checkpoint.restore(optimizer, from: try Checkpoint.read(resumedFrom), file: resumedFrom.path) }
-        let flopsPerToken = model.costs(seqLen: recipe.training.seqLen).trainingFLOPs
-        let total = recipe.totalSteps(flopsPerStep: flopsPerToken * Double(recipe.tokensPerStep * comm.size),
-                                      stepsDone: progress.step, flopsSoFar: progress.flops)
-        if recipe.usesFLOPBudget {
-            log(String(format: "flop budget %.3g: %d steps at %.3g FLOPs each", recipe.training.flopBudget!, total - progress.step,
-                       flopsPerToken * Double(recipe.tokensPerStep * comm.size)) + (progress.flops > 0 ? String(format: " after %.3g already spent", progress.flops) : ""))
-        }
-        var schedule = recipe.schedule
-        schedule.totalSteps = total
-        schedule.warmupSteps = min(schedule.warmupSteps, total)
-        let averager = comm.size > 1 ? GradientAverager(communicator: comm, bucketBytes: options.bucketBytes) : nil
-        let stepper = LanguageModelStep(model: model, optimizer: optimizer, schedule: schedule, clipNorm: recipe.training.gradClip,
-                                        averager: averager)
-
-        // Data order: rank r takes rows r*B ..< (r+1)*B of each global batch of ranks x B rows.
-        let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
-        let globalRows = comm.size * b
-        if resumedFrom != nil, let saved = progress.globalBatchRows, saved != globalRows {
-            throw TrainingError.recipe("\(resumedFrom!.path) was written by a run of \(saved) sequences per step; this run has \(comm.size) rank(s) x training.batch_size \(b) = \(globalRows). Keep ranks x batch_size equal to \(saved) (e.g. --set training.batch_size=\(saved / max(1, comm.size))) so the data position and the schedule mean the same")
-        }
-        progress.globalBatchRows = globalRows
-        var loader: BatchLoader
-        let savedLoader = try? JSONDecoder().decode(LoaderState.self, from: Data(progress.loaderState.utf8))
-        let (rank, ranks) = (comm.rank, comm.size)
-        if recipe.data.loader == "sequential" {
-            loader = try SequentialLoader(tokens: corpus.train, batch: b, seqLen: t, rank: rank, worldSize: ranks,
-                                          state: resumedFrom == nil ? LoaderState() : savedLoader ?? LoaderState())
-        } else if let saved = savedLoader, resumedFrom != nil {
-            loader = try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, rank: rank, worldSize: ranks, state: saved)
-        } else {
-            loader = try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, seed: recipe.seed, rank: rank, worldSize: ranks)
-        }
-        var dropoutRNG = RandomGenerator(state: progress.rngStates["dropout"] ?? RandomGenerator(seed: recipe.seed ^ 0xD0).state)
-        let usesDropout = model.config.embdDropout > 0 || model.config.attnDropout > 0 || model.config.residDropout > 0
-
-        let records = comm.isRoot ? try RunRecords(directory: runDirectory, resumingAt: resumedFrom == nil ? nil : progress.step) : nil
-        var description = runDescription(model: model, flopsPerToken: flopsPerToken, ranks: comm.size, totalSteps: total)
-        if initFLOPs > 0 { description["init_flops"] = initFLOPs }
-        try records?.writeJSON("run.json", description)
-
-        var firstLoss: Float?, lastLoss: Float = .nan, firstVal: Double?
-        let wallBefore = progress.wallSeconds
-        var recentTokens = 0, recentStart = Date()
-        var tokensPerSecond = 0.0
-        let stopAt = min(total, options.stopAfter ?? total)
-        // Validation: batches of ranks x B rows, each rank taking its B rows (the same rows a
-        // single process with batch ranks x B sees); the mean is over all ranks.
-        func evaluate() throws -> Double {
-            let eval = try EvalLoader(tokens: corpus.validation, batch: b, seqLen: min(t, max(1, corpus.validation.count - 1)),
-                                      maxBatches: recipe.eval.batches, rank: comm.rank, worldSize: comm.size)
-            var sum = 0.0, n = 0
-            for batch in eval {
-                let loss = try Tape.withoutRecording {
-                    try model.loss(batch.inputs, targets: batch.targets, batch: batch.batch, seqLen: batch.seqLen)
-                }
-                sum += Double(loss.value.item)
-                n += 1
-            }
-            let totals = try comm.allreduceSum([sum, Double(n)])
-            return totals[1] == 0 ? .nan : totals[0] / totals[1]
-        }
-        if progress.step == 0 {
-            let v = try evaluate()
-            firstVal = v
-            if total == 0 { (progress.lastValLoss, progress.bestValLoss) = (v, v) } // evaluation-only run
-            records?.append(["step": 0, "tokens": 0, "val_loss": v, "lr": Double(schedule.lr(at: 0)), "wall_s": 0.0, "flops": progress.flops])
-        }
-        while progress.step < stopAt {
-            let micro = (0..<recipe.training.gradAccum).map { _ in loader.next() }
-            let key: UInt64? = usesDropout ? dropoutRNG.next() : nil
-            let result = try stepper.run(step: progress.step, microBatches: micro, dropoutKey: key)
-            progress.step += 1
-            progress.tokensSeen += result.tokens
-            progress.flops += flopsPerToken * Double(result.tokens)
-            progress.wallSeconds = wallBefore + Date().timeIntervalSince(start)
-            progress.loaderState = String(decoding: try JSONEncoder().encode(loader.state), as: UTF8.self)
-            progress.rngStates["dropout"] = dropoutRNG.state
-            firstLoss = firstLoss ?? result.loss
-            lastLoss = result.loss
-            recentTokens += result.tokens
-            let recentTime = Date().timeIntervalSince(recentStart)
-            if recentTime > 2 || tokensPerSecond == 0 {
-                tokensPerSecond = Double(recentTokens) / max(recentTime, 1e-9)
-                recentTokens = 0
-                recentStart = Date()
-            }
-            var row: [String: Any] = ["step": progress.step, "tokens": progress.tokensSeen, "train_loss": Double(result.loss),
-                                      "lr": Double(result.lr), "grad_norm": result.gradNorm, "tokens_per_s": tokensPerSecond,
-                                      "wall_s": progress.wallSeconds, "flops": progress.flops]
-            if let averager {
-                row["allreduce_s"] = averager.lastCommunicationSeconds
-                row["allreduce_wait_s"] = averager.lastWaitSeconds
-            }
-            let isLast = progress.step == total
-            var improved = false
-            if progress.step % recipe.eval.interval == 0 || isLast {
-                let v = try evaluate()
-                row["val_loss"] = v
-                progress.lastValLoss = v
-                if v < (progress.bestValLoss ?? .infinity) { progress.bestValLoss = v; improved = true }
-            }
-            records?.append(row)
-            let remaining = Double(total - progress.step) * Double(recipe.tokensPerStep * comm.size) / max(tokensPerSecond, 1e-9)
-            showProgress(String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
-                                    progress.step, total, result.loss, result.lr, tokensPerSecond,
-                                    Trainer.clock(progress.wallSeconds), Trainer.clock(remaining),
-                                    progress.lastValLoss.map { String(format: " | val %.4f", $0) } ?? ""))
-            if progress.step % recipe.checkpoint.interval == 0 || isLast || progress.step == stopAt {
-                // Every rank must hold the same weights; check before rank 0 saves them.
-                if comm.size > 1 { try Trainer.checkRanksAgree(model: model, communicator: comm, step: progress.step) }
-                guard comm.isRoot else { continue }
-                let url = runDirectory.appendingPathComponent(CheckpointFiles.name(step: progress.step))
-                try Checkpoint.save(model: model, optimizer: optimizer, progress: progress, recipe: recipe.text, to: url)
-                try CheckpointFiles.prune(in: runDirectory, keep: recipe.checkpoint.keepLast)
-                if improved && recipe.checkpoint.keepBest {
-                    try Checkpoint.save(model: model, optimizer: nil, progress: progress, recipe: recipe.text,
-                                        to: runDirectory.appendingPathComponent("best.h5"))
-                }
-            } else if improved && recipe.checkpoint.keepBest && comm.isRoot {
-                try Checkpoint.save(model: model, optimizer: nil, progress: progress, recipe: recipe.text,
-                                    to: runDirectory.appendingPathComponent("best.h5"))
-            }
-        }
-        var sample: String?
-        if progress.step == total && recipe.eval.sampleTokens > 0 && comm.isRoot {
-            var rng = RandomGenerator(seed: recipe.seed ^ 0x5A)
-            let prompt = tokenizer.encode(recipe.eval.prompt)
-            let ids = try model.generate(prompt: prompt.isEmpty ? [tokenizer.endOfTextID ?? 0] : prompt,
-                                         maxNewTokens: recipe.eval.sampleTokens, sampling: Sampling(temperature: 0.8, topK: 40),
-                                         rng: &rng, stopToken: tokenizer.endOfTextID)
-            sample = recipe.eval.prompt + (try tokenizer.decode(ids.filter { $0 != tokenizer.endOfTextID }))
-        }
-        let summary = TrainSummary(runDirectory: runDirectory, steps: progress.step, tokens: progress.tokensSeen,
-                                   finalTrainLoss: lastLoss, firstTrainLoss: firstLoss ?? .nan, finalValLoss: progress.lastValLoss,
-                                   firstValLoss: firstVal, bestValLoss: progress.bestValLoss, wallSeconds: progress.wallSeconds,
-                                   tokensPerSecond: Double(progress.tokensSeen) / max(progress.wallSeconds, 1e-9),
-                                   flops: progress.flops, peakMemoryBytes: Trainer.peakResidentBytes(), sample: sample,
-                                   parameters: model.parameterCount)
-        var summaryJSON: [String: Any] = ["steps": summary.steps, "tokens": summary.tokens, "wall_s": summary.wallSeconds,
-                                          "flops": summary.flops, "peak_memory_bytes": summary.peakMemoryBytes]
-        if summary.finalTrainLoss.isFinite { summaryJSON["final_train_loss"] = Double(summary.finalTrainLoss) }
-        if let v = summary.finalValLoss { summaryJSON["final_val_loss"] = v }
-        if let v = summary.bestValLoss { summaryJSON["best_val_loss"] = v }
-        if let s = sample { summaryJSON["sample"] = s }
-        if averager != nil { summaryJSON["ranks"] = comm.size }
-        try records?.writeJSON("summary.json", summaryJSON)
-        return summary
+        let model = try GPT2Model(try recipe.modelConfig(vocabSize: tokenizer.vocabularySize), seed: recipe.seed)
+        return Start(model: model, optimizer: makeOptimizer(model), progress: progress, resumedFrom: nil, initFLOPs: 0)
     }
 
-    func runDescription(model: GPT2Model, flopsPerToken: Double, ranks: Int, totalSteps: Int) -> [String: Any] {
+    func makeOptimizer(_ model: GPT2Model) -> AdamW {
+        AdamW(model.namedParameters, hyper: recipe.optimizer) { name, _ in self.recipe.decays(name) }
+    }
+
+    /// The training data order. Rank r takes rows r*B ..< (r+1)*B of each global batch of
+    /// ranks x B rows; a resumed run continues from the checkpoint's loader position, which
+    /// counts global batches, so the number of rows per step must not change.
+    func makeLoader(corpus: TokenCorpus, start: inout Start) throws -> BatchLoader {
+        let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
+        let globalRows = comm.size * b
+        if let resumed = start.resumedFrom, let saved = start.progress.globalBatchRows, saved != globalRows {
+            throw TrainingError.resume("\(resumed.path) was written by a run of \(saved) sequences per step; this run has \(comm.size) rank(s) x training.batch_size \(b) = \(globalRows). Keep ranks x batch_size equal to \(saved) (e.g. --set training.batch_size=\(saved / max(1, comm.size))) so the data position and the schedule mean the same")
+        }
+        start.progress.globalBatchRows = globalRows
+        let saved = start.resumedFrom == nil ? nil : try? JSONDecoder().decode(LoaderState.self, from: Data(start.progress.loaderState.utf8))
+        let (rank, ranks) = (comm.rank, comm.size)
+        switch recipe.data.loader {
+        case .sequential:
+            return try SequentialLoader(tokens: corpus.train, batch: b, seqLen: t, rank: rank, worldSize: ranks, state: saved ?? LoaderState())
+        case .shuffled:
+            if let saved { return try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, rank: rank, worldSize: ranks, state: saved) }
+            return try ShuffledLoader(tokens: corpus.train, batch: b, seqLen: t, seed: recipe.seed, rank: rank, worldSize: ranks)
+        }
+    }
+
+    /// Mean validation loss. Batches of ranks x B rows, each rank taking its B rows (the same
+    /// rows a single process with batch ranks x B sees); the mean is over all ranks. NaN when the
+    /// validation split holds no batch.
+    func validationLoss(model: GPT2Model, corpus: TokenCorpus) throws -> Double {
+        let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
+        let eval = try EvalLoader(tokens: corpus.validation, batch: b, seqLen: min(t, max(1, corpus.validation.count - 1)),
+                                  maxBatches: recipe.eval.batches, rank: comm.rank, worldSize: comm.size)
+        var sum = 0.0, n = 0
+        for batch in eval {
+            let loss = try Tape.withoutRecording {
+                try model.loss(batch.inputs, targets: batch.targets, batch: batch.batch, seqLen: batch.seqLen)
+            }
+            sum += Double(loss.value.item)
+            n += 1
+        }
+        let totals = try comm.allreduceSum([sum, Double(n)])
+        return totals[1] == 0 ? .nan : totals[0] / totals[1]
+    }
+
+    /// The checkpoint policy: with an `optimizer` (a checkpoint is due) the full state as
+    /// `ckpt-<step>.h5`, keeping the newest `keep_last`; and `best.h5` (weights only) whenever
+    /// validation improved. Ranks first check that their weights agree; rank 0 alone writes.
+    func saveCheckpoints(_ optimizer: AdamW?, state: LoopState, improved: Bool, model: GPT2Model) throws {
+        let step = state.progress.step
+        if optimizer != nil && comm.size > 1 { try Trainer.checkRanksAgree(model: model, communicator: comm, step: step) }
+        guard comm.isRoot else { return }
+        if let optimizer {
+            try Checkpoint.save(model: model, optimizer: optimizer, progress: state.progress, recipe: recipe.text,
+                                to: runDirectory.appendingPathComponent(CheckpointFiles.name(step: step)))
+            try CheckpointFiles.prune(in: runDirectory, keep: recipe.checkpoint.keepLast)
+        }
+        if improved && recipe.checkpoint.keepBest {
+            try Checkpoint.save(model: model, optimizer: nil, progress: state.progress, recipe: recipe.text,
+                                to: runDirectory.appendingPathComponent("best.h5"))
+        }
+    }
+
+    /// The sample generation printed at the end of a finished run (rank 0 only).
+    func sample(model: GPT2Model, tokenizer: BPETokenizer) throws -> String? {
+        guard recipe.eval.sampleTokens > 0 && comm.isRoot else { return nil }
+        var rng = RandomGenerator(seed: recipe.seed ^ 0x5A)
+        let prompt = tokenizer.encode(recipe.eval.prompt)
+        let ids = try model.generate(prompt: prompt.isEmpty ? [tokenizer.endOfTextID ?? 0] : prompt,
+                                     maxNewTokens: recipe.eval.sampleTokens, sampling: Sampling(temperature: 0.8, topK: 40),
+                                     rng: &rng, stopToken: tokenizer.endOfTextID)
+        return recipe.eval.prompt + (try tokenizer.decode(ids.filter { $0 != tokenizer.endOfTextID }))
+    }
+
+    /// Writes summary.json.
+    func finish(_ s: TrainSummary, records: RunRecords) throws {
+        var summary = RunSummary(finalValLoss: s.finalValLoss.flatMap { $0.isFinite ? $0 : nil },
+                                 bestValLoss: s.bestValLoss.flatMap { $0.isFinite ? $0 : nil },
+                                 finalTrainLoss: s.finalTrainLoss.isFinite ? Double(s.finalTrainLoss) : nil,
+                                 steps: s.steps, tokens: s.tokens, wallSeconds: s.wallSeconds, flops: s.flops,
+                                 peakMemoryBytes: s.peakMemoryBytes, sample: s.sample, ranks: comm.size > 1 ? comm.size : nil)
+        summary.formatVersion = runRecordsFormatVersion
+        try records.write("summary.json", summary)
+    }
+
+    /// run.json: what this run trains.
+    func description(model: GPT2Model, flopsPerToken: Double, totalSteps: Int, initFLOPs: Double) -> RunDescription {
         let c = model.config
-        var obj: [String: Any] = [
-            "name": recipe.name, "family": c.mlpSpec, "seed": Int(truncatingIfNeeded: recipe.seed),
-            "model": ["n_layer": c.nLayer, "n_embd": c.nEmbd, "n_head": c.nHead, "n_positions": c.nPositions,
-                      "vocab_size": c.vocabSize, "mlp": c.mlpSpec],
-            "parameters": model.parameterCount, "non_embedding_parameters": model.nonEmbeddingParameterCount,
-            "flops_per_token": flopsPerToken, "batch_size": recipe.training.batchSize, "seq_len": recipe.training.seqLen,
-            "grad_accum": recipe.training.gradAccum, "total_steps": totalSteps, "ranks": ranks,
-        ]
-        if let arm = recipe.arm { obj["arm"] = arm }
-        if let preset = recipe.model.preset { obj["preset"] = preset }
-        return obj
+        var d = RunDescription(name: recipe.name, family: c.mlpSpec,
+                               model: ModelShape(nLayer: c.nLayer, nEmbd: c.nEmbd, nHead: c.nHead, nPositions: c.nPositions,
+                                                 vocabSize: c.vocabSize, mlp: c.mlpSpec),
+                               parameters: model.parameterCount, nonEmbeddingParameters: model.nonEmbeddingParameterCount,
+                               flopsPerToken: flopsPerToken, seed: Int(truncatingIfNeeded: recipe.seed), arm: recipe.arm)
+        d.formatVersion = runRecordsFormatVersion
+        d.preset = recipe.model.preset
+        d.batchSize = recipe.training.batchSize
+        d.seqLen = recipe.training.seqLen
+        d.gradAccum = recipe.training.gradAccum
+        d.totalSteps = totalSteps
+        d.ranks = comm.size
+        d.initFlops = initFLOPs > 0 ? initFLOPs : nil
+        return d
     }
 
     /// Stops the job if the ranks' parameters differ (they apply identical updates to identical
@@ -307,19 +362,20 @@ public final class Trainer {
     /// the sums of the hash's 16-bit pieces and of their squares over the ranks equal
     /// ranks x (piece) and ranks x (piece)^2 only if every rank has the same piece.
     static func checkRanksAgree(model: GPT2Model, communicator comm: Communicator, step: Int) throws {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var hash = FNV1a64()
         for (_, p) in model.namedParameters {
             p.value.withUnsafePointer { ptr in
                 ptr.withMemoryRebound(to: UInt32.self, capacity: p.value.count) { words in
-                    for i in 0..<p.value.count { h = (h ^ UInt64(words[i])) &* 0x100_0000_01b3 }
+                    hash.update(words: UnsafeBufferPointer(start: words, count: p.value.count))
                 }
             }
         }
+        let h = hash.value
         let pieces = (0..<4).map { Double((h >> (16 * UInt64($0))) & 0xffff) }
         let sums = try comm.allreduceSum(pieces + pieces.map { $0 * $0 })
         let n = Double(comm.size)
         for k in 0..<4 where sums[k] != n * pieces[k] || sums[4 + k] != n * pieces[k] * pieces[k] {
-            throw TrainingError.recipe("data parallel: the ranks' parameters differ after step \(step) (rank \(comm.rank) hash \(String(h, radix: 16))); stopping before saving a checkpoint")
+            throw TrainingError.distributed("data parallel: the ranks' parameters differ after step \(step) (rank \(comm.rank) hash \(String(h, radix: 16))); stopping before saving a checkpoint")
         }
     }
 
@@ -328,13 +384,23 @@ public final class Trainer {
         let s = Int(seconds.rounded())
         return String(format: "%02d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60)
     }
+}
 
-    /// Peak resident set size (VmHWM), in bytes.
-    public static func peakResidentBytes() -> Int {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            return (line.split(separator: " ").compactMap { Int($0) }.first ?? 0) * 1024
+/// Training tokens per second over the last two seconds or so (the progress line's figure).
+struct Throughput {
+    var tokens = 0
+    var since = Date()
+    var rate = 0.0
+
+    /// Adds a step's tokens; returns the current rate.
+    mutating func add(_ n: Int) -> Double {
+        tokens += n
+        let elapsed = Date().timeIntervalSince(since)
+        if elapsed > 2 || rate == 0 {
+            rate = Double(tokens) / max(elapsed, 1e-9)
+            tokens = 0
+            since = Date()
         }
-        return 0
+        return rate
     }
 }

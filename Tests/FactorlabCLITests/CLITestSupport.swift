@@ -1,4 +1,5 @@
 import Foundation
+import FactorlabTestSupport
 import XCTest
 
 /// Runs the built `factorlab` executable (a sibling of the test bundle in .build/<config>/).
@@ -75,11 +76,7 @@ struct CLI {
     }
 
     /// A fresh temporary folder.
-    static func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
-    }
+    static func temporaryDirectory() throws -> URL { try temporaryFolder("cli") }
 
     /// A very small pretraining recipe on one Milton file, with dropout on so that resume must
     /// restore the random-generator state as well.

@@ -1,14 +1,10 @@
 import Foundation
+import FactorlabTestSupport
 import XCTest
 @testable import FactorlabData
 
 /// A fresh temporary folder, removed when the test ends.
-func makeTemporaryFolder(_ test: XCTestCase) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-data-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url
-}
+func makeTemporaryFolder(_ test: XCTestCase) throws -> URL { try temporaryFolder("data", removedAfter: test) }
 
 /// Writes `bytes` to `folder/name`, creating subfolders.
 @discardableResult

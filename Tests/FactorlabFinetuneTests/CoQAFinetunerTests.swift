@@ -93,12 +93,12 @@ final class CoQAFinetunerTests: XCTestCase {
         let ft = try CoQAFinetuner(model: try tinyModel(vocab: 32, seed: 2), codec: codec, options: options)
         let dir = try temporaryDirectory()
         let summary = try ft.train(train: stories, dev: stories, runDirectory: dir)
-        let first = summary["first_train_loss"] as! Double, last = summary["final_train_loss"] as! Double
+        let first = try XCTUnwrap(summary.firstTrainLoss), last = try XCTUnwrap(summary.finalTrainLoss)
         XCTAssertLessThan(last, first * 0.3, "answer-token loss \(first) -> \(last)")
-        XCTAssertEqual(summary["train_turns"] as? Int, 6)
+        XCTAssertEqual(summary.trainExamples, 6)
         let predictions = try CoQAPredictionsFile.read(dir.appendingPathComponent("predictions.json"))
         XCTAssertEqual(predictions.map(\.id), ["s0", "s1", "s2", "s3", "s4", "s5"])
         XCTAssertEqual(predictions.map(\.turnID), [1, 1, 1, 1, 1, 1])
-        XCTAssertGreaterThan(summary["dev_f1"] as! Double, 50, "predictions: \(predictions.map(\.answer))")
+        XCTAssertGreaterThan(try XCTUnwrap(summary.devF1), 50, "predictions: \(predictions.map(\.answer))")
     }
 }

@@ -47,9 +47,9 @@ final class FinetuneRunTests: XCTestCase {
     func testRunTrainsScoresAndWritesTheSubmission() throws {
         let dir = try fixture()
         let r = try FinetuneRun.run(try recipe(dir))
-        XCTAssertEqual(r["steps"] as? Int, 36)
-        XCTAssertEqual(r["head"] as? String, "fresh (untrained)")
-        let best = r["best_dev"] as! [String: Double]
+        XCTAssertEqual(r.steps, 36)
+        XCTAssertEqual(r.head, "fresh (untrained)")
+        let best = try XCTUnwrap(r.bestDev)
         XCTAssertGreaterThan(best["accuracy"]!, 0.8, "\(r)")
         let submission = try String(contentsOf: dir.appendingPathComponent("run/SST-2.tsv"), encoding: .utf8)
         let lines = submission.split(separator: "\n")
@@ -58,8 +58,8 @@ final class FinetuneRunTests: XCTestCase {
         XCTAssertTrue(lines[1].hasPrefix("0\t") && lines[2].hasPrefix("1\t"))
         // --eval-only on the best checkpoint keeps its trained head and reproduces the best dev score.
         let again = try FinetuneRun.run(try recipe(dir, ["model.init_from=\(dir.appendingPathComponent("run/best.h5").path)"]), evalOnly: true)
-        XCTAssertEqual(again["head"] as? String, "from the model")
-        XCTAssertEqual((again["dev"] as! [String: Double])["accuracy"]!, best["accuracy"]!, accuracy: 1e-12)
+        XCTAssertEqual(again.head, "from the model")
+        XCTAssertEqual(try XCTUnwrap(again.dev?["accuracy"]), best["accuracy"]!, accuracy: 1e-12)
     }
 
     func testALabelOutsideTheTaskNamesFileAndLine() throws {

@@ -1,5 +1,6 @@
 import FactorlabFinetune
 import FactorlabGPT2
+import FactorlabTestSupport
 import Foundation
 
 /// A character-level codec: each character of `alphabet` is its index; `eot` follows them.
@@ -21,8 +22,4 @@ func tinyModel(vocab: Int, positions: Int = 64, numLabels: Int = 0, pad: Int32? 
     return try GPT2Model(c, seed: seed)
 }
 
-func temporaryDirectory() throws -> URL {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-finetune-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    return dir
-}
+func temporaryDirectory() throws -> URL { try temporaryFolder("finetune") }

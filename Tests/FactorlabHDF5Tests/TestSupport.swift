@@ -1,13 +1,9 @@
 import Foundation
+import FactorlabTestSupport
 import XCTest
 
 /// A fresh folder under the system temporary directory, removed by the caller's teardown.
-func makeTemporaryFolder(_ label: String) throws -> URL {
-    let url = FileManager.default.temporaryDirectory
-        .appendingPathComponent("factorlab-hdf5-\(label)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}
+func makeTemporaryFolder(_ label: String) throws -> URL { try temporaryFolder("hdf5-\(label)") }
 
 /// Offsets of every occurrence of `pattern` in `data`.
 func occurrences(of pattern: [UInt8], in data: Data) -> [Int] {

@@ -1,4 +1,5 @@
 import Foundation
+import FactorlabTestSupport
 import XCTest
 @testable import FactorlabStudy
 
@@ -37,12 +38,7 @@ func double(_ value: Any?) throws -> Double { try XCTUnwrap(value as? NSNumber).
 func doubles(_ value: Any?) throws -> [Double] { try XCTUnwrap(value as? [NSNumber]).map(\.doubleValue) }
 
 /// A fresh empty temporary directory, removed when the test ends.
-func temporaryDirectory(_ test: XCTestCase) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-study-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    test.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url
-}
+func temporaryDirectory(_ test: XCTestCase) throws -> URL { try temporaryFolder("study", removedAfter: test) }
 
 /// Asserts that `body` throws a ``StudyDataError`` whose description is exactly `message`.
 func assertStudyError(_ message: String, kind: StudyDataError.Kind? = nil, file: StaticString = #filePath, line: UInt = #line,

@@ -49,3 +49,12 @@ public func assertClose(_ a: Tensor, _ b: Tensor, rtol: Float = 1e-5, atol: Floa
     XCTAssertLessThanOrEqual(worstExcess, 0, "\(what): element \(worst) is \(x.isEmpty ? 0 : x[worst]), expected \(y.isEmpty ? 0 : y[worst])",
                              file: file, line: line)
 }
+
+/// A new empty folder under the system's temporary directory, `factorlab-<label>-<uuid>`; with a
+/// `test`, removed when that test ends.
+public func temporaryFolder(_ label: String, removedAfter test: XCTestCase? = nil) throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-\(label)-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    test?.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
+    return url
+}

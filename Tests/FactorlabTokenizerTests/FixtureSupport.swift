@@ -1,4 +1,5 @@
 import Foundation
+import FactorlabTestSupport
 import XCTest
 @testable import FactorlabTokenizer
 
@@ -45,12 +46,7 @@ enum Fixtures {
 }
 
 /// A fresh empty folder under the temporary directory, removed by the test's teardown.
-func makeTemporaryDirectory(_ testCase: XCTestCase) throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-tokenizer-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    testCase.addTeardownBlock { try? FileManager.default.removeItem(at: url) }
-    return url
-}
+func makeTemporaryDirectory(_ testCase: XCTestCase) throws -> URL { try temporaryFolder("tokenizer", removedAfter: testCase) }
 
 /// Unicode scalars as `U+XXXX` for readable failure messages.
 func scalars(_ text: String) -> String {

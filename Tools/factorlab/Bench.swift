@@ -39,6 +39,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Print one JSON object of results on stdout.")
     var json = false
 
+    @Flag(help: "Run Monarch's block products one after another with multithreaded GEMMs (the serial form, for comparisons).")
+    var monarchSerialBlocks = false
+
     @Flag(help: .hidden) var worker = false
 
     func run() throws {
@@ -59,13 +62,13 @@ struct Bench: ParsableCommand {
             for s in setups {
                 for kind in modelKindList {
                     for f in try ModelBench.run(s, mlp: kind, repeats: repeats, minSeconds: minSeconds, growthSteps: growthSteps,
-                                                progress: progress) {
+                                                monarchSerialBlocks: monarchSerialBlocks, progress: progress) {
                         rows.append([f.key, f.value, f.unit])
                     }
                 }
             }
             Console.endProgress()
-            Console.printJSON(["figures": rows])
+            try Console.printJSON(["figures": rows])
             return
         }
 
@@ -73,7 +76,8 @@ struct Bench: ParsableCommand {
         if suites.contains("gemm") { figures += KernelBench.gemm(repeats: repeats, progress: progress) }
         if suites.contains("mlp") {
             let chosen = try kinds.split(separator: ",").map { try LinearKind(spec: String($0)) }.filter { $0 != .dense }
-            figures += try KernelBench.mlp(kinds: [.dense] + chosen, repeats: repeats, progress: progress)
+            figures += try KernelBench.mlp(kinds: [.dense] + chosen, repeats: repeats, monarchSerialBlocks: monarchSerialBlocks,
+                                           progress: progress)
         }
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
         if suites.contains("model") {
@@ -86,7 +90,7 @@ struct Bench: ParsableCommand {
             for f in figures { obj[f.key] = f.value }
             obj["machine.cores"] = ProcessInfo.processInfo.activeProcessorCount
             obj["machine.blas"] = BLAS.configuration
-            Console.printJSON(obj)
+            try Console.printJSON(obj)
         } else {
             print("Factorlab bench (\(BLAS.configuration), \(ProcessInfo.processInfo.activeProcessorCount) cores, median of \(repeats))")
             for f in figures { print("  " + f.key.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
@@ -103,32 +107,11 @@ struct Bench: ParsableCommand {
                 progress("\(s.name) \(kind)")
                 out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", kind.description,
                                       "--repeats", String(repeats), "--min-seconds", String(minSeconds),
-                                      "--growth-steps", String(growthSteps)])
+                                      "--growth-steps", String(growthSteps)] + (monarchSerialBlocks ? ["--monarch-serial-blocks"] : []))
             }
         }
-        let value = { (key: String) in out.first { $0.key == key }?.value }
         let ceiling = sgemm ?? KernelBench.gemm(sizes: [2048], repeats: 3, progress: progress).first { $0.key == "gemm.2048.raw_gflops" }!.value
-        out.append(BenchFigure("machine.sgemm_2048_gflops", ceiling, "GFLOP/s"))
-        for s in setups {
-            let denseKey = "\(s.name).dense"
-            if let g = value("\(denseKey).train_gflops") {
-                out.append(BenchFigure("\(denseKey).train_fraction_of_sgemm", g / ceiling, "of raw sgemm 2048"))
-            }
-            for kind in kinds where kind != .dense {
-                let k = "\(s.name).\(KernelBench.kindKey(kind))"
-                if let d = value("\(denseKey).train_tokens_per_s"), let m = value("\(k).train_tokens_per_s") {
-                    out.append(BenchFigure("\(k).train_speedup", m / d, "x dense"))
-                }
-                if let d = value("\(denseKey).train_flops_per_token"), let m = value("\(k).train_flops_per_token") {
-                    // The speed-up a step would have if every FLOP ran at the same rate in both models.
-                    out.append(BenchFigure("\(k).train_flop_ratio", d / m, "dense FLOPs / these"))
-                }
-                if let d = value("\(denseKey).forward_tokens_per_s"), let m = value("\(k).forward_tokens_per_s") {
-                    out.append(BenchFigure("\(k).forward_speedup", m / d, "x dense"))
-                }
-            }
-        }
-        return out
+        return out + ModelBench.derivedFigures(out, setups: setups, kinds: kinds, sgemmGFLOPs: ceiling)
     }
 
     func runWorker(_ args: [String]) throws -> [BenchFigure] {

@@ -65,22 +65,19 @@ struct Factorize: ParsableCommand {
         let kind = try LinearKind(spec: mlp)
         let n = loaded.model.config.nLayer
         let chosen = try layers.map { try GPT2Config.parseLayers($0, layers: n, spec: "--layers \($0)") } ?? Array(0..<n)
-        let (projected, report) = try ModelProjection.project(loaded.model, to: kind, layers: chosen, iterations: iterations) {
+        let report = try ModelProjection.project(loaded.model, to: kind, layers: chosen, iterations: iterations) {
             Console.progress("factorize: \($0)")
         }
         Console.endProgress()
-        let reportJSON = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         // The source's training progress goes along (its compute counts for runs started from the result).
-        try Checkpoint.save(model: projected, progress: loaded.checkpoint?.progress, projection: String(decoding: reportJSON, as: UTF8.self),
+        try Checkpoint.save(model: loaded.model, progress: loaded.checkpoint?.progress, projection: report.jsonString,
                             to: URL(fileURLWithPath: out))
         if let tok = loaded.tokenizerDirectory {
             try ModelFiles.copyTokenizer(from: tok, to: URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("tokenizer"))
         }
-        if json { Console.printJSON(report) } else {
+        if json { try Console.printRecord(report) } else {
             print("wrote \(out)")
-            for l in (report["layers"] as? [[String: Any]]) ?? [] {
-                print(String(format: "  %@  relative error %.4f", (l["name"] as? String ?? "") as NSString, l["relative_error"] as? Double ?? .nan))
-            }
+            for l in report.layers { print(String(format: "  %@  relative error %.4f", l.name as NSString, l.relativeError)) }
         }
     }
 }

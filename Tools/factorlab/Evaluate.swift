@@ -1,4 +1,5 @@
 import ArgumentParser
+import FactorlabCheckpoint
 import FactorlabData
 import FactorlabEval
 import FactorlabFinetune
@@ -53,7 +54,7 @@ struct Evaluate: ParsableCommand {
                                           "windows": r.windows, "nll_per_token": r.nllPerToken, "perplexity": r.perplexity,
                                           "bits_per_byte": r.bitsPerByte, "byte_perplexity": r.bytePerplexity,
                                           "stride": min(stride ?? loaded.model.config.nPositions, loaded.model.config.nPositions - 1)]
-            if json { Console.printJSON(metrics) } else {
+            if json { try Console.printJSON(metrics) } else {
                 print(String(format: "perplexity %.4f (%.4f nats/token over %d tokens, %.4f bits/byte, %d windows)",
                              r.perplexity, r.nllPerToken, r.tokens, r.bitsPerByte, r.windows))
             }
@@ -63,7 +64,7 @@ struct Evaluate: ParsableCommand {
             Console.endProgress()
             let metrics: [String: Any] = ["task": "lambada", "model": loaded.source.path, "examples": r.examples,
                                           "accuracy": r.accuracy, "target_perplexity": r.perplexity, "target_tokens": r.targetTokens]
-            if json { Console.printJSON(metrics) } else {
+            if json { try Console.printJSON(metrics) } else {
                 print(String(format: "LAMBADA accuracy %.4f (%d/%d), last-word perplexity %.3f", r.accuracy, r.correct, r.examples, r.perplexity))
             }
         case "cbt":
@@ -71,7 +72,7 @@ struct Evaluate: ParsableCommand {
             let r = try ClozeTest.evaluate(model: loaded.model, tokenizer: tok, examples: examples) { Console.progress("cbt: \($0)/\($1)") }
             Console.endProgress()
             let metrics: [String: Any] = ["task": "cbt", "model": loaded.source.path, "examples": r.examples, "accuracy": r.accuracy]
-            if json { Console.printJSON(metrics) } else { print(String(format: "CBT accuracy %.4f (%d/%d)", r.accuracy, r.correct, r.examples)) }
+            if json { try Console.printJSON(metrics) } else { print(String(format: "CBT accuracy %.4f (%d/%d)", r.accuracy, r.correct, r.examples)) }
         default:
             throw ValidationError("unknown task '\(task)'; available: perplexity, lambada, cbt, glue-TASK (e.g. glue-sst2), coqa")
         }
@@ -79,47 +80,21 @@ struct Evaluate: ParsableCommand {
 
     /// GLUE and CoQA through the finetuning code's evaluation (no training).
     func runTask() throws {
-        let taskKind: FinetuneRecipe.Task
-        if task == "coqa" { taskKind = .coqa } else {
-            do { taskKind = .glue(try GLUETask(parsing: String(task.dropFirst("glue-".count)))) } catch {
-                throw ValidationError("unknown task '\(task)': \(error)")
-            }
-        }
-        var recipe = FinetuneRecipe(name: task, task: taskKind, initFrom: model)
-        recipe.tokenizer = tokenizer
-        recipe.maxDevExamples = maxExamples
-        if let maxLength { recipe.maxLength = maxLength } else { recipe.clampMaxLengthToContext = true }
-        recipe.outputDir = out ?? "Checkpoints/eval/\(task)"
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory) else {
-            throw ValidationError("--data \(data): no such file or folder")
-        }
-        switch taskKind {
-        case .coqa:
-            if isDirectory.boolValue { recipe.dataRoot = data } else { recipe.devFile = data }
-        case .glue(let t):
-            if !isDirectory.boolValue {
-                recipe.devFile = data
-            } else if FileManager.default.fileExists(atPath: URL(fileURLWithPath: data).appendingPathComponent(try t.fileName(.dev)).path) {
-                recipe.dataRoot = data
-            } else {
-                // The task's own folder (…/SST-2): dev.tsv, or MNLI's dev_matched/dev_mismatched.tsv.
-                let dir = URL(fileURLWithPath: data)
-                recipe.devFile = dir.appendingPathComponent(URL(fileURLWithPath: try t.fileName(.dev)).lastPathComponent).path
-                if t == .mnli { recipe.devMismatchedFile = dir.appendingPathComponent("dev_mismatched.tsv").path }
-            }
-        }
+        let recipe: FinetuneRecipe
+        do {
+            recipe = try FinetuneRecipe.evaluation(task: task, model: model, data: data, tokenizer: tokenizer, maxExamples: maxExamples,
+                                                   maxLength: maxLength, outputDir: out)
+        } catch let e as FinetuneError { throw ValidationError("\(e)") }
         let result = try FinetuneRun.run(recipe, evalOnly: true, hooks: .init(progress: { Console.progress($0) }, log: { Console.note($0) }))
         Console.endProgress()
-        if (result["head"] as? String)?.hasPrefix("fresh") == true {
+        if result.head?.hasPrefix("fresh") == true {
             Console.note("warning: \(model) has no \(task) head; the scores are those of an untrained head (chance level). Finetune first: factorlab finetune Recipes/\(task).yaml --init-from \(model)")
         }
-        if json { return Console.printJSON(result) }
-        if let dev = result["dev"] as? [String: Double] {
+        if json { return try Console.printRecord(result) }
+        if let dev = result.dev {
             print("\(task) dev: " + dev.keys.sorted().map { "\($0) \(String(format: "%.4f", dev[$0]!))" }.joined(separator: ", "))
         } else {
-            print(String(format: "CoQA dev: EM %.2f, F1 %.2f over %d stories", result["dev_em"] as? Double ?? .nan,
-                         result["dev_f1"] as? Double ?? .nan, result["dev_stories"] as? Int ?? 0))
+            print(String(format: "CoQA dev: EM %.2f, F1 %.2f over %d stories", result.devEM ?? .nan, result.devF1 ?? .nan, result.devStories ?? 0))
         }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import FactorlabTensor
 import Foundation
 
 /// `factorlab`: train, finetune, evaluate and benchmark dense and factorized GPT-2 models.
@@ -11,8 +12,11 @@ struct Factorlab: ParsableCommand {
         subcommands: [Pretrain.self, Resume.self, Finetune.self, Generate.self, Evaluate.self, Tokenize.self, ImportHF.self,
                       ExportHF.self, Factorize.self, Profile.self, Report.self, Bench.self])
 
+    /// Process-wide settings the library leaves to its executable: OpenBLAS's idle threads sleep
+    /// (below), and large tensor blocks stay in the heap between steps (``ProcessTuning``).
     static func main() {
         BLASThreads.sleepWhenIdle()
+        ProcessTuning.keepLargeBlocksInHeap()
         main(nil)
     }
 }

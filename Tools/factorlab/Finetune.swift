@@ -36,18 +36,9 @@ struct Finetune: ParsableCommand {
                                          hooks: .init(progress: { Console.progress($0) }, log: { Console.note($0) }))
         Console.endProgress()
         if json {
-            Console.printJSON(result)
+            try Console.printRecord(result)
             return
         }
-        for key in result.keys.sorted() {
-            let value = result[key]!
-            if let m = value as? [String: Double] {
-                print("\(key):".padding(toLength: 20, withPad: " ", startingAt: 0) + m.keys.sorted().map { "\($0) \(String(format: "%.4f", m[$0]!))" }.joined(separator: ", "))
-            } else if let d = value as? Double {
-                print("\(key):".padding(toLength: 20, withPad: " ", startingAt: 0) + String(format: "%.4f", d))
-            } else {
-                print("\(key):".padding(toLength: 20, withPad: " ", startingAt: 0) + "\(value)")
-            }
-        }
+        for line in result.textLines { print(line) }
     }
 }

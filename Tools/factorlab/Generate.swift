@@ -2,6 +2,7 @@ import ArgumentParser
 import FactorlabEval
 import FactorlabGPT2
 import FactorlabTensor
+import FactorlabCheckpoint
 import Foundation
 
 struct Generate: ParsableCommand {
@@ -55,7 +56,7 @@ struct Generate: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         let text = try tok.decode(out.filter { $0 != tok.endOfTextID })
         if json {
-            Console.printJSON(["prompt": prompt, "completion": text, "tokens": out.count,
+            try Console.printJSON(["prompt": prompt, "completion": text, "tokens": out.count,
                                "tokens_per_s": Double(out.count) / max(seconds, 1e-9)])
         } else {
             print("")

@@ -1,3 +1,4 @@
+import FactorlabRecords
 import Foundation
 
 /// Progress and results, following the CLI conventions: results on stdout, progress on stderr.
@@ -55,9 +56,23 @@ enum Console {
 
     static func warn(_ message: String) { FileHandle.standardError.write(Data(("warning: " + message + "\n").utf8)) }
 
-    /// Prints one JSON object on stdout.
-    static func printJSON(_ object: [String: Any]) {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])) ?? Data("{}".utf8)
+    /// Prints one JSON object on stdout. A value JSON cannot hold (NaN, infinity) is an error,
+    /// never an empty object.
+    static func printJSON(_ object: [String: Any]) throws {
+        guard JSONSerialization.isValidJSONObject(object) else {
+            throw OutputError("the results hold a value JSON cannot represent (NaN or infinity): \(object)")
+        }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
         print(String(decoding: data, as: UTF8.self))
     }
+
+    /// Prints one typed record as a JSON object on stdout.
+    static func printRecord<T: Encodable>(_ record: T) throws {
+        print(String(decoding: try RecordFiles.encode(record, pretty: true), as: UTF8.self))
+    }
+}
+
+struct OutputError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
 }

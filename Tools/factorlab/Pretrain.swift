@@ -46,16 +46,9 @@ struct Resume: ParsableCommand {
 
     func run() throws {
         let dir = URL(fileURLWithPath: runDirectory)
-        guard let latest = try CheckpointLookup.latest(dir) else {
+        guard let r = try Recipe.resuming(dir, overrides: overrides) else {
             throw ValidationError("\(dir.path) has no checkpoint (ckpt-*.h5) to resume from")
         }
-        guard let text = try CheckpointLookup.recipe(latest) else {
-            throw ValidationError("\(latest.path) does not record its recipe; start a new run with factorlab pretrain")
-        }
-        let base = text.components(separatedBy: "\n# overrides: ")
-        var sets = base.count > 1 ? base[1].trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init) : []
-        sets += overrides + ["checkpoint.dir=\(dir.path)"]
-        let r = try Recipe.parse(base[0], file: latest.path, overrides: sets, defaultName: dir.lastPathComponent)
         try runTraining(r, resume: true, json: json)
     }
 }
@@ -100,7 +93,7 @@ func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
         if let v = s.finalValLoss { obj["final_val_loss"] = v }
         if let v = s.bestValLoss { obj["best_val_loss"] = v }
         if let t = s.sample { obj["sample"] = t }
-        Console.printJSON(obj)
+        try Console.printJSON(obj)
     } else {
         print("run:            \(s.runDirectory.path)")
         print("parameters:     \(s.parameters)")

@@ -1,6 +1,8 @@
 import ArgumentParser
 import FactorlabEval
 import FactorlabGPT2
+import FactorlabCheckpoint
+import FactorlabBench
 import Foundation
 
 struct Profile: ParsableCommand {
@@ -85,6 +87,6 @@ struct Profile: ParsableCommand {
         }
         Console.endProgress()
         results["runs"] = rows
-        if json { Console.printJSON(results) }
+        if json { try Console.printJSON(results) }
     }
 }

@@ -38,7 +38,7 @@ struct Tokenize: ParsableCommand {
             let result: [String: Any] = ["out": out, "vocab_size": tok.vocabularySize, "merges": tok.mergeCount,
                                          "files": files.count, "bytes": texts.reduce(0) { $0 + $1.utf8.count },
                                          "seconds": Date().timeIntervalSince(start)]
-            if json { Console.printJSON(result) } else { print("wrote \(out)/vocab.json and merges.txt (\(tok.vocabularySize) tokens, \(files.count) files)") }
+            if json { try Console.printJSON(result) } else { print("wrote \(out)/vocab.json and merges.txt (\(tok.vocabularySize) tokens, \(files.count) files)") }
             return
         }
         guard let tokenizer, let input else {

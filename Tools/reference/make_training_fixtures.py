@@ -6,7 +6,7 @@ Run from the repository root (needs torch and transformers; outputs are committe
 
     python3 Tools/reference/make_training_fixtures.py
 
-Outputs in Tests/FactorlabTrainingTests/Fixtures/:
+Outputs in Tests/FactorlabOptimTests/Fixtures/:
   adamw-gpt2/                    the random-init GPT2LMHeadModel folder the run starts from
   adamw-reference.safetensors    tokens (the stream, as float), losses [10], lrs [10], grad_norms [10],
                                  and the final parameters under Factorlab names/orientation.
@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import GPT2Config, GPT2LMHeadModel
 
-OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FactorlabTrainingTests", "Fixtures")
+OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "FactorlabOptimTests", "Fixtures")
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
 B, T, STEPS, PEAK, FLOOR, WARMUP = 2, 8, 10, 3e-3, 1e-4, 3
 

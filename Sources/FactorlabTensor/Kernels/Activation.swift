@@ -50,7 +50,7 @@ extension Kernels {
         precondition(p >= 0 && p < 1, "dropout: probability \(p) outside [0, 1)")
         let scale = 1 / (1 - p)
         let mask = Tensor(shape: x.shape) { i in
-            RandomGenerator.unitFloat(RandomGenerator.mix(key &+ UInt64(i) &* 0x9E37_79B9_7F4A_7C15)) >= p ? scale : 0
+            SeededHash.dropoutScale(key: key, index: i, p: p, scale: scale)
         }
         return (try! x * mask, mask)
     }

@@ -27,7 +27,7 @@ extension Kernels {
     /// function of the key and the position, so backward regenerates it instead of storing it.
     @inline(__always)
     static func dropoutScale(key: UInt64, index: Int, p: Float) -> Float {
-        RandomGenerator.unitFloat(RandomGenerator.mix(key &+ UInt64(index) &* 0x9E37_79B9_7F4A_7C15)) >= p ? 1 / (1 - p) : 0
+        SeededHash.dropoutScale(key: key, index: index, p: p, scale: 1 / (1 - p))
     }
 
     /// Validates the shape of a packed qkv tensor and returns (B, T, C, head size).
@@ -174,5 +174,57 @@ extension Kernels {
         }
         withExtendedLifetime((x, dy, saved.probs)) {}
         return dqkv
+    }
+}
+
+// Attention over a key/value cache, for generation (no backward).
+//
+// The cache of one layer holds keys and values [rows, capacity, C] (heads side by side, like
+// qkv). Input row b of qkv [B, T, 3C] continues cache row `rows[b]`, whose first `past[b]`
+// positions are filled: its T new keys and values are written at positions past[b] ..< past[b]+T,
+// and query t attends to positions 0 ... past[b]+t. Rows may have different lengths (batched
+// generation of prompts of different sizes); each (row, head) pair is two GEMMs over its own
+// filled prefix, so padding is never multiplied.
+
+extension Kernels {
+    /// Appends the new keys and values to the cache and returns the attention output [B, T, C].
+    /// The caller has checked that every `past[b] + T` fits the capacity.
+    public static func cachedAttention(qkv: Tensor, heads: Int, keys: Tensor, values: Tensor,
+                                       rows: [Int], past: [Int]) throws -> Tensor {
+        let (batch, seqLen, c, hd) = try attentionDims(qkv, heads: heads)
+        let capacity = keys.shape[1]
+        guard keys.rank == 3, keys.shape == values.shape, keys.shape[2] == c, rows.count == batch, past.count == batch,
+              zip(rows, past).allSatisfy({ $0 >= 0 && $0 < keys.shape[0] && $1 >= 0 && $1 + seqLen <= capacity }) else {
+            throw TensorError("cached attention", "cache \(describe(keys.shape)) cannot take \(batch) rows of \(seqLen) new positions at \(past)")
+        }
+        let q = qkv.contiguous()
+        let qp = q.unsafeBase, kc = keys.unsafeBase, vc = values.unsafeBase
+        for b in 0..<batch {
+            for t in 0..<seqLen {
+                let src = qp + (b * seqLen + t) * 3 * c
+                let slot = rows[b] * capacity + past[b] + t
+                (kc + slot * c).update(from: src + c, count: c)
+                (vc + slot * c).update(from: src + 2 * c, count: c)
+            }
+        }
+        let out = Tensor(uninitializedShape: [batch, seqLen, c])
+        let longest = (past.max() ?? 0) + seqLen
+        let scale = 1 / Float(hd).squareRoot()
+        let (sq, sk, sv, so) = (SendablePointer(qp), SendablePointer(kc), SendablePointer(vc), SendablePointer(out.unsafeBase))
+        forEachHead(batch: batch, heads: heads, scratchCount: seqLen * longest) { b, h, scores in
+            let total = past[b] + seqLen
+            let kp = sk.p + rows[b] * capacity * c + h * hd, vp = sv.p + rows[b] * capacity * c + h * hd
+            BLAS.sgemm(transA: false, transB: true, m: seqLen, n: total, k: hd, alpha: scale,
+                       a: sq.p + b * seqLen * 3 * c + h * hd, lda: 3 * c, b: kp, ldb: c, c: scores, ldc: total)
+            for t in 0..<seqLen {
+                let row = scores + t * total, visible = past[b] + t + 1
+                softmaxRowInPlace(row, visible)
+                (row + visible).update(repeating: 0, count: total - visible)
+            }
+            BLAS.sgemm(transA: false, transB: false, m: seqLen, n: hd, k: total, a: scores, lda: total, b: vp, ldb: c,
+                       c: so.p + b * seqLen * c + h * hd, ldc: c)
+        }
+        withExtendedLifetime((q, keys, values)) {}
+        return out
     }
 }

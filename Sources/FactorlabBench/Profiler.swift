@@ -2,6 +2,7 @@ import FactorlabAutograd
 import FactorlabGPT2
 import FactorlabLayers
 import FactorlabOptim
+import FactorlabTraining
 import FactorlabTensor
 import Foundation
 
@@ -47,88 +48,56 @@ public enum Profiler {
         public var attentionFLOPShare: Double { 100 * attentionFLOPs / max(attentionFLOPs + mlpFLOPs, 1e-12) }
     }
 
-    static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
-
-    /// Profiles `repeats` forward passes (after one warm-up) on random token ids.
+    /// Profiles `repeats` forward passes (after one warm-up) on random token ids: the model's one
+    /// forward path, each component timed by a ``ForwardTimer``.
     public static func run(model: GPT2Model, batch: Int, seqLen: Int, repeats: Int = 3, trainStep: Bool = false) throws -> Report {
         let c = model.config
         guard seqLen <= c.nPositions else { throw GPT2Error.input("profile: sequence length \(seqLen) exceeds the context \(c.nPositions)") }
         var rng = RandomGenerator(seed: 1)
         let ids = (0..<(batch * seqLen)).map { _ in Int32(rng.next() % UInt64(c.vocabSize)) }
-        let names = ["embeddings", "layer_norm", "qkv_projection", "attention_core", "output_projection", "mlp", "lm_head"]
-        var seconds = [String: Double](uniqueKeysWithValues: names.map { ($0, 0) })
         let costs = model.costs(seqLen: seqLen)
         let tokens = Double(batch * seqLen)
+        let timer = ForwardTimer()
         var total = 0.0
         for r in 0...repeats {
-            var t = [String: Double](uniqueKeysWithValues: names.map { ($0, 0) })
-            func timed<T>(_ name: String, _ body: () throws -> T) rethrows -> T {
-                let s = now()
-                let v = try body()
-                t[name, default: 0] += now() - s
-                return v
-            }
-            let start = now()
-            try Tape.withoutRecording {
-                var x = try timed("embeddings") {
-                    try model.wte(ids, shape: [batch, seqLen]) + model.wpe.weight.variable.slice(axis: 0, 0..<seqLen)
-                }
-                for block in model.blocks {
-                    let h = try timed("layer_norm") { try block.ln1(x) }
-                    let qkv = try timed("qkv_projection") { try block.cAttn(h) }
-                    let a = try timed("attention_core") { try Variable.causalSelfAttention(qkv, heads: c.nHead) }
-                    let o = try timed("output_projection") { try block.attnProj(a) }
-                    x = try x + o
-                    let h2 = try timed("layer_norm") { try block.ln2(x) }
-                    let m = try timed("mlp") { try block.mlpProj(try block.cFc(h2).gelu()) }
-                    x = try x + m
-                }
-                let f = try timed("layer_norm") { try model.lnF(x) }
-                _ = try timed("lm_head") { try Variable.linear(f, weight: model.wte.weight.variable, bias: nil) }
-            }
-            if r > 0 {
-                total += now() - start
-                for (k, v) in t { seconds[k, default: 0] += v }
-            }
+            if r == 1 { timer.reset() }
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = try Tape.withoutRecording { try model.logits(ids, batch: batch, seqLen: seqLen, timer: timer) }
+            if r > 0 { total += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
         }
-        let flops: [String: Double] = [
-            "embeddings": Double(costs.embeddings) * tokens, "layer_norm": Double(costs.layerNorm) * tokens,
-            "qkv_projection": 2 * Double(costs.qkv) * tokens, "attention_core": 2 * Double(costs.attentionCore) * tokens,
-            "output_projection": 2 * Double(costs.attentionProjection) * tokens, "mlp": 2 * Double(costs.mlp) * tokens,
-            "lm_head": 2 * Double(costs.lmHead) * tokens,
+        let flops: [ForwardComponent: Double] = [
+            .embeddings: Double(costs.embeddings) * tokens, .layerNorm: Double(costs.layerNorm) * tokens,
+            .qkvProjection: 2 * Double(costs.qkv) * tokens, .attentionCore: 2 * Double(costs.attentionCore) * tokens,
+            .outputProjection: 2 * Double(costs.attentionProjection) * tokens, .mlp: 2 * Double(costs.mlp) * tokens,
+            .lmHead: 2 * Double(costs.lmHead) * tokens,
         ]
-        var report = Report(components: names.map { Component(name: $0, seconds: seconds[$0]! / Double(repeats), flops: flops[$0]!) },
-                            totalSeconds: total / Double(repeats), tokens: batch * seqLen,
+        let components = ForwardComponent.allCases.map {
+            Component(name: $0.rawValue, seconds: (timer.seconds[$0] ?? 0) / Double(repeats), flops: flops[$0]!)
+        }
+        var report = Report(components: components, totalSeconds: total / Double(repeats), tokens: batch * seqLen,
                             trainStepSeconds: trainStep ? 0 : nil, trainStepFLOPs: trainStep ? costs.trainingFLOPs * tokens : nil)
         if trainStep { try profileTrainingStep(model: model, ids: ids, batch: batch, seqLen: seqLen, repeats: repeats, into: &report) }
         return report
     }
 
-    /// Times training steps (after one warm-up) operation by operation: forward and backward
-    /// through a profiled tape, then the global gradient norm and an AdamW update, as a
-    /// pretraining step does them. The weights are restored afterwards.
+    /// Times training steps (after one warm-up) operation by operation: the pretraining step
+    /// itself (``OptimizerStep``, clipping at 1) on a profiled tape. The weights are restored
+    /// afterwards.
     static func profileTrainingStep(model: GPT2Model, ids: [Int32], batch: Int, seqLen: Int, repeats: Int,
                                     into report: inout Report) throws {
         let targets = ids.map { ($0 + 1) % Int32(model.config.vocabSize) }
         let saved = model.parameters.map(\.value)
         defer { for (p, v) in zip(model.parameters, saved) { p.value = v } }
         let optimizer = AdamW(model.namedParameters, hyper: .init(lr: 1e-4))
+        let step = OptimizerStep(optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 1 << 30, decay: .constant), clipNorm: 1)
         let profile = OperationProfile()
+        step.profile = profile
+        let microBatch = TokenBatch(inputs: ids, targets: targets, batch: batch, seqLen: seqLen)
         var steps = 0.0, norms = 0.0, updates = 0.0
-        let params = model.parameters
         for r in 0...max(1, repeats) {
             if r == 1 { profile.reset() }
-            let s = now()
-            let tape = Tape(profile: profile)
-            let loss = try tape.record { try model.loss(ids, targets: targets, batch: batch, seqLen: seqLen) }
-            try tape.backward(loss)
-            let s1 = now()
-            let norm = Gradients.globalNorm(params)
-            let s2 = now()
-            optimizer.step(gradScale: Gradients.clipCoefficient(norm: norm, maxNorm: 1))
-            optimizer.zeroGrad()
-            let s3 = now()
-            if r > 0 { steps += s1 - s; norms += s2 - s1; updates += s3 - s2 }
+            let result = try step.run(step: r, model: model, microBatches: [microBatch], dropoutKey: nil)
+            if r > 0 { steps += result.forwardBackwardSeconds; norms += result.normSeconds; updates += result.updateSeconds }
         }
         let n = Double(max(1, repeats))
         report.trainStepSeconds = steps / n

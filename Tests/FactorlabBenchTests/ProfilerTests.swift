@@ -1,4 +1,4 @@
-import FactorlabEval
+import FactorlabBench
 import FactorlabGPT2
 import FactorlabLayers
 import FactorlabTensor

@@ -20,14 +20,14 @@ final class OptimizerParityTests: XCTestCase {
         let tokens = try ref.tensor("tokens").scalars.map { Int32($0) }
         let losses = try ref.tensor("losses").scalars, norms = try ref.tensor("grad_norms").scalars
         let opt = AdamW(model.namedParameters, hyper: .init(lr: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1))
-        let step = LanguageModelStep(model: model, optimizer: opt,
+        let step = OptimizerStep(optimizer: opt,
                                      schedule: LRSchedule(peak: 3e-3, warmupSteps: 3, totalSteps: 10, decay: .cosine, floor: 1e-4),
                                      clipNorm: 1.0)
         let (b, t) = (2, 8)
         for i in 0..<10 {
             let chunk = Array(tokens[(i * b * t)...(i * b * t + b * t)])
             let batch = TokenBatch(inputs: Array(chunk.dropLast()), targets: Array(chunk.dropFirst()), batch: b, seqLen: t)
-            let r = try step.run(step: i, microBatches: [batch], dropoutKey: nil)
+            let r = try step.run(step: i, model: model, microBatches: [batch], dropoutKey: nil)
             XCTAssertEqual(r.loss, losses[i], accuracy: 1e-4, "loss at step \(i)")
             XCTAssertEqual(r.gradNorm, Double(norms[i]), accuracy: 1e-4 * Double(norms[i]), "grad norm at step \(i)")
             XCTAssertEqual(r.lr, try ref.tensor("lrs").scalars[i], accuracy: 1e-9)

@@ -1,4 +1,3 @@
-import FactorlabCheckpoint
 import FactorlabGPT2
 import FactorlabTokenizer
 import Foundation

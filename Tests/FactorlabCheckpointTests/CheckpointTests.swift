@@ -27,9 +27,9 @@ final class CheckpointTests: XCTestCase {
     /// Takes two optimizer steps so that moments are non-zero.
     func trained(_ model: GPT2Model) throws -> AdamW {
         let opt = AdamW(model.namedParameters, hyper: .init(lr: 1e-2))
-        let step = LanguageModelStep(model: model, optimizer: opt, schedule: LRSchedule(peak: 1e-2, totalSteps: 10, decay: .constant))
+        let step = OptimizerStep(optimizer: opt, schedule: LRSchedule(peak: 1e-2, totalSteps: 10, decay: .constant))
         let ids: [Int32] = [1, 2, 3, 4, 5, 6, 7, 8], targets: [Int32] = [2, 3, 4, 5, 6, 7, 8, 9]
-        for s in 0..<2 { _ = try step.run(step: s, microBatches: [TokenBatch(inputs: ids, targets: targets, batch: 1, seqLen: 8)], dropoutKey: nil) }
+        for s in 0..<2 { _ = try step.run(step: s, model: model, microBatches: [TokenBatch(inputs: ids, targets: targets, batch: 1, seqLen: 8)], dropoutKey: nil) }
         return opt
     }
 

@@ -1,0 +1,224 @@
+import Foundation
+
+/// A problem in a record: which key (with its parents, `model.n_embd`) and what is wrong. Readers
+/// add the file and line.
+public struct RecordError: Error, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable { case invalidJSON, missingKey, wrongType, invalidValue }
+    public let kind: Kind
+    public let key: String?
+    public let problem: String
+
+    public init(_ kind: Kind, key: String?, _ problem: String) {
+        self.kind = kind
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String { (key.map { "key \"\($0)\": " } ?? "") + problem }
+}
+
+/// Decodes records from JSON with errors that say what was expected and what was found, by key
+/// (`key "seed": expected an integer, found 1.5`), rather than Foundation's coding-path dumps.
+/// Integers must be whole numbers; numbers must be finite.
+public enum RecordDecoder {
+    /// Decodes one JSON object.
+    public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        let value: Any
+        do { value = try JSONSerialization.jsonObject(with: data, options: []) } catch {
+            let text = String(decoding: data.prefix(60), as: UTF8.self)
+            throw RecordError(.invalidJSON, key: nil, "not valid JSON (starts \"\(text)\"); each record must be one JSON object")
+        }
+        guard value is [String: Any] else {
+            throw RecordError(.invalidJSON, key: nil, "expected a JSON object, found \(describe(value))")
+        }
+        return try T(from: ValueDecoder(value: value, path: []))
+    }
+
+    static func describe(_ value: Any) -> String {
+        switch value {
+        case let string as String: return "string \"\(string.prefix(40))\""
+        case is NSNull: return "null"
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        case let number as NSNumber: return "number \(number)"
+        case is Bool: return "a boolean"
+        default: return "\(type(of: value))"
+        }
+    }
+
+    static func keyPath(_ path: [CodingKey]) -> String? {
+        path.isEmpty ? nil : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+    }
+
+    static func expectation(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "a string"
+        case is Bool.Type: return "a boolean"
+        case is Int.Type, is Int64.Type, is Int32.Type, is UInt64.Type, is UInt32.Type, is UInt.Type: return "an integer"
+        case is Double.Type, is Float.Type: return "a number"
+        default: return "an object"
+        }
+    }
+}
+
+/// A Decoder over a JSONSerialization value.
+private struct ValueDecoder: Decoder {
+    let value: Any
+    let path: [CodingKey]
+    var codingPath: [CodingKey] { path }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func wrong(_ expected: String) -> RecordError {
+        RecordError(.wrongType, key: RecordDecoder.keyPath(path), "expected \(expected), found \(RecordDecoder.describe(value))")
+    }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard let object = value as? [String: Any] else { throw wrong("an object") }
+        return KeyedDecodingContainer(KeyedContainer<Key>(object: object, path: path))
+    }
+
+    func unkeyedContainer() throws -> UnkeyedDecodingContainer {
+        guard let array = value as? [Any] else { throw wrong("an array") }
+        return UnkeyedContainer(array: array, path: path)
+    }
+
+    func singleValueContainer() throws -> SingleValueDecodingContainer { SingleValue(decoder: self) }
+
+    // Scalars, with the messages the records promise.
+    func string() throws -> String {
+        guard let s = value as? String else { throw wrong("a string") }
+        return s
+    }
+
+    func number() throws -> NSNumber {
+        guard let n = value as? NSNumber, !(value is String) else { throw wrong("a number") }
+        guard n.doubleValue.isFinite else {
+            throw RecordError(.invalidValue, key: RecordDecoder.keyPath(path), "expected a finite number, found \(n.doubleValue)")
+        }
+        return n
+    }
+
+    func integer() throws -> Int {
+        guard value is NSNumber, !(value is String) else { throw wrong("an integer") }
+        let d = try number().doubleValue
+        guard let i = Int(exactly: d) else {
+            throw RecordError(.wrongType, key: RecordDecoder.keyPath(path), "expected an integer, found \(d)")
+        }
+        return i
+    }
+
+    func bool() throws -> Bool {
+        guard let b = value as? Bool else { throw wrong("a boolean") }
+        return b
+    }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        switch type {
+        case is String.Type: return try string() as! T
+        case is Double.Type: return try number().doubleValue as! T
+        case is Float.Type: return Float(try number().doubleValue) as! T
+        case is Int.Type: return try integer() as! T
+        case is Int64.Type: return Int64(try integer()) as! T
+        case is Int32.Type:
+            guard let v = Int32(exactly: try integer()) else {
+                throw RecordError(.invalidValue, key: RecordDecoder.keyPath(path), "expected a 32-bit integer, found \(value)")
+            }
+            return v as! T
+        case is UInt64.Type:
+            guard let v = UInt64(exactly: try number().doubleValue) else { throw wrong("a non-negative integer") }
+            return v as! T
+        case is Bool.Type: return try bool() as! T
+        default: return try T(from: self)
+        }
+    }
+}
+
+private struct KeyedContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let object: [String: Any]
+    let path: [CodingKey]
+    var codingPath: [CodingKey] { path }
+    var allKeys: [Key] { object.keys.compactMap { Key(stringValue: $0) } }
+
+    func contains(_ key: Key) -> Bool { object[key.stringValue] != nil }
+
+    func child(_ key: Key, expecting type: Any.Type) throws -> ValueDecoder {
+        guard let v = object[key.stringValue], !(v is NSNull) else {
+            throw RecordError(.missingKey, key: RecordDecoder.keyPath(path + [key]), "missing (expected \(RecordDecoder.expectation(type)))")
+        }
+        return ValueDecoder(value: v, path: path + [key])
+    }
+
+    func decodeNil(forKey key: Key) throws -> Bool { object[key.stringValue] == nil || object[key.stringValue] is NSNull }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T { try child(key, expecting: type).decode(type) }
+    func decode(_ type: Bool.Type, forKey key: Key) throws -> Bool { try child(key, expecting: type).bool() }
+    func decode(_ type: String.Type, forKey key: Key) throws -> String { try child(key, expecting: type).string() }
+    func decode(_ type: Double.Type, forKey key: Key) throws -> Double { try child(key, expecting: type).number().doubleValue }
+    func decode(_ type: Int.Type, forKey key: Key) throws -> Int { try child(key, expecting: type).integer() }
+
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        try decodeNil(forKey: key) ? nil : decode(type, forKey: key)
+    }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try decodeNil(forKey: key) ? nil : decode(type, forKey: key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try decodeNil(forKey: key) ? nil : decode(type, forKey: key) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try decodeNil(forKey: key) ? nil : decode(type, forKey: key) }
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try decodeNil(forKey: key) ? nil : decode(type, forKey: key) }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        try child(key, expecting: [String: Any].self).container(keyedBy: type)
+    }
+    func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
+        try child(key, expecting: [Any].self).unkeyedContainer()
+    }
+    func superDecoder() throws -> Decoder { ValueDecoder(value: object, path: path) }
+    func superDecoder(forKey key: Key) throws -> Decoder { try child(key, expecting: Any.self) }
+}
+
+private struct UnkeyedContainer: UnkeyedDecodingContainer {
+    let array: [Any]
+    let path: [CodingKey]
+    var currentIndex = 0
+    var codingPath: [CodingKey] { path }
+    var count: Int? { array.count }
+    var isAtEnd: Bool { currentIndex >= array.count }
+
+    struct Index: CodingKey {
+        var intValue: Int?
+        var stringValue: String { "[\(intValue ?? 0)]" }
+        init(_ i: Int) { intValue = i }
+        init?(stringValue: String) { nil }
+        init?(intValue: Int) { self.intValue = intValue }
+    }
+
+    init(array: [Any], path: [CodingKey]) {
+        self.array = array
+        self.path = path
+    }
+
+    mutating func next() throws -> ValueDecoder {
+        guard !isAtEnd else {
+            throw RecordError(.missingKey, key: RecordDecoder.keyPath(path), "has only \(array.count) elements")
+        }
+        defer { currentIndex += 1 }
+        return ValueDecoder(value: array[currentIndex], path: path + [Index(currentIndex)])
+    }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd, array[currentIndex] is NSNull else { return false }
+        currentIndex += 1
+        return true
+    }
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T { try next().decode(type) }
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        try next().container(keyedBy: type)
+    }
+    mutating func nestedUnkeyedContainer() throws -> UnkeyedDecodingContainer { try next().unkeyedContainer() }
+    mutating func superDecoder() throws -> Decoder { try next() }
+}
+
+private struct SingleValue: SingleValueDecodingContainer {
+    let decoder: ValueDecoder
+    var codingPath: [CodingKey] { decoder.path }
+    func decodeNil() -> Bool { decoder.value is NSNull }
+    func decode<T: Decodable>(_ type: T.Type) throws -> T { try decoder.decode(type) }
+}
