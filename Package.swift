@@ -99,7 +99,7 @@ let package = Package(
         .target(name: "FactorlabDistributed", dependencies: ["CMPI", "FactorlabTensor", "FactorlabAutograd"], swiftSettings: fast),
 
         // Training: the one optimizer step, the trainer, recipes and the run-record files.
-        .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
+        .target(name: "FactorlabTraining", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabGPT2",
                                                           "FactorlabOptim", "FactorlabCheckpoint", "FactorlabData",
                                                           "FactorlabTokenizer", "FactorlabDistributed", "FactorlabRecords",
                                                           .product(name: "Yams", package: "Yams")], swiftSettings: fast),
@@ -126,9 +126,9 @@ let package = Package(
                 swiftSettings: fast),
 
         .executableTarget(name: "factorlab",
-                          dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabBench",
+                          dependencies: ["FactorlabTensor", "FactorlabLayers", "FactorlabBench",
                                          "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
-                                         "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabSafetensors", "FactorlabData",
+                                         "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabData",
                                          "FactorlabFinetune", "FactorlabDistributed", "FactorlabRecords",
                                          .product(name: "ArgumentParser", package: "swift-argument-parser")],
                           path: "Tools/factorlab", swiftSettings: fast),

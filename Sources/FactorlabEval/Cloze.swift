@@ -14,7 +14,7 @@ enum ContinuationScoring {
         var ids = context + continuation
         if ids.count > model.config.nPositions { ids = Array(ids.suffix(model.config.nPositions)) }
         guard ids.count > continuation.count else {
-            throw GPT2Error.input("the continuation (\(continuation.count) tokens) does not fit the model's context of \(model.config.nPositions) with any context")
+            throw EvalError("the continuation (\(continuation.count) tokens) does not fit the model's context of \(model.config.nPositions) with any context")
         }
         let logits = try Tape.withoutRecording { try model.logits(ids, batch: 1, seqLen: ids.count) }.value
         let v = model.config.vocabSize
@@ -46,17 +46,17 @@ public enum Lambada {
     /// Reads JSONL lines with a `text` field (the LAMBADA test set format used by GPT-2's evaluation).
     public static func load(_ url: URL, field: String = "text") throws -> [String] {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw GPT2Error.input("\(url.path): cannot read the file")
+            throw EvalError(file: url.path, "cannot read the file")
         }
         var texts: [String] = []
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.isEmpty { continue }
             guard let obj = try? JSONSerialization.jsonObject(with: Data(trimmed.utf8)) as? [String: Any] else {
-                throw GPT2Error.input("\(url.path):\(i + 1): not a JSON object")
+                throw EvalError(file: url.path, line: i + 1, "not a JSON object")
             }
             guard let text = obj[field] as? String else {
-                throw GPT2Error.input("\(url.path):\(i + 1): no string field '\(field)'")
+                throw EvalError(file: url.path, line: i + 1, "no string field '\(field)'")
             }
             texts.append(text)
         }
@@ -112,7 +112,7 @@ public enum ClozeTest {
     /// a blank line between examples. Also accepts JSONL with context, query, candidates, answer.
     public static func load(_ url: URL) throws -> [Example] {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw GPT2Error.input("\(url.path): cannot read the file")
+            throw EvalError(file: url.path, "cannot read the file")
         }
         let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
@@ -122,7 +122,7 @@ public enum ClozeTest {
                 guard let o = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
                       let c = o["context"] as? String, let q = o["query"] as? String,
                       let cands = o["candidates"] as? [String], let a = o["answer"] as? String else {
-                    throw GPT2Error.input("\(url.path):\(i + 1): expected {\"context\", \"query\", \"candidates\", \"answer\"}")
+                    throw EvalError(file: url.path, line: i + 1, "expected {\"context\", \"query\", \"candidates\", \"answer\"}")
                 }
                 return try validated(Example(context: c, query: q, candidates: cands, answer: a), url.path, i + 1)
             }
@@ -133,13 +133,13 @@ public enum ClozeTest {
             let line = String(raw)
             if line.trimmingCharacters(in: .whitespaces).isEmpty { context = []; continue }
             guard let space = line.firstIndex(of: " "), let number = Int(line[..<space]) else {
-                throw GPT2Error.input("\(url.path):\(i + 1): expected a numbered line (\"N sentence\")")
+                throw EvalError(file: url.path, line: i + 1, "expected a numbered line (\"N sentence\")")
             }
             let body = String(line[line.index(after: space)...])
             if number < 21 { context.append(body); continue }
             let parts = body.components(separatedBy: "\t")
             guard parts.count >= 4 else {
-                throw GPT2Error.input("\(url.path):\(i + 1): query line needs query, answer, (empty), candidates separated by tabs")
+                throw EvalError(file: url.path, line: i + 1, "query line needs query, answer, (empty), candidates separated by tabs")
             }
             let ex = Example(context: context.joined(separator: " "), query: parts[0],
                              candidates: parts[3].split(separator: "|").map(String.init), answer: parts[1])
@@ -150,9 +150,9 @@ public enum ClozeTest {
     }
 
     static func validated(_ e: Example, _ file: String, _ line: Int) throws -> Example {
-        guard e.query.contains("XXXXX") else { throw GPT2Error.input("\(file):\(line): the query has no XXXXX placeholder") }
+        guard e.query.contains("XXXXX") else { throw EvalError(file: file, line: line, "the query has no XXXXX placeholder") }
         guard e.candidates.contains(e.answer) else {
-            throw GPT2Error.input("\(file):\(line): the answer '\(e.answer)' is not among the candidates")
+            throw EvalError(file: file, line: line, "the answer '\(e.answer)' is not among the candidates")
         }
         return e
     }

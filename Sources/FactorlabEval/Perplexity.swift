@@ -26,11 +26,11 @@ public enum Perplexity {
     public static func evaluate(model: GPT2Model, ids: [Int32], bytes: Int, window: Int? = nil, stride: Int? = nil,
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> PerplexityResult {
         let w = min(window ?? model.config.nPositions, model.config.nPositions)
-        guard w >= 2 else { throw GPT2Error.input("perplexity: window \(w) must be at least 2") }
+        guard w >= 2 else { throw EvalError("perplexity: window \(w) must be at least 2") }
         let requested = stride ?? w
-        guard requested >= 1, requested <= w else { throw GPT2Error.input("perplexity: stride \(requested) must be between 1 and the window \(w)") }
+        guard requested >= 1, requested <= w else { throw EvalError("perplexity: stride \(requested) must be between 1 and the window \(w)") }
         let s = min(requested, w - 1)
-        guard ids.count >= 2 else { throw GPT2Error.input("perplexity: the text has \(ids.count) token(s); at least 2 are needed") }
+        guard ids.count >= 2 else { throw EvalError("perplexity: the text has \(ids.count) token(s); at least 2 are needed") }
         var nll = 0.0, scored = 0, windows = 0
         var prevEnd = 0
         var begin = 0

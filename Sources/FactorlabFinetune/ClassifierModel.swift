@@ -12,21 +12,15 @@ public enum ClassifierModel {
         config.numLabels = numLabels
         config.padTokenID = padTokenID
         let model = try GPT2Model(config, seed: seed)
-        let source = Dictionary(base.namedParameters.map { ($0.0, $0.1) }, uniquingKeysWith: { a, _ in a })
-        for (name, p) in model.namedParameters {
-            if name == "score.weight" {
-                if let old = source[name], old.value.shape == p.value.shape { p.value = try copy(old.value) }
-                continue
-            }
-            guard let old = source[name] else { throw FinetuneError.model("the base model has no parameter \(name)") }
-            guard old.value.shape == p.value.shape else {
-                throw FinetuneError.model("parameter \(name): base shape \(old.value.shape), classifier needs \(p.value.shape)")
-            }
-            p.value = try copy(old.value)
+        let source = Dictionary(base.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
+        try model.assignParameters(copy: true, missing: { FinetuneError.model("the base model has no parameter \($0)") },
+                                   mismatch: { name, t, p in
+            FinetuneError.model("parameter \(name): base shape \(t.shape), classifier needs \(p.value.shape)")
+        }) { name, p in
+            // A head of the same size is kept; any other head is replaced by the fresh one.
+            if name == "score.weight" { return source[name].flatMap { $0.shape == p.shape ? $0 : nil } ?? p.value }
+            return source[name]
         }
         return model
     }
-
-    /// A copy with its own storage (the optimizer updates values in place).
-    static func copy(_ t: Tensor) throws -> Tensor { try Tensor(shape: t.shape, scalars: t.scalars) }
 }

@@ -6,8 +6,10 @@ public struct GPT2Costs: Sendable, Equatable {
     public var qkv: Int
     /// Attention output projections, all layers.
     public var attentionProjection: Int
-    /// Attention core: scores (Q K^T) and weighted values (P V), all layers, as computed (full
-    /// T x T squares; the causal mask leaves about half of it useful).
+    /// Attention core: scores (Q K^T) and weighted values (P V), all layers, counted as full
+    /// T x T squares (2 T C MACs per token per layer, the convention of Kaplan et al.). The blocked
+    /// causal kernel multiplies only the blocks a query can see, about half of that at long T, so
+    /// measured GFLOP/s of the core read high by up to 2x.
     public var attentionCore: Int
     /// MLP (c_fc and c_proj, any linear kind), all layers.
     public var mlp: Int

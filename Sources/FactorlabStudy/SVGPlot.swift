@@ -65,8 +65,21 @@ public struct SVGPlot: Sendable {
         self.legend = legend
     }
 
-    /// The SVG document.
+    /// The SVG document: the frame (title, axes, grid and tick labels), the data, the legend.
     public func render() -> String {
+        let f = frame()
+        return header(f) + axes(f) + data(f) + legendSVG() + "</svg>\n"
+    }
+
+    /// The plotted area and the data ranges mapped onto it (log x, linear y, padded).
+    struct Frame {
+        let lx0: Double, lx1: Double, y0: Double, y1: Double
+        let plotW: Double, plotH: Double
+        func px(_ x: Double) -> Double { SVGPlot.left + (log10(x) - lx0) / (lx1 - lx0) * plotW }
+        func py(_ y: Double) -> Double { SVGPlot.top + (y1 - y) / (y1 - y0) * plotH }
+    }
+
+    func frame() -> Frame {
         let all = series.flatMap(\.points).filter { $0.x > 0 && $0.x.isFinite && $0.loss.isFinite }
         let xs = all.map(\.x)
         let ys = all.map(\.loss)
@@ -92,10 +105,13 @@ public struct SVGPlot: Sendable {
 
         let plotW = Self.width - Self.left - Self.right
         let plotH = Self.height - Self.top - Self.bottom
-        let px = { (x: Double) in Self.left + (log10(x) - lx0) / (lx1 - lx0) * plotW }
-        let py = { (y: Double) in Self.top + (y1 - y) / (y1 - y0) * plotH }
 
-        var out = """
+        return Frame(lx0: lx0, lx1: lx1, y0: y0, y1: y1, plotW: plotW, plotH: plotH)
+    }
+
+    func header(_ f: Frame) -> String {
+        let plotW = f.plotW
+        return """
             <?xml version="1.0" encoding="UTF-8" standalone="no"?>
             <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="\(n(Self.width))" height="\(n(Self.height))" \
             viewBox="0 0 \(n(Self.width)) \(n(Self.height))" font-family="Helvetica, Arial, sans-serif" font-size="12">
@@ -103,6 +119,13 @@ public struct SVGPlot: Sendable {
             <text x="\(n(Self.left + plotW / 2))" y="22" text-anchor="middle" font-size="15" font-weight="bold">\(xml(title))</text>
 
             """
+    }
+
+    /// Grid lines, ticks and their labels, axis titles.
+    func axes(_ f: Frame) -> String {
+        let (lx0, lx1, y0, y1, plotW, plotH) = (f.lx0, f.lx1, f.y0, f.y1, f.plotW, f.plotH)
+        let px = f.px, py = f.py
+        var out = ""
         // Grid and ticks.
         out += "<g stroke=\"#e4e4e4\" stroke-width=\"1\">\n"
         // Decade ticks, labelled 10^k.
@@ -159,7 +182,13 @@ public struct SVGPlot: Sendable {
         out += "<text x=\"18\" y=\"\(n(Self.top + plotH / 2))\" text-anchor=\"middle\" font-size=\"13\" "
             + "transform=\"rotate(-90 18 \(n(Self.top + plotH / 2)))\">\(xml(yLabel))</text>\n</g>\n"
 
-        // Data.
+        return out
+    }
+
+    /// Lines and markers of every series.
+    func data(_ f: Frame) -> String {
+        let px = f.px, py = f.py
+        var out = ""
         out += "<g fill=\"none\" stroke-linejoin=\"round\" stroke-linecap=\"round\">\n"
         for s in series where s.line && s.points.count > 1 {
             let path = s.points.filter { $0.x > 0 }.map { "\(n(px($0.x))),\(n(py($0.loss)))" }.joined(separator: " ")
@@ -175,7 +204,11 @@ public struct SVGPlot: Sendable {
         }
         out += "</g>\n"
 
-        // Legend.
+        return out
+    }
+
+    func legendSVG() -> String {
+        var out = ""
         let lx = Self.width - Self.right + 16
         out += "<g font-size=\"11\">\n"
         for (i, entry) in legend.enumerated() {
@@ -189,7 +222,7 @@ public struct SVGPlot: Sendable {
             }
             out += "<text x=\"\(n(lx + 32))\" y=\"\(n(y + 4))\" fill=\"#222222\">\(xml(entry.text))</text>\n"
         }
-        out += "</g>\n</svg>\n"
+        out += "</g>\n"
         return out
     }
 

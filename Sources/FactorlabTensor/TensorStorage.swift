@@ -35,7 +35,7 @@ public enum ProcessTuning {
 
 /// A 64-byte aligned, heap-allocated buffer of `Float`, shared by value-type tensors.
 ///
-/// Tensors hold storage by reference and copy it on write (see `Tensor.makeUnique`), so two
+/// Tensors hold storage by reference and copy it on write (see `Tensor.makeUniqueContiguous`), so two
 /// tensors never observe each other's mutations. Storage is never resized.
 public final class TensorStorage: @unchecked Sendable {
     /// Number of floats in the buffer.

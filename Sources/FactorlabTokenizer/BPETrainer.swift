@@ -125,6 +125,10 @@ struct BPETrainer {
     }
 
     /// Learns the merges and builds the tokenizer.
+    ///
+    /// Longer than the usual 80 lines on purpose: the merge loop keeps the heap, the pair
+    /// counts, the position lists and the word table consistent with each other inside one
+    /// iteration, and splitting it would pass all four around as inout state to every piece.
     func train() throws -> BPETokenizer {
         // Token ids 0…255: byte tokens in character order.
         var tokenBytes: [[UInt8]] = ByteEncoder.bytesInScalarOrder.map { [$0] }

@@ -154,13 +154,7 @@ public final class Trainer {
                 if v < (state.progress.bestValLoss ?? .infinity) { state.progress.bestValLoss = v; improved = true }
             }
             records?.append(row)
-            let remaining = Double(total - state.progress.step) * Double(recipe.tokensPerStep * comm.size) / max(tokensPerSecond, 1e-9)
-            if comm.isRoot {
-                options.progress(String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@",
-                                        state.progress.step, total, result.loss, result.lr, tokensPerSecond,
-                                        Trainer.clock(state.progress.wallSeconds), Trainer.clock(remaining),
-                                        state.progress.lastValLoss.map { String(format: " | val %.4f", $0) } ?? ""))
-            }
+            if comm.isRoot { options.progress(progressLine(state.progress, total: total, result: result, tokensPerSecond: tokensPerSecond)) }
             let due = state.progress.step % recipe.checkpoint.interval == 0 || isLast || state.progress.step == stopAt
             try saveCheckpoints(due ? begin.optimizer : nil, state: state, improved: improved, model: model)
         }
@@ -377,6 +371,14 @@ public final class Trainer {
         for k in 0..<4 where sums[k] != n * pieces[k] || sums[4 + k] != n * pieces[k] * pieces[k] {
             throw TrainingError.distributed("data parallel: the ranks' parameters differ after step \(step) (rank \(comm.rank) hash \(String(h, radix: 16))); stopping before saving a checkpoint")
         }
+    }
+
+    /// `step 40/400 | loss 5.1234 | lr 1.00e-03 | 12000 tok/s | 00:00:12 elapsed | ETA 00:01:48 | val 5.2000`
+    func progressLine(_ p: TrainingProgress, total: Int, result: StepResult, tokensPerSecond: Double) -> String {
+        let remaining = Double(total - p.step) * Double(recipe.tokensPerStep * comm.size) / max(tokensPerSecond, 1e-9)
+        return String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@", p.step, total, result.loss, result.lr,
+                      tokensPerSecond, Trainer.clock(p.wallSeconds), Trainer.clock(remaining),
+                      p.lastValLoss.map { String(format: " | val %.4f", $0) } ?? "")
     }
 
     static func clock(_ seconds: Double) -> String {

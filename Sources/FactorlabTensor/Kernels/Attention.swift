@@ -186,6 +186,10 @@ extension Kernels {
 // generation of prompts of different sizes); each (row, head) pair is two GEMMs over its own
 // filled prefix, so padding is never multiplied.
 
+/// Cached attention runs its (row, head) pairs on the worker threads above this many
+/// multiply-adds (per product; measured on tiny and gpt2 generation: below it the serial loop wins).
+let cachedAttentionParallelMACs = 1 << 18
+
 extension Kernels {
     /// Appends the new keys and values to the cache and returns the attention output [B, T, C].
     /// The caller has checked that every `past[b] + T` fits the capacity.
@@ -211,7 +215,7 @@ extension Kernels {
         let longest = (past.max() ?? 0) + seqLen
         let scale = 1 / Float(hd).squareRoot()
         let (sq, sk, sv, so) = (SendablePointer(qp), SendablePointer(kc), SendablePointer(vc), SendablePointer(out.unsafeBase))
-        forEachHead(batch: batch, heads: heads, scratchCount: seqLen * longest) { b, h, scores in
+        let perHead: (Int, Int, UnsafeMutablePointer<Float>) -> Void = { b, h, scores in
             let total = past[b] + seqLen
             let kp = sk.p + rows[b] * capacity * c + h * hd, vp = sv.p + rows[b] * capacity * c + h * hd
             BLAS.sgemm(transA: false, transB: true, m: seqLen, n: total, k: hd, alpha: scale,
@@ -223,6 +227,14 @@ extension Kernels {
             }
             BLAS.sgemm(transA: false, transB: false, m: seqLen, n: hd, k: total, a: scores, lda: total, b: vp, ldb: c,
                        c: so.p + b * seqLen * c + h * hd, ldc: c)
+        }
+        // One generated token over a short prefix is a few thousand multiply-adds per head: less
+        // than waking the worker threads costs, so small work stays on this thread.
+        if batch * heads * seqLen * longest * hd < cachedAttentionParallelMACs {
+            let scores = Tensor(uninitializedShape: [seqLen * longest])
+            for b in 0..<batch { for h in 0..<heads { perHead(b, h, scores.unsafeBase) } }
+        } else {
+            forEachHead(batch: batch, heads: heads, scratchCount: seqLen * longest, perHead)
         }
         withExtendedLifetime((q, keys, values)) {}
         return out
