@@ -78,7 +78,7 @@ let package = Package(
         // GPT-2: config and presets, the model with per-layer MLP kinds and its one forward path (training,
         // evaluation, KV-cache generation), the generation loop, projections of trained models, Hugging Face interop.
         .target(name: "FactorlabGPT2", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers",
-                                                      "FactorlabSafetensors"],
+                                                      "FactorlabSafetensors", "FactorlabRecords"],
                 swiftSettings: fast),
 
         // GLUE and CoQA: loaders, official metrics, submission files, prompt building (Foundation only).
@@ -106,7 +106,7 @@ let package = Package(
 
         // Evaluation: perplexity, LAMBADA and CBT scoring of language models.
         .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
-                                                      "FactorlabTokenizer"], swiftSettings: fast),
+                                                      "FactorlabTokenizer", "FactorlabRecords"], swiftSettings: fast),
 
         // Finetuning: GLUE sequence classification and generative CoQA, recipes and runs.
         .target(name: "FactorlabFinetune", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabOptim",

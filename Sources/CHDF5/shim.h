@@ -34,6 +34,7 @@ static inline hid_t fl_H5T_C_S1(void) { H5open(); return H5T_C_S1; }
 
 // MARK: File format bounds (H5F_LIBVER_LATEST is a macro naming an enum constant)
 static inline H5F_libver_t fl_H5F_LIBVER_V18(void) { return H5F_LIBVER_V18; }
+static inline H5F_libver_t fl_H5F_LIBVER_V110(void) { return H5F_LIBVER_V110; }
 static inline H5F_libver_t fl_H5F_LIBVER_LATEST(void) { return H5F_LIBVER_LATEST; }
 
 // MARK: Sizes and addresses

@@ -27,7 +27,7 @@ enum DocumentReader {
         }
         switch file.kind {
         case .text, .tokens:
-            try body(.text(TextNormalizer.normalize(data)))
+            try body(.text(TextNormalizer.decodeFile(data, path: file.path)))
         case .jsonLines:
             try forEachLine(data, path: file.path, textField: textField, body)
         case .json:

@@ -2,6 +2,7 @@ import FactorlabAutograd
 import FactorlabGPT2
 import FactorlabTensor
 import FactorlabTokenizer
+import FactorlabRecords
 import Foundation
 
 /// Log-probabilities of continuations under a model (no tape).
@@ -45,9 +46,7 @@ public enum Lambada {
 
     /// Reads JSONL lines with a `text` field (the LAMBADA test set format used by GPT-2's evaluation).
     public static func load(_ url: URL, field: String = "text") throws -> [String] {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw EvalError(file: url.path, "cannot read the file")
-        }
+        let data = try readFile(url)
         var texts: [String] = []
         for (i, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -60,6 +59,7 @@ public enum Lambada {
             }
             texts.append(text)
         }
+        guard !texts.isEmpty else { throw EvalError(file: url.path, "holds no examples (expected JSON lines with a string field '\(field)')") }
         return texts
     }
 
@@ -72,6 +72,7 @@ public enum Lambada {
 
     public static func evaluate(model: GPT2Model, tokenizer: BPETokenizer, texts: [String],
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+        guard !texts.isEmpty else { throw EvalError("LAMBADA: no examples to score") }
         var correct = 0, tokens = 0, nll = 0.0, n = 0
         for (i, text) in texts.enumerated() {
             guard let (context, target) = split(text) else { continue }
@@ -82,6 +83,7 @@ public enum Lambada {
             nll -= lps.reduce(0, +)
             progress(i + 1, texts.count)
         }
+        guard n > 0 else { throw EvalError("LAMBADA: none of the \(texts.count) texts has a last word to predict (a text needs a space before its last word)") }
         return Result(examples: n, correct: correct, targetTokens: tokens, targetNLL: nll)
     }
 }
@@ -111,9 +113,12 @@ public enum ClozeTest {
     /// Reads the original CBT format: numbered lines 1-20 of context, line 21 `query<TAB>answer<TAB><TAB>c1|c2|...`,
     /// a blank line between examples. Also accepts JSONL with context, query, candidates, answer.
     public static func load(_ url: URL) throws -> [Example] {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw EvalError(file: url.path, "cannot read the file")
-        }
+        let examples = try parse(try readFile(url), url: url)
+        guard !examples.isEmpty else { throw EvalError(file: url.path, "holds no examples (expected CBT's numbered lines or JSON lines)") }
+        return examples
+    }
+
+    static func parse(_ data: Data, url: URL) throws -> [Example] {
         let text = String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if lines.first(where: { !$0.isEmpty })?.hasPrefix("{") == true {
@@ -159,6 +164,7 @@ public enum ClozeTest {
 
     public static func evaluate(model: GPT2Model, tokenizer: BPETokenizer, examples: [Example],
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
+        guard !examples.isEmpty else { throw EvalError("CBT: no examples to score") }
         var correct = 0
         for (i, e) in examples.enumerated() {
             let context = tokenizer.encode(e.context)
@@ -172,5 +178,12 @@ public enum ClozeTest {
             progress(i + 1, examples.count)
         }
         return Result(examples: examples.count, correct: correct)
+    }
+}
+
+/// A data file's bytes, or an ``EvalError`` that says why it cannot be read.
+func readFile(_ url: URL) throws -> Data {
+    do { return try FileReading.contents(of: url) } catch let e as FileReading.Failure {
+        throw EvalError(file: e.file, e.reason)
     }
 }

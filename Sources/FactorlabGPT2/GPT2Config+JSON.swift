@@ -1,4 +1,5 @@
 import FactorlabLayers
+import FactorlabRecords
 import Foundation
 
 extension GPT2Config {
@@ -30,7 +31,7 @@ extension GPT2Config {
         attnDropout = try fields.float("attn_pdrop")
         residDropout = try fields.float("resid_pdrop")
         numLabels = try fields.int("num_labels")
-        if let pad = try fields.optionalInt("pad_token_id") { padTokenID = Int32(pad) }
+        padTokenID = try fields.optionalTokenID("pad_token_id")
         guard let spec = fields.object["mlp"] as? String else {
             throw fields.error("key 'mlp' must be a string such as \"dense\" or \"monarch:4@6-11\"")
         }
@@ -67,8 +68,8 @@ struct ConfigFields {
     /// An integer (a JSON number with no fraction; `true` is not 1), or nil when absent.
     func optionalInt(_ key: String) throws -> Int? {
         if isAbsent(key) { return nil }
-        guard let n = object[key] as? NSNumber, let v = Int(exactly: n.doubleValue) else {
-            throw error("key '\(key)' must be an integer, got \(object[key].map { "\($0)" } ?? "nothing")")
+        guard let n = JSONValues.number(object[key]!), let v = Int(exactly: n.doubleValue) else {
+            throw error("key '\(key)' must be an integer, got \(describe(object[key]!))")
         }
         return v
     }
@@ -81,9 +82,28 @@ struct ConfigFields {
 
     func float(_ key: String, _ fallback: Float? = nil) throws -> Float {
         if isAbsent(key), let fallback { return fallback }
-        guard let n = object[key] as? NSNumber else {
-            throw error("key '\(key)' must be a number, got \(object[key].map { "\($0)" } ?? "nothing")")
+        guard let n = JSONValues.number(object[key]!), n.doubleValue.isFinite, Float(n.doubleValue).isFinite else {
+            throw error("key '\(key)' must be a finite number, got \(describe(object[key]!))")
         }
         return Float(n.doubleValue)
+    }
+
+    /// An untrusted value as a short phrase for a message (a whole nested value is never printed).
+    func describe(_ value: Any) -> String {
+        if JSONValues.isBoolean(value) { return "a boolean" }
+        switch value {
+        case let s as String: return "the string \"\(JSONValues.preview(s, limit: 40))\""
+        case is [Any]: return "an array"
+        case is [String: Any]: return "an object"
+        case is NSNull: return "null"
+        default: return JSONValues.preview("\(value)", limit: 40)
+        }
+    }
+
+    /// A token id (pad, bos, eos) that fits Int32, or nil when absent.
+    func optionalTokenID(_ key: String) throws -> Int32? {
+        guard let v = try optionalInt(key) else { return nil }
+        guard let id = Int32(exactly: v), id >= 0 else { throw error("key '\(key)' must be a token id between 0 and \(Int32.max), got \(v)") }
+        return id
     }
 }

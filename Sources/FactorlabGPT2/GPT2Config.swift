@@ -34,8 +34,9 @@ public struct GPT2Config: Equatable, Sendable {
         self.nEmbd = nEmbd
         self.nPositions = nPositions
         self.vocabSize = vocabSize
-        self.nInner = nInner ?? 4 * nEmbd
-        self.mlp = Array(repeating: mlp, count: nLayer)
+        // Sizes are checked by validate(); until then, keep what is built from them in range.
+        self.nInner = nInner ?? { let (r, o) = nEmbd.multipliedReportingOverflow(by: 4); return o ? Int.max : r }()
+        self.mlp = Array(repeating: mlp, count: min(max(nLayer, 0), GPT2Config.limits[0].max))
     }
 
     /// Presets: the four GPT-2 sizes and small models for CPU experiments.
@@ -68,6 +69,9 @@ public struct GPT2Config: Equatable, Sendable {
     /// (others dense), several parts joined by `;`. LAYERS is `6-11`, `3`, or `0,2,4`.
     /// Examples: `monarch:4`, `monarch:4@6-11`, `lowrank:64@0-5;monarch:4@6-11`.
     public static func mlpKinds(_ spec: String, layers: Int) throws -> [LinearKind] {
+        guard layers >= 1 && layers <= limits[0].max else {
+            throw GPT2Error.config("n_layer must be between 1 and \(limits[0].max), got \(layers)")
+        }
         var kinds = [LinearKind](repeating: .dense, count: layers)
         for part in spec.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
             let pieces = part.split(separator: "@", maxSplits: 1).map(String.init)
@@ -87,9 +91,10 @@ public struct GPT2Config: Equatable, Sendable {
     public static func parseLayers(_ text: String, layers: Int, spec: String) throws -> [Int] {
         var out: [Int] = []
         for item in text.split(separator: ",") {
-            let ends = item.split(separator: "-", maxSplits: 1).map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            // Empty parts are kept, so "-1" is an error rather than layer 1.
+            let ends = item.split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false).map { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard let lo = ends.first ?? nil, let hi = ends.count == 2 ? ends[1] : lo, lo <= hi else {
-                throw GPT2Error.config("layers '\(text)' in '\(spec)': expected N, N-M or a comma-separated list")
+                throw GPT2Error.config("layers '\(text.prefix(40))' in '\(spec.prefix(60))': expected N, N-M or a comma-separated list of non-negative layer numbers")
             }
             guard lo >= 0, hi < layers else {
                 throw GPT2Error.config("layers '\(text)' in '\(spec)' are outside 0-\(layers - 1) (the model has \(layers) layers)")
@@ -99,10 +104,21 @@ public struct GPT2Config: Equatable, Sendable {
         return out
     }
 
-    /// Checks the configuration and names the first problem.
+    /// The largest sizes a config may have: far above any GPT-2, small enough that products of
+    /// sizes cannot overflow before the parameter count is checked.
+    public static let limits: [(key: String, max: Int)] = [
+        ("n_layer", 1024), ("n_head", 1024), ("n_embd", 1 << 16), ("n_positions", 1 << 20),
+        ("vocab_size", Int(Int32.max)), ("n_inner", 1 << 18),
+    ]
+
+    /// Checks the configuration and names the first problem: every size within its range, the
+    /// head count dividing the width, probabilities and epsilon in range, the parameter count
+    /// representable (overflow-checked).
     public func validate() throws {
-        guard nLayer >= 1, nHead >= 1, nEmbd >= 1, nPositions >= 1, vocabSize >= 1, nInner >= 1 else {
-            throw GPT2Error.config("every size must be positive (n_layer \(nLayer), n_head \(nHead), n_embd \(nEmbd), n_positions \(nPositions), vocab_size \(vocabSize), n_inner \(nInner))")
+        for ((key, limit), value) in zip(GPT2Config.limits, [nLayer, nHead, nEmbd, nPositions, vocabSize, nInner]) {
+            guard value >= 1 && value <= limit else {
+                throw GPT2Error.config("\(key) must be between 1 and \(limit), got \(value)")
+            }
         }
         guard nEmbd % nHead == 0 else {
             throw GPT2Error.config("n_head \(nHead) does not divide n_embd \(nEmbd)")
@@ -110,14 +126,65 @@ public struct GPT2Config: Equatable, Sendable {
         guard mlp.count == nLayer else {
             throw GPT2Error.config("\(mlp.count) MLP kinds given for \(nLayer) layers")
         }
-        for p in [embdDropout, attnDropout, residDropout] where !(p >= 0 && p < 1) {
-            throw GPT2Error.config("dropout probability \(p) is outside [0, 1)")
+        for (key, p) in [("embd_pdrop", embdDropout), ("attn_pdrop", attnDropout), ("resid_pdrop", residDropout)] where !(p >= 0 && p < 1) {
+            throw GPT2Error.config("\(key) \(p) is outside [0, 1)")
         }
-        guard numLabels >= 0 else { throw GPT2Error.config("num_labels \(numLabels) is negative") }
+        guard layerNormEpsilon > 0 && layerNormEpsilon <= 0.1 else {
+            throw GPT2Error.config("layer_norm_epsilon must be in (0, 0.1], got \(layerNormEpsilon)")
+        }
+        guard numLabels >= 0 && numLabels <= 1 << 16 else { throw GPT2Error.config("num_labels must be between 0 and 65536, got \(numLabels)") }
+        if let pad = padTokenID, pad < 0 || Int(pad) >= vocabSize {
+            throw GPT2Error.config("pad_token_id \(pad) is outside the vocabulary 0..<\(vocabSize)")
+        }
+        _ = try parameterCount()
+    }
+
+    /// Number of parameters (the tied head counted once), from the config alone: nothing is
+    /// allocated, and an impossible size is an error rather than an overflow.
+    public func parameterCount() throws -> Int {
+        let c = nEmbd
+        var total = 0
+        func add(_ n: Int) throws {
+            let (sum, o) = total.addingReportingOverflow(n)
+            guard !o else { throw GPT2Error.config("the parameter count overflows") }
+            total = sum
+        }
+        func product(_ a: Int, _ b: Int) throws -> Int {
+            let (r, o) = a.multipliedReportingOverflow(by: b)
+            guard !o else { throw GPT2Error.config("the parameter count overflows (\(a) x \(b))") }
+            return r
+        }
+        try add(try product(vocabSize, c))
+        try add(try product(nPositions, c))
+        for (l, kind) in mlp.enumerated() {
+            try add(4 * c + 3 * c * c + 3 * c + c * c + c)  // layer norms, c_attn, attn.c_proj (c <= 2^16: no overflow)
+            do {
+                try add(try kind.parameterCount(inFeatures: c, outFeatures: nInner))
+                try add(try kind.parameterCount(inFeatures: nInner, outFeatures: c))
+            } catch let e as LayerError {
+                throw GPT2Error.config("layer \(l) MLP: \(e)")
+            }
+        }
+        try add(2 * c + (try product(numLabels, c)))
+        return total
+    }
+
+    /// Refuses a model whose tensors would not fit in this machine's memory, before anything is
+    /// allocated: 4 bytes per parameter for inference, 16 for training (weights, gradients and
+    /// AdamW's two moments), activations not counted.
+    public func checkFitsInMemory(training: Bool, physicalMemory: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
+        let count = try parameterCount()
+        let perParameter = training ? 16 : 4
+        let needed = Double(count) * Double(perParameter)
+        guard needed < Double(physicalMemory) else {
+            func gb(_ x: Double) -> String { String(format: "%.1f GB", x / 1e9) }
+            throw GPT2Error.config("a model of \(count) parameters needs about \(gb(needed)) for \(training ? "training (weights, gradients and AdamW moments, before activations)" : "its weights"); this machine has \(gb(Double(physicalMemory)))")
+        }
     }
 
     /// A compact description of the MLP kinds: `dense`, `monarch:4`, or per-layer ranges.
     public var mlpSpec: String {
+        guard !mlp.isEmpty else { return "dense" }
         if Set(mlp).count == 1 { return mlp[0].description }
         var parts: [String] = []
         var start = 0

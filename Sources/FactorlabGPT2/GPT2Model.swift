@@ -98,6 +98,7 @@ public final class GPT2Model {
 
     init(_ config: GPT2Config, weights: inout WeightInit) throws {
         try config.validate()
+        try config.checkFitsInMemory(training: false)
         self.config = config
         wte = Embedding(config.vocabSize, config.nEmbd, std: 0.02, weights: &weights)
         wpe = Embedding(config.nPositions, config.nEmbd, std: 0.02, weights: &weights)

@@ -48,7 +48,7 @@ extension GPT2Config {
             let fromMap = (json["id2label"] as? [String: Any])?.count
             config.numLabels = try fromMap ?? int("num_labels", 2)
         }
-        if let pad = try fields.optionalInt("pad_token_id") { config.padTokenID = Int32(pad) }
+        config.padTokenID = try fields.optionalTokenID("pad_token_id")
         do { try config.validate() } catch let e as GPT2Error { throw GPT2Error.modelFile(file: file, message: "\(e)") }
         return config
     }

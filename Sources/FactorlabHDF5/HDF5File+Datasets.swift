@@ -184,13 +184,64 @@ extension HDF5File {
             if let expectedShape, expectedShape != shape {
                 throw context.error("shape mismatch: expected \(describe(expectedShape)), found \(describe(shape))")
             }
-            let count = shape.reduce(1, *)
+            let count = try HDF5File.elementCount(shape, context)
+            try verifyStorage(dataset, shape: shape, elementSize: type.size, context)
             return try make(shape) { destination in
                 guard count > 0 else { return }
                 let status = H5Dread(dataset, type.nativeType, fl_H5S_ALL(), fl_H5S_ALL(), fl_H5P_DEFAULT(), destination)
                 if status < 0 {
                     throw context.error("H5Dread returned \(status)", withStack: true)
                 }
+            }
+        }
+    }
+
+    /// The element count of a stored shape, refusing one that overflows before it sizes memory.
+    static func elementCount(_ shape: [Int], _ context: HDF5Context) throws -> Int {
+        var n = 1
+        for d in shape {
+            let (r, o) = n.multipliedReportingOverflow(by: d)
+            guard d >= 0, !o, r <= Int.max / 16 else { throw context.error("the stored shape \(describe(shape)) is too large to read") }
+            n = r
+        }
+        return n
+    }
+
+    /// Checks that a chunked dataset's storage is all there before it is read: every chunk the
+    /// shape needs is allocated, and each holds at least its data. HDF5 returns fill values
+    /// (zeros) for a chunk its index does not list, so a damaged index in a file written with
+    /// unchecksummed (version 1) B-trees would otherwise read as silently zeroed weights.
+    func verifyStorage(_ dataset: hid_t, shape: [Int], elementSize: Int, _ context: HDF5Context) throws {
+        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }) else { return }
+        let dcpl = try context.check(H5Dget_create_plist(dataset), "H5Dget_create_plist")
+        defer { H5Pclose(dcpl) }
+        guard H5Pget_layout(dcpl) == H5D_CHUNKED else {
+            let stored = H5Dget_storage_size(dataset)
+            guard stored >= hsize_t(shape.reduce(1, *) * elementSize) else {
+                throw context.error("the dataset stores \(stored) bytes, its shape \(describe(shape)) needs \(shape.reduce(1, *) * elementSize): the file is damaged or truncated")
+            }
+            return
+        }
+        var chunk = [hsize_t](repeating: 0, count: shape.count)
+        try context.check(H5Pget_chunk(dcpl, Int32(shape.count), &chunk), "H5Pget_chunk")
+        guard chunk.allSatisfy({ $0 > 0 }) else { throw context.error("the dataset's chunk shape \(chunk) is invalid: the file is damaged") }
+        let expected = zip(shape, chunk).reduce(1) { $0 * ((hsize_t($1.0) + $1.1 - 1) / $1.1) }
+        let space = try context.check(H5Dget_space(dataset), "H5Dget_space")
+        defer { H5Sclose(space) }
+        var allocated: hsize_t = 0
+        try context.check(H5Dget_num_chunks(dataset, space, &allocated), "H5Dget_num_chunks")
+        guard allocated == expected else {
+            throw context.error("\(allocated) of the \(expected) chunks its shape \(describe(shape)) needs are stored: the file's chunk index is damaged or the file is incomplete (restore it from another copy or rewrite it)")
+        }
+        let chunkBytes = chunk.reduce(hsize_t(1), *) * hsize_t(elementSize)
+        var offsets = [hsize_t](repeating: 0, count: shape.count)
+        for index in 0..<allocated {
+            var mask: UInt32 = 0, address: haddr_t = 0, size: hsize_t = 0
+            defer { _ = mask }
+            try context.check(H5Dget_chunk_info(dataset, space, index, &offsets, &mask, &address, &size), "H5Dget_chunk_info")
+            // Unfiltered chunks hold exactly their data; filtered ones (checksums, compression) hold something.
+            guard size > 0, H5Pget_nfilters(dcpl) > 0 || size == chunkBytes else {
+                throw context.error("chunk \(index) at \(offsets) stores \(size) bytes, expected \(chunkBytes): the file is damaged")
             }
         }
     }

@@ -50,12 +50,18 @@ public final class HDF5File: @unchecked Sendable {
         try self.init(url: url, create: true, exclusive: false)
     }
 
+    /// A file in the 1.8 format Factorlab wrote before (unchecksummed version-1 chunk B-trees):
+    /// for the tests that show such old files are still read, and verified.
+    convenience init(creatingLegacyFormat url: URL) throws {
+        try self.init(url: url, create: true, exclusive: false, legacyFormat: true)
+    }
+
     /// Opens an existing file read-only.
     public convenience init(readingFrom url: URL) throws {
         try self.init(url: url, create: false, exclusive: false)
     }
 
-    init(url: URL, create: Bool, exclusive: Bool) throws {
+    init(url: URL, create: Bool, exclusive: Bool, legacyFormat: Bool = false) throws {
         self.url = url
         self.isReadOnly = !create
         let path = url.path
@@ -66,8 +72,10 @@ public final class HDF5File: @unchecked Sendable {
             // Close every object still open when the file closes, so close() really closes.
             try context.check(H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG), "H5Pset_fclose_degree")
             if create {
-                // Version-2 object headers and superblock: metadata with checksums.
-                try context.check(H5Pset_libver_bounds(fapl, fl_H5F_LIBVER_V18(), fl_H5F_LIBVER_LATEST()),
+                // The 1.10 file format: superblock v3, version-2 object headers, and chunk indexes
+                // (fixed array, single chunk) that carry checksums like the rest of the metadata,
+                // so a damaged index is detected instead of read as unwritten chunks (fill values).
+                try context.check(H5Pset_libver_bounds(fapl, legacyFormat ? fl_H5F_LIBVER_V18() : fl_H5F_LIBVER_V110(), fl_H5F_LIBVER_LATEST()),
                                   "H5Pset_libver_bounds")
                 let flags = exclusive ? fl_H5F_ACC_EXCL() : fl_H5F_ACC_TRUNC()
                 let id = H5Fcreate(path, flags, fl_H5P_DEFAULT(), fapl)
@@ -243,7 +251,9 @@ public final class HDF5File: @unchecked Sendable {
     }
 
     private func collectDatasets(in group: String, file: hid_t, _ context: HDF5Context,
-                                 into found: inout [String]) throws {
+                                 into found: inout [String], depth: Int = 0) throws {
+        // Groups can link to their ancestors; no file of ours nests deeper than a few levels.
+        guard depth < 32 else { throw context.error("groups nest more than 32 levels below \(group.prefix(80)) (a link cycle?)") }
         let groupID = try context.check(H5Gopen2(file, group, fl_H5P_DEFAULT()), "H5Gopen2")
         defer { H5Gclose(groupID) }
         var info = H5G_info_t()
@@ -268,7 +278,7 @@ public final class HDF5File: @unchecked Sendable {
             if type == H5I_DATASET {
                 found.append(child)
             } else if type == H5I_GROUP {
-                try collectDatasets(in: child, file: file, context, into: &found)
+                try collectDatasets(in: child, file: file, context, into: &found, depth: depth + 1)
             }
         }
     }

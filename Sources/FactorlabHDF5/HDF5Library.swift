@@ -74,6 +74,10 @@ struct HDF5Context {
         var message = message
         if stack.contains(where: { $0.localizedCaseInsensitiveContains("checksum") }) {
             message += " because a checksum did not match: the file is corrupted (restore it from another copy or rewrite it)"
+        } else if stack.contains(where: { line in
+            ["object header", "b-tree", "btree", "unable to load", "truncated", "signature", "bad", "corrupt", "address"]
+                .contains { line.localizedCaseInsensitiveContains($0) } }) {
+            message += ": the file's structure is damaged or truncated (restore it from another copy or rewrite it)"
         }
         return HDF5Error(file: file, object: object, operation: operation, message: message, hdf5Stack: stack)
     }

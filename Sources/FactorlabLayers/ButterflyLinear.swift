@@ -38,8 +38,8 @@ public final class ButterflyLinear: LinearLayer {
 
     /// Twiddle shape for a layer.
     public static func twiddleShape(inFeatures: Int, outFeatures: Int, nblocks: Int) throws -> [Int] {
-        guard inFeatures >= 2, outFeatures >= 1, nblocks >= 1 else {
-            throw LayerError("butterfly \(inFeatures)->\(outFeatures)", "needs in_features >= 2, out_features >= 1 and nblocks >= 1 (got nblocks \(nblocks))")
+        guard inFeatures >= 2, outFeatures >= 1, nblocks >= 1, nblocks <= 1 << 10, inFeatures <= 1 << 24, outFeatures <= 1 << 24 else {
+            throw LayerError("butterfly \(inFeatures)->\(outFeatures)", "needs in_features >= 2, out_features >= 1 and nblocks >= 1 (got nblocks \(nblocks); at most 1024 blocks and 2^24 features)")
         }
         var n = 1, l = 0
         while n < inFeatures { n *= 2; l += 1 }

@@ -15,8 +15,8 @@ public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
     public init(spec: String) throws {
         let parts = spec.lowercased().split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         func number(_ what: String) throws -> Int {
-            guard parts.count == 2, let n = Int(parts[1]), n > 0 else {
-                throw LayerError("linear kind '\(spec)'", "expected \(parts[0]):\(what) with a positive integer \(what)")
+            guard parts.count == 2, let n = Int(parts[1]), n > 0, n <= 1 << 20 else {
+                throw LayerError("linear kind '\(spec.prefix(40))'", "expected \(parts[0].prefix(20)):\(what) with an integer \(what) from 1 to \(1 << 20)")
             }
             return n
         }
@@ -26,7 +26,7 @@ public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
         case "butterfly": self = .butterfly(nblocks: parts.count == 1 ? 1 : try number("NBLOCKS"))
         case "monarch": self = .monarch(nblocks: try number("NBLOCKS"))
         default:
-            throw LayerError("linear kind '\(spec)'", "unknown kind; expected dense, lowrank:RANK, butterfly[:NBLOCKS] or monarch:NBLOCKS")
+            throw LayerError("linear kind '\(spec.prefix(40))'", "unknown kind; expected dense, lowrank:RANK, butterfly[:NBLOCKS] or monarch:NBLOCKS")
         }
     }
 
@@ -37,6 +37,33 @@ public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .butterfly(let b): return b == 1 ? "butterfly" : "butterfly:\(b)"
         case .monarch(let b): return "monarch:\(b)"
         }
+    }
+}
+
+extension LinearKind {
+    /// Number of parameters of a layer of this kind, bias included, computed from the shapes
+    /// alone (nothing is allocated); throws when the kind does not fit the sizes or the count
+    /// overflows.
+    public func parameterCount(inFeatures n: Int, outFeatures m: Int, bias: Bool = true) throws -> Int {
+        func product(_ dims: [Int]) throws -> Int {
+            try dims.reduce(1) { a, b in
+                let (r, o) = a.multipliedReportingOverflow(by: b)
+                guard !o, b >= 0 else { throw LayerError("\(self) \(n)->\(m)", "parameter count overflows") }
+                return r
+            }
+        }
+        let weights: Int
+        switch self {
+        case .dense: weights = try product([n, m])
+        case .lowRank(let r):
+            try LowRankLinear.validate(inFeatures: n, outFeatures: m, rank: r)
+            weights = try product([r, n]) + product([r, m])
+        case .monarch(let k):
+            let (s1, s2) = try MonarchLinear.factorShapes(inFeatures: n, outFeatures: m, nblocks: k)
+            weights = try product(s1) + product(s2)
+        case .butterfly(let k): weights = try product(try ButterflyLinear.twiddleShape(inFeatures: n, outFeatures: m, nblocks: k))
+        }
+        return weights + (bias ? m : 0)
     }
 }
 

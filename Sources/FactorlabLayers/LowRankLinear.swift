@@ -20,7 +20,7 @@ public final class LowRankLinear: LinearLayer {
     public var parameterNames: [String] { ["lowrank.u", "lowrank.v", "bias"] }
     public var macsPerToken: Int { rank * (inFeatures + outFeatures) }
 
-    static func validate(inFeatures: Int, outFeatures: Int, rank: Int) throws {
+    public static func validate(inFeatures: Int, outFeatures: Int, rank: Int) throws {
         guard rank >= 1, rank <= min(inFeatures, outFeatures) else {
             throw LayerError("lowrank \(inFeatures)->\(outFeatures)",
                              "rank \(rank) must be between 1 and min(in, out) = \(min(inFeatures, outFeatures))")

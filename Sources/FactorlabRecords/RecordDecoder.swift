@@ -40,8 +40,8 @@ public enum RecordDecoder {
         case is NSNull: return "null"
         case is [Any]: return "an array"
         case is [String: Any]: return "an object"
+        case let b where JSONValues.isBoolean(b): return "a boolean"
         case let number as NSNumber: return "number \(number)"
-        case is Bool: return "a boolean"
         default: return "\(type(of: value))"
         }
     }
@@ -91,7 +91,7 @@ private struct ValueDecoder: Decoder {
     }
 
     func number() throws -> NSNumber {
-        guard let n = value as? NSNumber, !(value is String) else { throw wrong("a number") }
+        guard let n = JSONValues.number(value) else { throw wrong("a number") }
         guard n.doubleValue.isFinite else {
             throw RecordError(.invalidValue, key: RecordDecoder.keyPath(path), "expected a finite number, found \(n.doubleValue)")
         }
@@ -99,7 +99,7 @@ private struct ValueDecoder: Decoder {
     }
 
     func integer() throws -> Int {
-        guard value is NSNumber, !(value is String) else { throw wrong("an integer") }
+        guard JSONValues.number(value) != nil else { throw wrong("an integer") }
         let d = try number().doubleValue
         guard let i = Int(exactly: d) else {
             throw RecordError(.wrongType, key: RecordDecoder.keyPath(path), "expected an integer, found \(d)")
@@ -108,7 +108,7 @@ private struct ValueDecoder: Decoder {
     }
 
     func bool() throws -> Bool {
-        guard let b = value as? Bool else { throw wrong("a boolean") }
+        guard JSONValues.isBoolean(value), let b = value as? Bool else { throw wrong("a boolean") }
         return b
     }
 
@@ -221,4 +221,51 @@ private struct SingleValue: SingleValueDecodingContainer {
     var codingPath: [CodingKey] { decoder.path }
     func decodeNil() -> Bool { decoder.value is NSNull }
     func decode<T: Decodable>(_ type: T.Type) throws -> T { try decoder.decode(type) }
+}
+
+/// Facts about values JSONSerialization returns that Foundation does not expose portably.
+public enum JSONValues {
+    /// The class JSONSerialization uses for `true` and `false` (on Linux, integers 0 and 1 also
+    /// answer `is Bool`, so that test cannot tell `true` from `1`).
+    private static let booleanType: Any.Type = {
+        let parsed = try? JSONSerialization.jsonObject(with: Data("[true]".utf8)) as? [Any]
+        return type(of: parsed?.first ?? NSNull())
+    }()
+
+    /// Whether `value` is a JSON `true` or `false`.
+    public static func isBoolean(_ value: Any) -> Bool { type(of: value) == booleanType }
+
+    /// A number that is not a boolean, or nil.
+    public static func number(_ value: Any) -> NSNumber? {
+        guard let n = value as? NSNumber, !isBoolean(value), !(value is String) else { return nil }
+        return n
+    }
+
+    /// `text` cut to `limit` characters with an ellipsis, for error messages about untrusted input.
+    public static func preview(_ text: String, limit: Int = 80) -> String {
+        text.count <= limit ? text : String(text.prefix(limit)) + "…"
+    }
+}
+
+/// Reading a whole file with an error that says why it failed and names the file.
+public enum FileReading {
+    public struct Failure: Error, CustomStringConvertible {
+        public let file: String
+        public let reason: String
+        public var description: String { "\(file): \(reason)" }
+    }
+
+    /// The file's bytes; errors: no such file, a folder, permission denied, or the system's reason.
+    public static func contents(of url: URL) throws -> Data {
+        let path = url.path
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw Failure(file: path, reason: "no such file")
+        }
+        guard !isDirectory.boolValue else { throw Failure(file: path, reason: "is a folder, not a file") }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw Failure(file: path, reason: "permission denied") }
+        do { return try Data(contentsOf: url, options: .mappedIfSafe) } catch {
+            throw Failure(file: path, reason: "cannot be read (\((error as NSError).localizedDescription))")
+        }
+    }
 }

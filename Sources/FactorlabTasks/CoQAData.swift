@@ -104,6 +104,7 @@ public enum CoQADataset {
         guard let object = root as? [String: Any], let data = object["data"] as? [Any] else {
             throw CoQADataError(file: fileName, "expected an object with a \"data\" array of stories")
         }
+        guard !data.isEmpty else { throw CoQADataError(file: fileName, "the \"data\" array holds no stories") }
         return try data.enumerated().map { index, item in
             try parseStory(item, index: index, file: fileName)
         }

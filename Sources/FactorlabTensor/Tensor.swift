@@ -40,16 +40,28 @@ public struct Tensor: @unchecked Sendable {
     /// A contiguous tensor whose elements are left uninitialized: kernels that overwrite every
     /// element use it to avoid a redundant fill.
     public init(uninitializedShape shape: [Int]) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(describe(shape))")
         self.init(shape: shape, strides: Tensor.contiguousStrides(shape), offset: 0,
-                  storage: TensorStorage(uninitializedCount: shape.reduce(1, *)))
+                  storage: TensorStorage(uninitializedCount: Tensor.checkedCount(shape)))
+    }
+
+    /// The number of elements of `shape`. A negative extent or an overflowing product stops the
+    /// process with a message (even in `-Ounchecked` builds, where a precondition would vanish
+    /// and memory would be corrupted instead); callers validate sizes from files before this.
+    @inline(__always)
+    public static func checkedCount(_ shape: [Int]) -> Int {
+        var n = 1
+        for d in shape {
+            let (r, o) = n.multipliedReportingOverflow(by: d)
+            if d < 0 || o { fatalError("invalid tensor shape \(describe(shape)) (negative or overflowing element count)") }
+            n = r
+        }
+        return n
     }
 
     /// A contiguous tensor with every element equal to `value`.
     public init(shape: [Int], repeating value: Float) {
-        precondition(shape.allSatisfy { $0 >= 0 }, "negative extent in shape \(describe(shape))")
         self.init(shape: shape, strides: Tensor.contiguousStrides(shape), offset: 0,
-                  storage: TensorStorage(count: shape.reduce(1, *), repeating: value))
+                  storage: TensorStorage(count: Tensor.checkedCount(shape), repeating: value))
     }
 
     /// A contiguous tensor of zeros.

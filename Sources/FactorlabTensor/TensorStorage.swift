@@ -45,7 +45,8 @@ public final class TensorStorage: @unchecked Sendable {
 
     /// Allocates uninitialized storage for `count` floats.
     public init(uninitializedCount count: Int) {
-        precondition(count >= 0, "negative storage size \(count)")
+        // Checked even in -Ounchecked builds: a bad size must stop, not corrupt memory.
+        if count < 0 || count > Int.max / MemoryLayout<Float>.stride - 64 { fatalError("invalid tensor storage size \(count)") }
         self.count = count
         var raw: UnsafeMutableRawPointer? = nil
         let bytes = max(count, 1) * MemoryLayout<Float>.stride

@@ -191,22 +191,48 @@ public struct Recipe: Sendable {
     }
 
     /// Range checks that name the key.
+    /// The largest per-rank batch, micro-batch count and token count per step a recipe may ask
+    /// for: far above what fits this machine, small enough that no product of them overflows.
+    static let maxBatch = 1 << 16, maxGradAccum = 1 << 16, maxTokensPerStep = 1 << 40, maxSteps = 1 << 40
+
     func validate(file: String) throws {
         func check(_ ok: Bool, _ key: String, _ what: String) throws {
             if !ok { throw TrainingError.recipe("\(file): \(key) \(what)") }
         }
-        try check(training.batchSize >= 1, "training.batch_size", "must be at least 1")
-        try check(training.seqLen >= 2, "training.seq_len", "must be at least 2")
-        try check(training.gradAccum >= 1, "training.grad_accum", "must be at least 1")
+        func finite(_ v: Double?, _ key: String, _ range: ClosedRange<Double>, _ what: String) throws {
+            guard let v else { return }
+            try check(v.isFinite && range.contains(v), key, "must be \(what), got \(v)")
+        }
+        try check(RunName.isValid(name), "name", "must be 1-100 characters of letters, digits, '.', '_' and '-' (it names the run folder), got '\(name.prefix(40))'")
+        if let arm { try check(RunName.isValid(arm), "arm", "must be 1-100 characters of letters, digits, '.', '_' and '-'") }
+        try check(training.batchSize >= 1 && training.batchSize <= Recipe.maxBatch, "training.batch_size", "must be between 1 and \(Recipe.maxBatch)")
+        try check(training.seqLen >= 2 && training.seqLen <= GPT2Config.limits[3].max, "training.seq_len", "must be between 2 and \(GPT2Config.limits[3].max)")
+        try check(training.gradAccum >= 1 && training.gradAccum <= Recipe.maxGradAccum, "training.grad_accum", "must be between 1 and \(Recipe.maxGradAccum)")
+        try check(training.batchSize * training.seqLen * training.gradAccum <= Recipe.maxTokensPerStep, "training.batch_size",
+                  "x seq_len x grad_accum must be at most \(Recipe.maxTokensPerStep) tokens per step")
         try check(training.maxSteps != nil || training.tokenBudget != nil || training.flopBudget != nil,
                   "training.max_steps", "(or training.token_budget or training.flop_budget) must be set")
-        try check((training.flopBudget ?? 1) > 0, "training.flop_budget", "must be positive")
-        try check((training.maxSteps ?? 0) >= 0, "training.max_steps", "must be at least 0 (0: only evaluate the initial model)")
-        try check(optimizer.lr > 0, "optimizer.lr", "must be positive")
+        try finite(training.flopBudget, "training.flop_budget", 1...1e30, "a positive, finite number of FLOPs (at most 1e30)")
+        try check((training.maxSteps ?? 0) >= 0 && (training.maxSteps ?? 0) <= Recipe.maxSteps, "training.max_steps",
+                  "must be between 0 (only evaluate the initial model) and \(Recipe.maxSteps)")
+        try check((training.tokenBudget ?? 1) >= 1, "training.token_budget", "must be at least 1 token")
+        try finite(training.gradClip, "training.grad_clip", Double.leastNonzeroMagnitude...1e30, "a positive finite norm")
+        try finite(Double(optimizer.lr), "optimizer.lr", Double.leastNonzeroMagnitude...10, "positive, finite and at most 10")
+        try finite(Double(optimizer.beta1), "optimizer.beta1", 0...0.999_999_9, "in [0, 1)")
+        try finite(Double(optimizer.beta2), "optimizer.beta2", 0...0.999_999_9, "in [0, 1)")
+        try finite(Double(optimizer.eps), "optimizer.eps", Double.leastNonzeroMagnitude...1, "positive and at most 1")
+        try finite(Double(optimizer.weightDecay), "optimizer.weight_decay", 0...1, "in [0, 1]")
+        try check(schedule.warmupSteps >= 0 && schedule.warmupSteps <= Recipe.maxSteps, "schedule.warmup_steps", "must be between 0 and \(Recipe.maxSteps)")
+        try finite(Double(schedule.floor), "schedule.min_lr", 0...Double(optimizer.lr), "between 0 and optimizer.lr (\(optimizer.lr))")
         try check(data.valFraction > 0 && data.valFraction < 1, "data.val_fraction", "must be between 0 and 1")
+        try check(data.valEvery >= 2 && data.valEvery <= 1 << 30, "data.val_every", "must be between 2 and \(1 << 30)")
         try check(model.dropout >= 0 && model.dropout < 1, "model.dropout", "must be in [0, 1)")
+        try check(tokenizer.vocabSize >= 257 && tokenizer.vocabSize <= 65536, "tokenizer.vocab_size",
+                  "must be between 257 (the 256 bytes and <|endoftext|>) and 65536 (token files hold 16-bit ids)")
         try check(eval.interval >= 1 && checkpoint.interval >= 1, "eval.interval", "and checkpoint.interval must be at least 1")
-        try check(checkpoint.keepLast >= 1, "checkpoint.keep_last", "must be at least 1")
+        try check(eval.batches >= 1 && eval.batches <= 1 << 20, "eval.batches", "must be between 1 and \(1 << 20)")
+        try check(eval.sampleTokens >= 0 && eval.sampleTokens <= 1 << 20, "eval.sample_tokens", "must be between 0 and \(1 << 20)")
+        try check(checkpoint.keepLast >= 1 && checkpoint.keepLast <= 1 << 20, "checkpoint.keep_last", "must be at least 1")
         try check(!data.paths.isEmpty || model.initFrom != nil, "data.paths", "must list at least one file or folder")
     }
 
@@ -230,7 +256,10 @@ public struct Recipe: Sendable {
     /// otherwise ``totalSteps``.
     public func totalSteps(flopsPerStep: Double, stepsDone: Int, flopsSoFar: Double) -> Int {
         guard usesFLOPBudget, let budget = training.flopBudget else { return totalSteps }
-        return stepsDone + max(0, Int(((budget - flopsSoFar) / flopsPerStep).rounded()))
+        let remaining = ((budget - flopsSoFar) / flopsPerStep).rounded()
+        // Validated budgets and costs keep this far inside Int; a checkpoint's odd FLOP count cannot overflow it.
+        guard remaining.isFinite, remaining > 0 else { return stepsDone }
+        return stepsDone + Int(min(remaining, Double(Recipe.maxSteps)))
     }
 
     /// The model configuration for a vocabulary size (the tokenizer's).
@@ -266,5 +295,14 @@ extension Recipe {
         let (text, saved) = RecipeText.split(recorded)
         return try parse(text, file: latest.path, overrides: saved + overrides + ["checkpoint.dir=\(runDirectory.path)"],
                          defaultName: runDirectory.lastPathComponent)
+    }
+}
+
+/// Names of runs and arms: they name folders, so they cannot hold a path.
+public enum RunName {
+    /// 1-100 characters of letters, digits, `.`, `_` and `-`, not `.` or `..`.
+    public static func isValid(_ name: String) -> Bool {
+        guard (1...100).contains(name.count), name != ".", name != ".." else { return false }
+        return name.unicodeScalars.allSatisfy { CharacterSet.alphanumerics.contains($0) && $0.isASCII || "._-".unicodeScalars.contains($0) }
     }
 }

@@ -1,3 +1,4 @@
+import FactorlabRecords
 import Foundation
 import Yams
 
@@ -21,22 +22,29 @@ public final class RecipeReader {
     /// a reader of the root mapping.
     public static func parse(_ text: String, file: String, overrides: [String] = []) throws -> RecipeReader {
         var root: Node
+        try RecipeTextLimits.check(text, file: file)
+        for o in overrides { try RecipeTextLimits.check(o, file: "--set \(o.prefix(40))") }
         do {
             root = try Yams.compose(yaml: text) ?? Node.mapping(Node.Mapping([]))
         } catch {
-            throw TrainingError.recipe("\(file): not valid YAML: \(error)")
+            throw TrainingError.recipe("\(file): not valid YAML: \(JSONValues.preview("\(error)", limit: 300))")
         }
         guard case .mapping = root else { throw TrainingError.recipe("\(file): the recipe must be a mapping of sections (model:, data:, ...)") }
         for o in overrides {
             guard let eq = o.firstIndex(of: "="), eq != o.startIndex else {
                 throw TrainingError.recipe("--set \(o): expected KEY.PATH=VALUE, e.g. optimizer.lr=3e-4")
             }
-            let keys = o[..<eq].split(separator: ".").map(String.init)
+            let keys = o[..<eq].split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            guard keys.allSatisfy({ !$0.isEmpty }) else {
+                throw TrainingError.recipe("--set \(o.prefix(80)): the key path has an empty part; expected KEY.PATH=VALUE, e.g. optimizer.lr=3e-4")
+            }
             let valueText = String(o[o.index(after: eq)...])
             let value = (try? Yams.compose(yaml: valueText)) ?? nil ?? Node(valueText)
             root = try set(root, keys: keys[...], value: value, whole: String(o[..<eq]))
         }
-        guard case .mapping(let m) = root else { fatalError("unreachable") }
+        guard case .mapping(let m) = root else {
+            throw TrainingError.recipe("\(file): the recipe must be a mapping of sections (model:, data:, ...)")
+        }
         return RecipeReader(file: file, path: "", mapping: m, line: 1)
     }
 
@@ -65,7 +73,16 @@ public final class RecipeReader {
     }
 
     func mismatch(_ key: String, _ n: Node, _ expected: String) -> TrainingError {
-        .recipe("\(where_(n)): \(full(key)) must be \(expected), got '\(n.string ?? "\(n.any)")'")
+        .recipe("\(where_(n)): \(full(key)) must be \(expected), got \(RecipeReader.describe(n))")
+    }
+
+    /// A node as a short phrase: a scalar's text (cut to 40 characters), never a whole subtree.
+    static func describe(_ n: Node) -> String {
+        switch n {
+        case .scalar(let s): return "'\(s.string.count > 40 ? String(s.string.prefix(40)) + "…" : s.string)'"
+        case .mapping: return "a section"
+        case .sequence: return "a list"
+        }
     }
 
     public func string(_ key: String) throws -> String? {
@@ -76,7 +93,9 @@ public final class RecipeReader {
 
     public func double(_ key: String) throws -> Double? {
         guard let n = node(key) else { return nil }
-        guard let v = n.float ?? n.int.map(Double.init) ?? n.string.flatMap(Double.init) else { throw mismatch(key, n, "a number") }
+        guard let v = n.float ?? n.int.map(Double.init) ?? n.string.flatMap(Double.init), v.isFinite, Float(v).isFinite else {
+            throw mismatch(key, n, "a finite number")
+        }
         return v
     }
 
@@ -154,5 +173,84 @@ public enum RecipeText {
         let parts = recorded.components(separatedBy: trailer)
         guard parts.count > 1 else { return (recorded, []) }
         return (parts[0], parts[1].trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init))
+    }
+}
+
+/// Bounds checked on recipe text before the YAML parser sees it: the parser recurses once per
+/// nesting level (deep nesting overflows the stack) and expands aliases into copies (an alias
+/// bomb). Recipes need neither, so the text is limited in size and depth, and anchors and
+/// aliases (`&name`, `*name`) are refused.
+public enum RecipeTextLimits {
+    public static let maxBytes = 1 << 20
+    public static let maxDepth = 32
+
+    /// Throws a message naming `file`, the line and the limit.
+    public static func check(_ text: String, file: String) throws {
+        func fail(_ line: Int, _ message: String) -> TrainingError { .recipe("\(file):\(line): \(message)") }
+        guard text.utf8.count <= maxBytes else {
+            throw TrainingError.recipe("\(file): the recipe is \(text.utf8.count) bytes; recipes are limited to \(maxBytes)")
+        }
+        var indents: [Int] = []        // block nesting: indentation of each open level
+        var blockScalarIndent: Int?    // inside a `|` or `>` scalar started at this indentation
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = index + 1
+            let chars = Array(raw.utf8)
+            var i = 0
+            while i < chars.count && chars[i] == 0x20 { i += 1 }
+            if i == chars.count || chars[i] == UInt8(ascii: "#") { continue }
+            if let b = blockScalarIndent { if i > b { continue } else { blockScalarIndent = nil } }
+            while let last = indents.last, last >= i { indents.removeLast() }
+            indents.append(i)
+            // Each `- ` that opens the line opens one more (sequence) level.
+            var sequenceLevels = 0
+            while i + 1 < chars.count && chars[i] == UInt8(ascii: "-") && chars[i + 1] == 0x20 {
+                sequenceLevels += 1
+                i += 2
+                while i < chars.count && chars[i] == 0x20 { i += 1 }
+            }
+            var flow = 0, maxFlow = 0
+            var quote: UInt8? = nil
+            var atNodeStart = true
+            var lastSignificant: UInt8 = 0
+            while i < chars.count {
+                let c = chars[i]
+                if let q = quote {
+                    if q == UInt8(ascii: "\"") && c == UInt8(ascii: "\\") { i += 2; continue }
+                    if c == q {
+                        if q == UInt8(ascii: "'") && i + 1 < chars.count && chars[i + 1] == q { i += 2; continue }
+                        quote = nil
+                    }
+                    i += 1
+                    continue
+                }
+                switch c {
+                case UInt8(ascii: "#") where i > 0 && chars[i - 1] == 0x20:
+                    i = chars.count
+                    continue
+                case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                    if atNodeStart { quote = c }
+                case UInt8(ascii: "["), UInt8(ascii: "{"):
+                    if atNodeStart || flow > 0 { flow += 1; maxFlow = max(maxFlow, flow) }
+                case UInt8(ascii: "]"), UInt8(ascii: "}"):
+                    if flow > 0 { flow -= 1 }
+                case UInt8(ascii: "*"), UInt8(ascii: "&"):
+                    if atNodeStart {
+                        throw fail(line, "anchors and aliases (\(c == UInt8(ascii: "*") ? "*" : "&")name) are not allowed in recipes; write the value out, or quote a string that starts with \(c == UInt8(ascii: "*") ? "*" : "&")")
+                    }
+                default: break
+                }
+                if c != 0x20 { lastSignificant = c }
+                // A node starts after "key: ", "- ", "[", "{" and ",".
+                atNodeStart = c == 0x20 ? (atNodeStart || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: ",")].contains(lastSignificant))
+                    : [UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(c)
+                i += 1
+            }
+            let depth = indents.count + sequenceLevels + maxFlow
+            guard depth <= maxDepth else { throw fail(line, "nesting depth \(depth) exceeds the limit of \(maxDepth)") }
+            if [UInt8(ascii: "|"), UInt8(ascii: ">")].contains(lastSignificant) || raw.hasSuffix("|-") || raw.hasSuffix(">-")
+                || raw.hasSuffix("|+") || raw.hasSuffix(">+") {
+                blockScalarIndent = indents.last
+            }
+        }
     }
 }

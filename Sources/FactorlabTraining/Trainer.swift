@@ -209,10 +209,11 @@ public final class Trainer {
             log("training a \(recipe.tokenizer.vocabSize)-token byte-level BPE vocabulary on the training data")
             // Plain-text files train the vocabulary (JSONL/JSON documents are not used for it).
             let texts = try source.files().filter { $0.kind == .text }.map { file -> String in
-                TextNormalizer.normalizedString(try Data(contentsOf: URL(fileURLWithPath: file.path)))
+                String(decoding: try TextNormalizer.decodeFile(try FileReading.contents(of: URL(fileURLWithPath: file.path)), path: file.path),
+                       as: UTF8.self)
             }
-            guard !texts.isEmpty else {
-                throw TrainingError.recipe("tokenizer.path \(target.path) has no vocab.json and the data has no text to train one on")
+            guard texts.contains(where: { !$0.isEmpty }) else {
+                throw TrainingError.data("tokenizer.path \(target.path) has no vocab.json and the data (\(recipe.data.paths.joined(separator: ", "))) has no text to train one on")
             }
             tokenizer = try BPETokenizer.train(texts: texts, vocabularySize: recipe.tokenizer.vocabSize)
             try tokenizer.write(to: target)

@@ -1,4 +1,4 @@
-import FactorlabHDF5
+@testable import FactorlabHDF5
 import FactorlabTensor
 import Foundation
 import XCTest
@@ -99,5 +99,44 @@ final class CorruptionTests: XCTestCase {
 
         let noFolder = folder.appendingPathComponent("no/such/folder/out.h5")
         assertThrowsMentioning([noFolder.path, "could not create"]) { _ = try HDF5File(creating: noFolder) }
+    }
+
+    /// A damaged chunk index must not read as unwritten chunks (HDF5's fill value, zeros). Files
+    /// written now use checksummed chunk indexes, so the damage is a checksum error; old files
+    /// (version-1 B-trees, no checksum) are still read, and a chunk missing from their index is
+    /// caught by counting the stored chunks before reading.
+    func testDamagedChunkIndexIsAnErrorNotZeros() throws {
+        let victim = "/params/w"
+        let tensor = Tensor(shape: [300, 1000]) { Float($0 + 1) }   // no element is zero
+        // Old format: zero the "entries used" count of the chunk B-tree node ("TREE", type 1).
+        let old = folder.appendingPathComponent("old.h5")
+        let legacy = try HDF5File(creatingLegacyFormat: old)
+        try legacy.write(tensor, to: victim)
+        try legacy.close()
+        XCTAssertEqual(try HDF5File(readingFrom: old).readTensor(victim).scalars, tensor.scalars, "an intact old file reads")
+        let data = try Data(contentsOf: old)
+        let nodes = occurrences(of: Array("TREE".utf8), in: data).filter { data[$0 + 4] == 1 }
+        XCTAssertEqual(nodes.count, 1, "one chunk B-tree node")
+        var damaged = data
+        damaged[nodes[0] + 6] = 0
+        damaged[nodes[0] + 7] = 0
+        try damaged.write(to: old)
+        let reader = try HDF5File(readingFrom: old)
+        _ = assertThrowsMentioning([old.path, victim, "chunks", "damaged"]) { _ = try reader.readTensor(victim) }
+        try reader.close()
+
+        // New format: no "TREE" node; a flipped byte in the index (or anywhere in the metadata) is a checksum error.
+        let new = folder.appendingPathComponent("new.h5")
+        let file = try HDF5File(creating: new)
+        try file.write(tensor, to: victim)
+        try file.close()
+        let bytes = try Data(contentsOf: new)
+        XCTAssertTrue(occurrences(of: Array("TREE".utf8), in: bytes).isEmpty, "no version-1 B-tree in the new format")
+        let index = try XCTUnwrap(occurrences(of: Array("FAHD".utf8), in: bytes).first ?? occurrences(of: Array("FADB".utf8), in: bytes).first,
+                                  "a fixed-array chunk index")
+        try flipByte(in: new, at: index + 6)
+        XCTAssertThrowsError(try { let r = try HDF5File(readingFrom: new); defer { try? r.close() }; _ = try r.readTensor(victim) }()) { e in
+            XCTAssertTrue("\(e)".contains(new.path), "\(e)")
+        }
     }
 }

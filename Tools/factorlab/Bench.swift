@@ -50,8 +50,9 @@ struct Bench: ParsableCommand {
         guard suites.isSubset(of: Set(known)) else {
             throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected \(known.joined(separator: ", ")) or all")
         }
-        guard repeats >= 1 else { throw ValidationError("--repeats must be at least 1") }
-        guard minSeconds >= 0, minSeconds.isFinite else { throw ValidationError("--min-seconds must be 0 or more") }
+        guard (1...10_000).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 10000, got \(repeats)") }
+        guard (0...1_000_000).contains(growthSteps) else { throw ValidationError("--growth-steps must be between 0 and 1000000, got \(growthSteps)") }
+        guard minSeconds >= 0, minSeconds <= 3600 else { throw ValidationError("--min-seconds must be between 0 and 3600, got \(minSeconds)") }
         let setups = try models.split(separator: ",").map { try ModelBench.setup(named: String($0)) }
         let modelKindList = try modelKinds.split(separator: ",").map { try LinearKind(spec: String($0)) }
         let progress: (String) -> Void = { Console.progress("bench: \($0)") }

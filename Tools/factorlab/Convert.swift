@@ -60,6 +60,10 @@ struct Factorize: ParsableCommand {
     @Flag(help: "Print one JSON object (per-layer errors) on stdout.")
     var json = false
 
+    func validate() throws {
+        guard (0...1_000_000).contains(iterations) else { throw ValidationError("--iterations must be between 0 and 1000000, got \(iterations)") }
+    }
+
     func run() throws {
         let loaded = try ModelFiles.load(model)
         let kind = try LinearKind(spec: mlp)

@@ -29,8 +29,16 @@ struct Generate: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
+    func validate() throws {
+        guard (0...(1 << 20)).contains(maxTokens) else { throw ValidationError("--max-tokens must be between 0 and \(1 << 20), got \(maxTokens)") }
+        guard temperature.isFinite && temperature >= 0 && temperature <= 100 else {
+            throw ValidationError("--temperature must be between 0 (greedy) and 100, got \(temperature)")
+        }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all tokens) or more, got \(topK)") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+    }
+
     func run() throws {
-        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be non-negative") }
         let loaded = try ModelFiles.load(model)
         let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
         var ids = tok.encode(prompt, allowSpecial: true)

@@ -25,6 +25,14 @@ struct Profile: ParsableCommand {
     @Flag(help: "Print one JSON object on stdout.")
     var json = false
 
+    func validate() throws {
+        guard (1...4096).contains(batch) else { throw ValidationError("--batch must be between 1 and 4096, got \(batch)") }
+        guard !seq.isEmpty, seq.allSatisfy({ (1...(1 << 20)).contains($0) }) else {
+            throw ValidationError("--seq must list lengths between 1 and \(1 << 20), got \(seq)")
+        }
+        guard (1...10_000).contains(repeats) else { throw ValidationError("--repeats must be between 1 and 10000, got \(repeats)") }
+    }
+
     func run() throws {
         let m: GPT2Model
         if GPT2Config.presets.contains(where: { $0.name == model }) {

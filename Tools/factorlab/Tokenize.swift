@@ -26,6 +26,12 @@ struct Tokenize: ParsableCommand {
     @Flag(help: "Print JSON on stdout (the ids as an array when encoding).")
     var json = false
 
+    func validate() throws {
+        guard (257...65536).contains(vocabSize) else {
+            throw ValidationError("--vocab-size must be between 257 (the 256 bytes and <|endoftext|>) and 65536, got \(vocabSize)")
+        }
+    }
+
     func run() throws {
         if !train.isEmpty {
             guard let out else { throw ValidationError("--train needs --out DIR for the vocab.json and merges.txt it writes") }
