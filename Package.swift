@@ -90,7 +90,8 @@ let package = Package(
         // HDF5 checkpoints (parameters, optimizer state, training progress; atomic saves), run-folder
         // checkpoint files, and opening a model from a checkpoint, run folder or Hugging Face folder.
         .target(name: "FactorlabCheckpoint", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
-                                                            "FactorlabHDF5", "FactorlabOptim", "FactorlabTokenizer"], swiftSettings: fast),
+                                                            "FactorlabHDF5", "FactorlabOptim", "FactorlabTokenizer", "FactorlabRecords"],
+                swiftSettings: fast),
 
         // Training data: text/JSONL/.bin sources, cached tokenization, splits, resumable loaders.
         .target(name: "FactorlabData", dependencies: ["FactorlabRandom", "FactorlabTokenizer"], swiftSettings: fast),

@@ -2,6 +2,7 @@ import FactorlabAutograd
 import FactorlabGPT2
 import FactorlabHDF5
 import FactorlabOptim
+import FactorlabRecords
 import FactorlabTensor
 import Foundation
 
@@ -23,6 +24,19 @@ public struct TrainingProgress: Codable, Equatable, Sendable {
     /// Sequences per optimizer step over all ranks (ranks x batch_size); the loader position
     /// counts steps of this size, so a resumed run must keep it. Nil in older checkpoints.
     public var globalBatchRows: Int?
+
+    /// What is out of range in a progress read from a file, or nil.
+    public var problem: String? {
+        if !(0...(1 << 53)).contains(step) { return "step \(step) is outside 0 to 2^53" }
+        if !(0...(1 << 62)).contains(tokensSeen) { return "tokens_seen \(tokensSeen) is negative or too large" }
+        if !(flops.isFinite && flops >= 0) { return "flops \(flops) must be finite and non-negative" }
+        if !(wallSeconds.isFinite && wallSeconds >= 0) { return "wall seconds \(wallSeconds) must be finite and non-negative" }
+        if let g = globalBatchRows, !(1...(1 << 40)).contains(g) { return "globalBatchRows \(g) must be positive" }
+        for (name, v) in [("bestValLoss", bestValLoss), ("lastValLoss", lastValLoss)] where v.map({ !$0.isFinite }) ?? false {
+            return "\(name) \(v!) is not finite"
+        }
+        return nil
+    }
 
     public init(step: Int = 0, tokensSeen: Int = 0, loaderState: String = "{}", rngStates: [String: UInt64] = [:],
                 bestValLoss: Double? = nil, lastValLoss: Double? = nil, flops: Double = 0, wallSeconds: Double = 0) {
@@ -53,6 +67,8 @@ public struct CheckpointContents {
     public var recipe: String?
     /// For projected models: which projection and each layer's relative error (JSON text).
     public var projection: String?
+    /// ``BPETokenizer/fingerprint`` of the tokenizer the model was trained with (nil in older files).
+    public var tokenizerFingerprint: String?
 }
 
 /// Factorlab's HDF5 checkpoint format (version 1).
@@ -75,7 +91,8 @@ public enum Checkpoint {
     /// Writes a checkpoint atomically (temporary file, fsync, rename): a crash during the save
     /// leaves any previous file at `url` intact.
     public static func save(model: GPT2Model, optimizer: AdamW? = nil, progress: TrainingProgress? = nil,
-                            recipe: String? = nil, projection: String? = nil, to url: URL) throws {
+                            recipe: String? = nil, projection: String? = nil, tokenizer: String? = nil, to url: URL) throws {
+        if let problem = progress?.problem { throw CheckpointError(file: url.path, message: "not saved: training progress \(problem)") }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try HDF5File.writeAtomically(to: url) { file in
             try file.setAttribute("format", .string(formatName))
@@ -91,6 +108,7 @@ public enum Checkpoint {
             }
             if let recipe { try file.setAttribute("recipe", .string(recipe)) }
             if let projection { try file.setAttribute("projection", .string(projection)) }
+            if let tokenizer { try file.setAttribute("tokenizer_fingerprint", .string(tokenizer)) }
             try file.createGroup("/params")
             for (name, p) in model.namedParameters {
                 try file.write(p.value, to: "/params/\(name)")
@@ -128,6 +146,7 @@ public enum Checkpoint {
             throw fail("not a Factorlab checkpoint (no root attribute format = \"\(formatName)\")")
         }
         let version = try file.int64Attribute("format_version")
+        guard version >= 1 else { throw fail("format_version \(version) is not a version (versions start at 1)") }
         guard version <= formatVersion else {
             throw fail("format version \(version) is newer than this Factorlab reads (\(formatVersion)); update Factorlab")
         }
@@ -144,28 +163,42 @@ public enum Checkpoint {
             guard stored == p.shape else {
                 throw fail("dataset \(ds) has shape \(describe(stored)), the model config needs \(describe(p.shape))")
             }
-            return try file.readTensor(ds, expectedShape: p.shape)
+            let t = try file.readTensor(ds, expectedShape: p.shape)
+            if let bad = t.firstNonFinite() { throw fail("dataset \(ds) holds a non-finite value (\(t.scalar(at: bad))) at element \(bad)") }
+            return t
         }
         let params = Dictionary(model.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
+        // The config must describe the file: a dataset it does not name (another layer count or
+        // head, a renamed parameter) means the two disagree.
+        if let extra = try file.datasetPaths(under: "/params").first(where: { params[String($0.dropFirst("/params/".count))] == nil }) {
+            throw fail("dataset \(extra) is not a parameter of the model its model_config describes (\(config.nLayer) layers, mlp \(config.mlpSpec)); the config and the weights disagree")
+        }
         var contents = CheckpointContents(config: config, model: model, optimizerStep: nil, optimizerHyper: nil,
-                                          m: [:], v: [:], progress: nil, recipe: nil, projection: nil)
+                                          m: [:], v: [:], progress: nil, recipe: nil, projection: nil, tokenizerFingerprint: nil)
         if try file.hasAttribute("progress") {
             let text = try file.stringAttribute("progress")
             do { contents.progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(text.utf8)) } catch {
-                throw fail("attribute progress is not valid: \(error)")
+                throw fail("attribute progress is not valid: \(RecordDecoder.describe(error))")
             }
+            if let problem = contents.progress?.problem { throw fail("attribute progress: \(problem)") }
         }
         if try file.hasAttribute("recipe") { contents.recipe = try file.stringAttribute("recipe") }
         if try file.hasAttribute("projection") { contents.projection = try file.stringAttribute("projection") }
+        if try file.hasAttribute("tokenizer_fingerprint") { contents.tokenizerFingerprint = try file.stringAttribute("tokenizer_fingerprint") }
         if includeOptimizer, try file.isGroup("/optimizer") {
-            contents.optimizerStep = Int(try file.int64Attribute("step", of: "/optimizer"))
+            let step = try file.int64Attribute("step", of: "/optimizer")
+            guard step >= 0 && step <= 1 << 53 else { throw fail("attribute step of /optimizer is \(step), expected 0 to 2^53") }
+            contents.optimizerStep = Int(step)
             let hyper = try file.stringAttribute("hyperparameters", of: "/optimizer")
             contents.optimizerHyper = try? JSONDecoder().decode(AdamW.Hyperparameters.self, from: Data(hyper.utf8))
             for ds in try file.datasetPaths(under: "/optimizer/m") {
                 let name = String(ds.dropFirst("/optimizer/m/".count))
                 guard let p = params[name] else { throw fail("dataset \(ds) has no parameter \(name) in /params") }
-                contents.m[name] = try file.readTensor(ds, expectedShape: p.shape)
-                contents.v[name] = try file.readTensor("/optimizer/v/\(name)", expectedShape: p.shape)
+                for (key, group) in [("m", "/optimizer/m/"), ("v", "/optimizer/v/")] {
+                    let t = try file.readTensor(group + name, expectedShape: p.shape)
+                    if let bad = t.firstNonFinite() { throw fail("dataset \(group + name) holds a non-finite value at element \(bad)") }
+                    if key == "m" { contents.m[name] = t } else { contents.v[name] = t }
+                }
             }
         }
         return contents

@@ -1,4 +1,5 @@
 import FactorlabGPT2
+import FactorlabRecords
 import FactorlabTokenizer
 import Foundation
 
@@ -48,14 +49,25 @@ public enum ModelFiles {
     }
 
     /// Copies vocab.json and merges.txt from `source` into `destination` (created if needed),
-    /// replacing older copies; nothing to do when both are the same folder.
+    /// replacing older copies; nothing to do when both are the same folder. The source is read
+    /// and checked as a tokenizer first, and each file is written to a temporary name and renamed
+    /// over the old one, so a failure never leaves the destination without a tokenizer.
     public static func copyTokenizer(from source: URL, to destination: URL) throws {
         guard source.standardizedFileURL != destination.standardizedFileURL else { return }
-        try FileManager.default.createDirectory(at: destination, withIntermediateDirectories: true)
+        _ = try BPETokenizer(directory: source)
+        let fm = FileManager.default
+        do { try fm.createDirectory(at: destination, withIntermediateDirectories: true) } catch {
+            throw GPT2Error.modelFile(file: destination.path, message: "cannot create the tokenizer folder: \(FileSystemReason.of(error, path: destination.path))")
+        }
         for f in ["vocab.json", "merges.txt"] {
             let dest = destination.appendingPathComponent(f)
-            try? FileManager.default.removeItem(at: dest)
-            try FileManager.default.copyItem(at: source.appendingPathComponent(f), to: dest)
+            do {
+                try FileReading.contents(of: source.appendingPathComponent(f)).write(to: dest, options: .atomic)
+            } catch let e as FileReading.Failure {
+                throw GPT2Error.modelFile(file: e.file, message: e.reason)
+            } catch {
+                throw GPT2Error.modelFile(file: dest.path, message: "cannot write: \(FileSystemReason.of(error, path: dest.path))")
+            }
         }
     }
 
@@ -65,6 +77,9 @@ public enum ModelFiles {
             throw GPT2Error.input("no tokenizer found beside \(loaded.source.path); pass --tokenizer DIR (a folder with vocab.json and merges.txt)")
         }
         let tok = try BPETokenizer(directory: dir)
+        if let recorded = loaded.checkpoint?.tokenizerFingerprint, recorded != tok.fingerprint {
+            throw GPT2Error.input("\(loaded.source.path) was trained with another tokenizer than the one in \(dir.path) (fingerprint \(recorded), found \(tok.fingerprint)); pass --tokenizer with the run's own tokenizer folder")
+        }
         guard tok.vocabularySize <= loaded.model.config.vocabSize else {
             throw GPT2Error.input("tokenizer in \(dir.path) has \(tok.vocabularySize) tokens, more than the model's vocabulary of \(loaded.model.config.vocabSize)")
         }

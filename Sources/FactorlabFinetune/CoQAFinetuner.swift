@@ -174,7 +174,7 @@ public final class CoQAFinetuner {
         }
         summary.wallSeconds = Date().timeIntervalSince(started)
         if let dir = runDirectory {
-            try Checkpoint.save(model: model, recipe: recipeText, to: dir.appendingPathComponent("best.h5"))
+            try Checkpoint.save(model: model, recipe: recipeText, tokenizer: codec.fingerprint, to: dir.appendingPathComponent("best.h5"))
             try records?.write("summary.json", summary)
         }
         return summary

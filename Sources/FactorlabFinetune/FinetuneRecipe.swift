@@ -164,7 +164,7 @@ public struct FinetuneRecipe: Sendable {
         try check((r.maxSteps ?? 0) >= 0 && (r.maxSteps ?? 0) <= 1 << 40, "training.max_steps", "must be between 0 and 2^40")
         try check(r.gradClip.map { $0.isFinite && $0 > 0 } ?? true, "training.grad_clip", "must be a positive finite norm")
         try check(r.maxLength >= 4 && r.maxLength <= 1 << 20, "data.max_length", "must be between 4 and 2^20")
-        try check(r.lr > 0 && r.lr <= 10, "optimizer.lr", "must be positive and at most 10")
+        try check(r.lr > 0 && r.lr.isFinite, "optimizer.lr", "must be positive")
         try check(r.beta1 >= 0 && r.beta1 < 1, "optimizer.beta1", "must be in [0, 1)")
         try check(r.beta2 >= 0 && r.beta2 < 1, "optimizer.beta2", "must be in [0, 1)")
         try check(r.eps > 0 && r.eps <= 1, "optimizer.eps", "must be positive and at most 1")
@@ -173,7 +173,7 @@ public struct FinetuneRecipe: Sendable {
         try check((r.warmupSteps ?? 0) >= 0 && (r.warmupSteps ?? 0) <= 1 << 40, "schedule.warmup_steps", "must be between 0 and 2^40")
         try check(r.maxTrainExamples.map { $0 >= 1 } ?? true, "data.max_train_examples", "must be at least 1")
         try check(r.maxDevExamples.map { $0 >= 1 } ?? true, "data.max_dev_examples", "must be at least 1")
-        try check(r.maxAnswerTokens >= 1 && r.maxAnswerTokens < r.maxLength, "generation.max_answer_tokens",
+        try check(task != .coqa || (r.maxAnswerTokens >= 1 && r.maxAnswerTokens < r.maxLength), "generation.max_answer_tokens",
                   "must be at least 1 and below data.max_length (\(r.maxLength))")
         try check(r.keepRecentTurns >= 0 && r.keepRecentTurns <= 1 << 16, "generation.keep_recent_turns", "must be between 0 and 65536")
         try check(r.dataRoot != nil || r.trainFile != nil, "data", "needs root (the GLUE/CoQA folder) or train (a file)")

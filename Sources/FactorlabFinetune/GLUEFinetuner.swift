@@ -231,7 +231,8 @@ public final class GLUEFinetuner {
             if value > best.value || best.epoch == 0 {
                 best = (epoch, value, metrics)
                 if let dir = runDirectory {
-                    try Checkpoint.save(model: model, recipe: recipeText, to: dir.appendingPathComponent("best.h5"))
+                    try Checkpoint.save(model: model, recipe: recipeText, tokenizer: encoder.codec.fingerprint,
+                                        to: dir.appendingPathComponent("best.h5"))
                 }
             }
         })

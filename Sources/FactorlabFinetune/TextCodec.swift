@@ -7,6 +7,13 @@ public protocol TextCodec: Sendable {
     func decode(_ ids: [Int32]) throws -> String
     /// The `<|endoftext|>` id.
     var endOfTextID: Int32 { get }
+    /// The tokenizer's ``BPETokenizer/fingerprint``, recorded in the checkpoints a finetuner
+    /// writes (nil for test codecs).
+    var fingerprint: String? { get }
+}
+
+extension TextCodec {
+    public var fingerprint: String? { nil }
 }
 
 /// A ``BPETokenizer`` as a ``TextCodec``; special tokens in the data are encoded as plain text.
@@ -25,6 +32,7 @@ public struct BPECodec: TextCodec {
 
     public func encode(_ text: String) -> [Int32] { tokenizer.encode(text) }
     public func decode(_ ids: [Int32]) throws -> String { try tokenizer.decode(ids) }
+    public var fingerprint: String? { tokenizer.fingerprint }
 }
 
 /// Finetuning failures: bad recipes, data that does not fit, a missing tokenizer.

@@ -101,6 +101,9 @@ extension GPT2Model {
             guard let key = [name, "transformer." + name].first(where: { st.contains($0) }) else { return nil }
             keys[name] = key
             let t = try st.tensor(key)
+            if let bad = t.firstNonFinite() {
+                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' holds a non-finite value (\(t.scalar(at: bad))) at element \(bad)")
+            }
             guard isConv1DWeight(name) else { return t }
             guard t.rank == 2 else {
                 throw GPT2Error.modelFile(file: file.path, message: "tensor '\(key)' has shape \(describe(t.shape)), expected a 2-D Conv1D weight [in, out] = \(describe(p.shape.reversed()))")

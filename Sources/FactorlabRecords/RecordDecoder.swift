@@ -125,8 +125,10 @@ private struct ValueDecoder: Decoder {
             }
             return v as! T
         case is UInt64.Type:
-            guard let v = UInt64(exactly: try number().doubleValue) else { throw wrong("a non-negative integer") }
-            return v as! T
+            // Not through Double: 64-bit values (random-generator states) must stay exact.
+            let n = try number()
+            guard n.doubleValue >= 0, n.doubleValue == n.doubleValue.rounded() else { throw wrong("a non-negative integer") }
+            return n.uint64Value as! T
         case is Bool.Type: return try bool() as! T
         default: return try T(from: self)
         }
@@ -266,6 +268,47 @@ public enum FileReading {
         guard FileManager.default.isReadableFile(atPath: path) else { throw Failure(file: path, reason: "permission denied") }
         do { return try Data(contentsOf: url, options: .mappedIfSafe) } catch {
             throw Failure(file: path, reason: "cannot be read (\((error as NSError).localizedDescription))")
+        }
+    }
+}
+
+extension RecordDecoder {
+    /// Foundation's `DecodingError` as one short line: the key path and what was wrong.
+    public static func describe(_ error: Error) -> String {
+        func path(_ c: DecodingError.Context) -> String {
+            c.codingPath.isEmpty ? "" : "key \"\(c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: "."))\": "
+        }
+        switch error as? DecodingError {
+        case .typeMismatch(let type, let c)?: return path(c) + "expected \(expectation(type))"
+        case .valueNotFound(let type, let c)?: return path(c) + "missing (expected \(expectation(type)))"
+        case .keyNotFound(let key, let c)?: return path(c) + "key \"\(key.stringValue)\" is missing"
+        case .dataCorrupted(let c)?: return path(c) + JSONValues.preview(c.debugDescription, limit: 120)
+        default: return JSONValues.preview("\(error)", limit: 160)
+        }
+    }
+}
+
+/// Why a file-system call failed, in words (not Foundation's error dump).
+public enum FileSystemReason {
+    public static func of(_ error: Error, path: String) -> String {
+        let ns = error as NSError
+        let posix = (ns.userInfo[NSUnderlyingErrorKey] as? NSError).flatMap { $0.domain == NSPOSIXErrorDomain ? $0.code : nil }
+            ?? (ns.domain == NSPOSIXErrorDomain ? ns.code : nil)
+        switch posix {
+        case Int(EACCES)?, Int(EPERM)?: return "permission denied"
+        case Int(ENOENT)?: return "a folder on the path does not exist"
+        case Int(ENOTDIR)?: return "a part of the path is a file, not a folder"
+        case Int(EEXIST)?: return "a file is in the way"
+        case Int(ENOSPC)?: return "the disk is full"
+        case Int(EROFS)?: return "the file system is read-only"
+        default:
+            switch ns.code {
+            case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "permission denied"
+            case NSFileWriteOutOfSpaceError: return "the disk is full"
+            case NSFileWriteVolumeReadOnlyError: return "the file system is read-only"
+            case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file or folder"
+            default: return JSONValues.preview(ns.localizedDescription, limit: 120)
+            }
         }
     }
 }

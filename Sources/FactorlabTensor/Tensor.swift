@@ -213,3 +213,22 @@ extension Tensor {
         return m
     }
 }
+
+extension Tensor {
+    /// Index (row-major) of the first NaN or infinite element, or nil: weights read from files are
+    /// checked with it before they are used.
+    public func firstNonFinite() -> Int? {
+        let c = contiguous()
+        let p = c.unsafeBase
+        for i in 0..<c.count where !p[i].isFinite { return i }
+        withExtendedLifetime(c) {}
+        return nil
+    }
+
+    /// Element `index` of the row-major order.
+    public func scalar(at index: Int) -> Float {
+        let c = contiguous()
+        defer { withExtendedLifetime(c) {} }
+        return c.unsafeBase[index]
+    }
+}

@@ -1,3 +1,4 @@
+import FactorlabRandom
 import Foundation
 
 /// Reading and writing the two-file format OpenAI and Hugging Face ship: vocab.json + merges.txt.
@@ -33,12 +34,8 @@ extension BPETokenizer {
     /// that Hugging Face `tokenizers` (`models.BPE.from_file`) and `transformers`
     /// (`GPT2TokenizerFast.from_pretrained`) load: vocab.json ordered by id, merges.txt starting
     /// with `#version: 0.2`. Identical tokenizers give byte-identical files.
-    public func write(to directory: URL) throws {
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            throw TokenizerError(.writeFailed, file: directory.path, "cannot create the folder: \(error.localizedDescription)")
-        }
+    /// vocab.json and merges.txt exactly as ``write(to:)`` writes them.
+    func serialized() -> (vocab: String, merges: String) {
         var json = "{"
         var first = true
         for (id, token) in model.tokens.enumerated() {
@@ -53,6 +50,27 @@ extension BPETokenizer {
             // Both ids come from the vocabulary, so their texts exist.
             merges += (model.tokens[Int(left)] ?? "") + " " + (model.tokens[Int(right)] ?? "") + "\n"
         }
+        return (json, merges)
+    }
+
+    /// FNV-1a of vocab.json and of merges.txt as written (`vocab-hash/merges-hash`): identical for
+    /// identical tokenizers, recorded in checkpoints so a model is never paired with another
+    /// tokenizer by mistake.
+    public var fingerprint: String {
+        let (json, merges) = serialized()
+        var a = FNV1a64(), b = FNV1a64()
+        a.update(Array(json.utf8))
+        b.update(Array(merges.utf8))
+        return a.hex + "/" + b.hex
+    }
+
+    public func write(to directory: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        } catch {
+            throw TokenizerError(.writeFailed, file: directory.path, "cannot create the folder: \(error.localizedDescription)")
+        }
+        let (json, merges) = serialized()
         for (name, text) in [("vocab.json", json), ("merges.txt", merges)] {
             let url = directory.appendingPathComponent(name)
             do {

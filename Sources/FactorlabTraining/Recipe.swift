@@ -212,12 +212,12 @@ public struct Recipe: Sendable {
                   "x seq_len x grad_accum must be at most \(Recipe.maxTokensPerStep) tokens per step")
         try check(training.maxSteps != nil || training.tokenBudget != nil || training.flopBudget != nil,
                   "training.max_steps", "(or training.token_budget or training.flop_budget) must be set")
-        try finite(training.flopBudget, "training.flop_budget", 1...1e30, "a positive, finite number of FLOPs (at most 1e30)")
+        try finite(training.flopBudget, "training.flop_budget", 1...1e30, "positive and finite (at most 1e30 FLOPs)")
         try check((training.maxSteps ?? 0) >= 0 && (training.maxSteps ?? 0) <= Recipe.maxSteps, "training.max_steps",
                   "must be between 0 (only evaluate the initial model) and \(Recipe.maxSteps)")
         try check((training.tokenBudget ?? 1) >= 1, "training.token_budget", "must be at least 1 token")
         try finite(training.gradClip, "training.grad_clip", Double.leastNonzeroMagnitude...1e30, "a positive finite norm")
-        try finite(Double(optimizer.lr), "optimizer.lr", Double.leastNonzeroMagnitude...10, "positive, finite and at most 10")
+        try finite(Double(optimizer.lr), "optimizer.lr", Double.leastNonzeroMagnitude...Double(Float.greatestFiniteMagnitude), "positive and finite")
         try finite(Double(optimizer.beta1), "optimizer.beta1", 0...0.999_999_9, "in [0, 1)")
         try finite(Double(optimizer.beta2), "optimizer.beta2", 0...0.999_999_9, "in [0, 1)")
         try finite(Double(optimizer.eps), "optimizer.eps", Double.leastNonzeroMagnitude...1, "positive and at most 1")

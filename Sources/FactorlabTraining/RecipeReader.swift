@@ -93,9 +93,8 @@ public final class RecipeReader {
 
     public func double(_ key: String) throws -> Double? {
         guard let n = node(key) else { return nil }
-        guard let v = n.float ?? n.int.map(Double.init) ?? n.string.flatMap(Double.init), v.isFinite, Float(v).isFinite else {
-            throw mismatch(key, n, "a finite number")
-        }
+        guard let v = n.float ?? n.int.map(Double.init) ?? n.string.flatMap(Double.init) else { throw mismatch(key, n, "a number") }
+        guard v.isFinite, Float(v).isFinite else { throw mismatch(key, n, "a finite number (within float range)") }
         return v
     }
 

@@ -132,6 +132,7 @@ public final class OptimizerStep {
 public enum TrainingError: Error, CustomStringConvertible, Equatable {
     case nonFiniteLoss(step: Int, value: Float)
     case nonFiniteGradient(step: Int)
+    case nonFiniteValidation(step: Int, value: Double)
     /// The recipe asks for something this run cannot do (names the key).
     case recipe(String)
     /// The training data cannot serve the run.
@@ -145,6 +146,7 @@ public enum TrainingError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .nonFiniteLoss(let s, let v): return "training stopped: the loss became \(v) at step \(s); the last good checkpoint is kept"
         case .nonFiniteGradient(let s): return "training stopped: the gradient norm became non-finite at step \(s); the last good checkpoint is kept"
+        case .nonFiniteValidation(let s, let v): return "training stopped: the validation loss became \(v) after step \(s); the last good checkpoint is kept"
         case .recipe(let m), .data(let m), .resume(let m), .distributed(let m): return m
         }
     }

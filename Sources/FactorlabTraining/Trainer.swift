@@ -63,6 +63,8 @@ public final class Trainer {
     public let recipe: Recipe
     public let options: Options
     public let runDirectory: URL
+    /// The run's tokenizer, recorded in every checkpoint (set once the tokenizer is ready).
+    var tokenizerFingerprint: String?
     var comm: Communicator { options.communicator }
 
     public init(recipe: Recipe, options: Options = Options()) {
@@ -94,8 +96,9 @@ public final class Trainer {
 
     public func run() throws -> TrainSummary {
         let start = Date()
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        try claimRunFolder()
         let (tokenizer, corpus) = try prepareData()
+        tokenizerFingerprint = tokenizer.fingerprint
         var begin = try startModel(tokenizer: tokenizer)
         let model = begin.model
         let flopsPerToken = model.costs(seqLen: recipe.training.seqLen).trainingFLOPs
@@ -117,7 +120,7 @@ public final class Trainer {
 
         var state = LoopState(progress: begin.progress)
         if state.progress.step == 0 {
-            let v = try validationLoss(model: model, corpus: corpus)
+            let v = try validationLoss(model: model, corpus: corpus, step: 0)
             state.firstVal = v
             if total == 0 { (state.progress.lastValLoss, state.progress.bestValLoss) = (v, v) } // evaluation-only run
             records?.append(MetricsRow(step: 0, tokens: 0, valLoss: v, lr: Double(schedule.lr(at: 0)), wallSeconds: 0, flops: state.progress.flops))
@@ -147,8 +150,8 @@ public final class Trainer {
             row.allreduceWaitSeconds = averager?.lastWaitSeconds
             let isLast = state.progress.step == total
             var improved = false
-            if state.progress.step % recipe.eval.interval == 0 || isLast {
-                let v = try validationLoss(model: model, corpus: corpus)
+            if state.progress.step % recipe.eval.interval == 0 || isLast,
+               let v = try validationLoss(model: model, corpus: corpus, step: state.progress.step) {
                 row.valLoss = v
                 state.progress.lastValLoss = v
                 if v < (state.progress.bestValLoss ?? .infinity) { state.progress.bestValLoss = v; improved = true }
@@ -245,7 +248,9 @@ public final class Trainer {
             return Start(model: loaded.model, optimizer: makeOptimizer(loaded.model), progress: progress, resumedFrom: nil,
                          initFLOPs: progress.flops)
         }
-        let model = try GPT2Model(try recipe.modelConfig(vocabSize: tokenizer.vocabularySize), seed: recipe.seed)
+        let config = try recipe.modelConfig(vocabSize: tokenizer.vocabularySize)
+        do { try config.checkFitsInMemory(training: true) } catch { throw TrainingError.recipe("model: \(error)") }
+        let model = try GPT2Model(config, seed: recipe.seed)
         return Start(model: model, optimizer: makeOptimizer(model), progress: progress, resumedFrom: nil, initFLOPs: 0)
     }
 
@@ -275,9 +280,10 @@ public final class Trainer {
     }
 
     /// Mean validation loss. Batches of ranks x B rows, each rank taking its B rows (the same
-    /// rows a single process with batch ranks x B sees); the mean is over all ranks. NaN when the
-    /// validation split holds no batch.
-    func validationLoss(model: GPT2Model, corpus: TokenCorpus) throws -> Double {
+    /// rows a single process with batch ranks x B sees); the mean is over all ranks. Nil when the
+    /// validation split holds no batch; a non-finite loss stops the run (after `step`, before any
+    /// checkpoint of that step is written).
+    func validationLoss(model: GPT2Model, corpus: TokenCorpus, step: Int) throws -> Double? {
         let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
         let eval = try EvalLoader(tokens: corpus.validation, batch: b, seqLen: min(t, max(1, corpus.validation.count - 1)),
                                   maxBatches: recipe.eval.batches, rank: comm.rank, worldSize: comm.size)
@@ -290,7 +296,30 @@ public final class Trainer {
             n += 1
         }
         let totals = try comm.allreduceSum([sum, Double(n)])
-        return totals[1] == 0 ? .nan : totals[0] / totals[1]
+        guard totals[1] > 0 else { return nil }
+        let mean = totals[0] / totals[1]
+        guard mean.isFinite else { throw TrainingError.nonFiniteValidation(step: step, value: mean) }
+        return mean
+    }
+
+    /// Makes sure the run folder is this run's: a folder that already holds another run (its
+    /// run.json or checkpoints) is refused unless this is that run resuming, before anything in it
+    /// is touched; then creates it, with a message that says why when it cannot.
+    func claimRunFolder() throws {
+        let fm = FileManager.default
+        if !options.resume, fm.fileExists(atPath: runDirectory.path) {
+            let held = ["run.json", "best.h5", "metrics.jsonl"].filter { fm.fileExists(atPath: runDirectory.appendingPathComponent($0).path) }
+                + ((try? CheckpointFiles.steps(in: runDirectory))?.contains { !Trainer.isFolder($0.url) } == true ? ["checkpoints"] : [])
+            if !held.isEmpty {
+                throw TrainingError.resume("\(runDirectory.path) already holds a run (\(held.joined(separator: ", "))); nothing was changed. Continue it with `factorlab resume \(runDirectory.path)`, or start this one elsewhere with --set name=NEW_NAME or --set checkpoint.dir=DIR")
+            }
+        }
+        do { try fm.createDirectory(at: runDirectory, withIntermediateDirectories: true) } catch {
+            throw TrainingError.recipe("cannot create the run folder \(runDirectory.path): \(FileSystemReason.of(error, path: runDirectory.path))")
+        }
+        guard fm.isWritableFile(atPath: runDirectory.path) else {
+            throw TrainingError.recipe("the run folder \(runDirectory.path) is not writable (permission denied)")
+        }
     }
 
     /// The checkpoint policy: with an `optimizer` (a checkpoint is due) the full state as
@@ -301,12 +330,12 @@ public final class Trainer {
         if optimizer != nil && comm.size > 1 { try Trainer.checkRanksAgree(model: model, communicator: comm, step: step) }
         guard comm.isRoot else { return }
         if let optimizer {
-            try Checkpoint.save(model: model, optimizer: optimizer, progress: state.progress, recipe: recipe.text,
+            try Checkpoint.save(model: model, optimizer: optimizer, progress: state.progress, recipe: recipe.text, tokenizer: tokenizerFingerprint,
                                 to: runDirectory.appendingPathComponent(CheckpointFiles.name(step: step)))
             try CheckpointFiles.prune(in: runDirectory, keep: recipe.checkpoint.keepLast)
         }
         if improved && recipe.checkpoint.keepBest {
-            try Checkpoint.save(model: model, optimizer: nil, progress: state.progress, recipe: recipe.text,
+            try Checkpoint.save(model: model, optimizer: nil, progress: state.progress, recipe: recipe.text, tokenizer: tokenizerFingerprint,
                                 to: runDirectory.appendingPathComponent("best.h5"))
         }
     }
@@ -380,6 +409,11 @@ public final class Trainer {
         return String(format: "step %d/%d | loss %.4f | lr %.2e | %.0f tok/s | %@ elapsed | ETA %@%@", p.step, total, result.loss, result.lr,
                       tokensPerSecond, Trainer.clock(p.wallSeconds), Trainer.clock(remaining),
                       p.lastValLoss.map { String(format: " | val %.4f", $0) } ?? "")
+    }
+
+    static func isFolder(_ url: URL) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) && isDirectory.boolValue
     }
 
     static func clock(_ seconds: Double) -> String {

@@ -3,6 +3,7 @@ import FactorlabCheckpoint
 import FactorlabEval
 import FactorlabGPT2
 import FactorlabLayers
+import FactorlabTokenizer
 import Foundation
 
 struct ImportHF: ParsableCommand {
@@ -16,9 +17,12 @@ struct ImportHF: ParsableCommand {
     func run() throws {
         let model = try GPT2Model.loadHuggingFace(URL(fileURLWithPath: folder))
         let url = URL(fileURLWithPath: out)
-        try Checkpoint.save(model: model, to: url)
-        if let tok = ModelFiles.tokenizerBeside(URL(fileURLWithPath: folder)) {
-            try ModelFiles.copyTokenizer(from: tok, to: url.deletingLastPathComponent().appendingPathComponent("tokenizer"))
+        // The tokenizer is read (and checked) before anything is written; the checkpoint is
+        // written atomically, then the tokenizer files, each through a temporary file.
+        let tokenizer = try ModelFiles.tokenizerBeside(URL(fileURLWithPath: folder)).map { ($0, try BPETokenizer(directory: $0)) }
+        try Checkpoint.save(model: model, tokenizer: tokenizer?.1.fingerprint, to: url)
+        if let (dir, _) = tokenizer {
+            try ModelFiles.copyTokenizer(from: dir, to: url.deletingLastPathComponent().appendingPathComponent("tokenizer"))
         }
         print("wrote \(out) (\(model.parameterCount) parameters)")
     }
@@ -75,6 +79,7 @@ struct Factorize: ParsableCommand {
         Console.endProgress()
         // The source's training progress goes along (its compute counts for runs started from the result).
         try Checkpoint.save(model: loaded.model, progress: loaded.checkpoint?.progress, projection: report.jsonString,
+                            tokenizer: loaded.checkpoint?.tokenizerFingerprint,
                             to: URL(fileURLWithPath: out))
         if let tok = loaded.tokenizerDirectory {
             try ModelFiles.copyTokenizer(from: tok, to: URL(fileURLWithPath: out).deletingLastPathComponent().appendingPathComponent("tokenizer"))
