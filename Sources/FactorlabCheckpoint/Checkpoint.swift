@@ -93,7 +93,9 @@ public enum Checkpoint {
     public static func save(model: GPT2Model, optimizer: AdamW? = nil, progress: TrainingProgress? = nil,
                             recipe: String? = nil, projection: String? = nil, tokenizer: String? = nil, to url: URL) throws {
         if let problem = progress?.problem { throw CheckpointError(file: url.path, message: "not saved: training progress \(problem)") }
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
+            throw CheckpointError(file: url.path, message: "cannot create its folder: \(FileSystemReason.of(error, path: url.deletingLastPathComponent().path))")
+        }
         try HDF5File.writeAtomically(to: url) { file in
             try file.setAttribute("format", .string(formatName))
             try file.setAttribute("format_version", .int64(formatVersion))

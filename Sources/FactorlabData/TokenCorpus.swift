@@ -79,8 +79,9 @@ public struct TokenCorpus: Sendable {
 
         if let data = try? Data(contentsOf: metaURL), let meta = try? JSONDecoder().decode(CorpusMeta.self, from: data),
            meta.inputs == inputs,
-           let train = try? TokenStream(contentsOf: trainURL, name: "train"), train.count == meta.trainTokens,
-           let validation = try? TokenStream(contentsOf: validationURL, name: "validation"),
+           let train = try? TokenStream(contentsOf: trainURL, vocabularySize: tokenizer.vocabularySize, name: "train"),
+           train.count == meta.trainTokens,
+           let validation = try? TokenStream(contentsOf: validationURL, vocabularySize: tokenizer.vocabularySize, name: "validation"),
            validation.count == meta.validationTokens {
             return TokenCorpus(train: train, validation: validation, meta: meta, directory: cacheDirectory, reusedCache: true)
         }

@@ -171,12 +171,13 @@ public struct GPT2Config: Equatable, Sendable {
 
     /// Refuses a model whose tensors would not fit in this machine's memory, before anything is
     /// allocated: 4 bytes per parameter for inference, 16 for training (weights, gradients and
-    /// AdamW's two moments), activations not counted.
+    /// AdamW's two moments; activations come on top), against 85% of the physical memory (the rest
+    /// is the system's, the data's and the temporary buffers').
     public func checkFitsInMemory(training: Bool, physicalMemory: UInt64 = ProcessInfo.processInfo.physicalMemory) throws {
         let count = try parameterCount()
         let perParameter = training ? 16 : 4
         let needed = Double(count) * Double(perParameter)
-        guard needed < Double(physicalMemory) else {
+        guard needed < 0.85 * Double(physicalMemory) else {
             func gb(_ x: Double) -> String { String(format: "%.1f GB", x / 1e9) }
             throw GPT2Error.config("a model of \(count) parameters needs about \(gb(needed)) for \(training ? "training (weights, gradients and AdamW moments, before activations)" : "its weights"); this machine has \(gb(Double(physicalMemory)))")
         }

@@ -88,6 +88,9 @@ extension GPT2Model {
         guard FileManager.default.fileExists(atPath: file.path) else {
             throw GPT2Error.modelFile(file: file.path, message: "missing (only safetensors weights are read; convert pytorch_model.bin with transformers first)")
         }
+        do { try config.checkFitsInMemory(training: false) } catch let e as GPT2Error {
+            throw GPT2Error.modelFile(file: directory.appendingPathComponent("config.json").path, message: "\(e)")
+        }
         let st = try SafetensorsFile.read(file)
         let model = try GPT2Model.shapeOnly(config)
         var keys: [String: String] = [:]

@@ -197,6 +197,8 @@ extension HDF5File {
         let spaceClass = H5Sget_simple_extent_type(space)
         let scalar = spaceClass == H5S_SCALAR
         let count = spaceClass == H5S_NULL ? 0 : Int(try context.check(H5Sget_simple_extent_npoints(space), "H5Sget_simple_extent_npoints"))
+        // Attributes are small (configs, recipes); a file claiming more is damaged or hostile.
+        guard count <= 1 << 24 else { throw context.error("the attribute claims \(count) elements: the file is damaged") }
 
         switch H5Tget_class(fileType) {
         case H5T_STRING:
@@ -234,7 +236,9 @@ extension HDF5File {
         }
         // Fixed-length: read the raw bytes of each element and drop NUL or space padding.
         let size = H5Tget_size(fileType)
-        guard size > 0 else { throw context.error("fixed-length string attribute of size 0") }
+        guard size > 0, size <= 1 << 26, count * size <= 1 << 28 else {
+            throw context.error("fixed-length string attribute of \(count) x \(size) bytes: the file is damaged")
+        }
         let memType = try context.check(H5Tcopy(fileType), "H5Tcopy")
         defer { H5Tclose(memType) }
         var bytes = [UInt8](repeating: 0, count: count * size)

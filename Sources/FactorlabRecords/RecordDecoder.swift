@@ -305,6 +305,7 @@ public enum FileSystemReason {
             switch ns.code {
             case NSFileWriteNoPermissionError, NSFileReadNoPermissionError: return "permission denied"
             case NSFileWriteOutOfSpaceError: return "the disk is full"
+            case NSFileWriteFileExistsError: return "a part of the path is a file, not a folder (a file is in the way)"
             case NSFileWriteVolumeReadOnlyError: return "the file system is read-only"
             case NSFileNoSuchFileError, NSFileReadNoSuchFileError: return "no such file or folder"
             default: return JSONValues.preview(ns.localizedDescription, limit: 120)

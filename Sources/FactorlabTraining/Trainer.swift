@@ -417,7 +417,7 @@ public final class Trainer {
     }
 
     static func clock(_ seconds: Double) -> String {
-        guard seconds.isFinite else { return "--:--:--" }
+        guard seconds.isFinite, abs(seconds) < 1e12 else { return "--:--:--" }
         let s = Int(seconds.rounded())
         return String(format: "%02d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60)
     }

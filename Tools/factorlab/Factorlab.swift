@@ -14,10 +14,19 @@ struct Factorlab: ParsableCommand {
 
     /// Process-wide settings the library leaves to its executable: OpenBLAS's idle threads sleep
     /// (below), and large tensor blocks stay in the heap between steps (``ProcessTuning``).
+    /// Every failure exits with status 1 (usage errors included) after its message on stderr;
+    /// `--help` and `--version` exit 0.
     static func main() {
         BLASThreads.sleepWhenIdle()
         ProcessTuning.keepLargeBlocksInHeap()
-        main(nil)
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            guard exitCode(for: error) != .success else { exit(withError: error) }
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(1)
+        }
     }
 }
 
