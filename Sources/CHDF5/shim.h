@@ -17,6 +17,7 @@ static inline hid_t fl_H5P_FILE_ACCESS(void) { H5open(); return H5P_FILE_ACCESS;
 static inline hid_t fl_H5P_FILE_CREATE(void) { H5open(); return H5P_FILE_CREATE; }
 static inline hid_t fl_H5P_DATASET_CREATE(void) { H5open(); return H5P_DATASET_CREATE; }
 static inline hid_t fl_H5P_LINK_CREATE(void) { H5open(); return H5P_LINK_CREATE; }
+static inline hid_t fl_H5P_GROUP_CREATE(void) { H5open(); return H5P_GROUP_CREATE; }
 
 // MARK: File access flags
 static inline unsigned fl_H5F_ACC_TRUNC(void) { H5open(); return H5F_ACC_TRUNC; }

@@ -68,8 +68,8 @@ struct ConfigFields {
     /// An integer (a JSON number with no fraction; `true` is not 1), or nil when absent.
     func optionalInt(_ key: String) throws -> Int? {
         if isAbsent(key) { return nil }
-        guard let n = JSONValues.number(object[key]!), let v = Int(exactly: n.doubleValue) else {
-            throw error("key '\(key)' must be an integer, got \(describe(object[key]!))")
+        guard let value = object[key], let n = JSONValues.number(value), let v = Int(exactly: n.doubleValue) else {
+            throw error("key '\(key)' must be an integer, got \(describe(object[key] ?? NSNull()))")
         }
         return v
     }
@@ -81,9 +81,12 @@ struct ConfigFields {
     }
 
     func float(_ key: String, _ fallback: Float? = nil) throws -> Float {
-        if isAbsent(key), let fallback { return fallback }
-        guard let n = JSONValues.number(object[key]!), n.doubleValue.isFinite, Float(n.doubleValue).isFinite else {
-            throw error("key '\(key)' must be a finite number, got \(describe(object[key]!))")
+        if isAbsent(key) {
+            if let fallback { return fallback }
+            throw error("key '\(key)' is missing (expected a number)")
+        }
+        guard let value = object[key], let n = JSONValues.number(value), n.doubleValue.isFinite, Float(n.doubleValue).isFinite else {
+            throw error("key '\(key)' must be a finite number, got \(describe(object[key] ?? NSNull()))")
         }
         return Float(n.doubleValue)
     }

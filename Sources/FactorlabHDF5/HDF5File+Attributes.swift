@@ -163,24 +163,41 @@ extension HDF5File {
         if count > 0 { try context.check(H5Awrite(attribute, type, data), "H5Awrite") }
     }
 
+    /// Strings are written fixed-length (NUL-terminated UTF-8, the longest string's size): they
+    /// live in the attribute's own (checksummed) message. Variable-length strings would live in
+    /// the global heap, which carries no checksum and which a damaged file can make libhdf5 1.10
+    /// loop on for ever (found by fuzzing). Both kinds are read.
     private func writeStrings(_ strings: [String], scalar: Bool, _ name: String, _ objectPath: String,
                               _ id: hid_t, _ context: HDF5Context) throws {
-        let type = try variableStringType(context)
+        let size = max(1, (strings.map(\.utf8.count).max() ?? 0) + 1)
+        let type = try fixedStringType(size: size, context)
         defer { H5Tclose(type) }
         let attribute = try createAttribute(name, objectPath, type: type, count: strings.count, scalar: scalar, id, context)
         defer { H5Aclose(attribute) }
         guard !strings.isEmpty else { return }
-        let copies: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
-        try copies.withUnsafeBufferPointer { pointers in
-            _ = try context.check(H5Awrite(attribute, type, pointers.baseAddress), "H5Awrite")
-        }
+        var bytes = [UInt8](repeating: 0, count: strings.count * size)
+        for (i, s) in strings.enumerated() { bytes.replaceSubrange((i * size)..<(i * size + s.utf8.count), with: Array(s.utf8)) }
+        _ = try context.check(H5Awrite(attribute, type, bytes), "H5Awrite")
     }
 
+    /// The in-memory type for reading variable-length strings (older files).
     private func variableStringType(_ context: HDF5Context) throws -> hid_t {
         let type = try context.check(H5Tcopy(fl_H5T_C_S1()), "H5Tcopy")
         do {
             try context.check(H5Tset_size(type, fl_H5T_VARIABLE()), "H5Tset_size(variable)")
+            try context.check(H5Tset_cset(type, H5T_CSET_UTF8), "H5Tset_cset(UTF-8)")
+        } catch {
+            H5Tclose(type)
+            throw error
+        }
+        return type
+    }
+
+    private func fixedStringType(size: Int, _ context: HDF5Context) throws -> hid_t {
+        let type = try context.check(H5Tcopy(fl_H5T_C_S1()), "H5Tcopy")
+        do {
+            try context.check(H5Tset_size(type, size), "H5Tset_size")
+            try context.check(H5Tset_strpad(type, H5T_STR_NULLTERM), "H5Tset_strpad")
             try context.check(H5Tset_cset(type, H5T_CSET_UTF8), "H5Tset_cset(UTF-8)")
         } catch {
             H5Tclose(type)

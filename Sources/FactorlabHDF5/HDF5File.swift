@@ -78,7 +78,12 @@ public final class HDF5File: @unchecked Sendable {
                 try context.check(H5Pset_libver_bounds(fapl, legacyFormat ? fl_H5F_LIBVER_V18() : fl_H5F_LIBVER_V110(), fl_H5F_LIBVER_LATEST()),
                                   "H5Pset_libver_bounds")
                 let flags = exclusive ? fl_H5F_ACC_EXCL() : fl_H5F_ACC_TRUNC()
-                let id = H5Fcreate(path, flags, fl_H5P_DEFAULT(), fapl)
+                // The root group's attributes and links stay compact too (see createGroup).
+                let fcpl = try context.check(H5Pcreate(fl_H5P_FILE_CREATE()), "H5Pcreate(file create)")
+                defer { H5Pclose(fcpl) }
+                try context.check(H5Pset_attr_phase_change(fcpl, 65535, 65535), "H5Pset_attr_phase_change")
+                try context.check(H5Pset_link_phase_change(fcpl, 65535, 65535), "H5Pset_link_phase_change")
+                let id = H5Fcreate(path, flags, fcpl, fapl)
                 if id < 0 {
                     throw context.error("could not create the file (check that the folder exists and is writable)",
                                         withStack: true)
@@ -184,8 +189,14 @@ public final class HDF5File: @unchecked Sendable {
             let lcpl = try context.check(H5Pcreate(fl_H5P_LINK_CREATE()), "H5Pcreate(link create)")
             defer { H5Pclose(lcpl) }
             try context.check(H5Pset_create_intermediate_group(lcpl, 1), "H5Pset_create_intermediate_group")
-            let group = try context.check(H5Gcreate2(id, object, lcpl, fl_H5P_DEFAULT(), fl_H5P_DEFAULT()),
-                                          "H5Gcreate2")
+            // Links stay in the group's own (checksummed) object header, however many there are:
+            // "dense" storage (a fractal heap and a B-tree) is where fuzzing found libhdf5 1.10
+            // freeing invalid memory on a damaged file.
+            let gcpl = try context.check(H5Pcreate(fl_H5P_GROUP_CREATE()), "H5Pcreate(group create)")
+            defer { H5Pclose(gcpl) }
+            try context.check(H5Pset_link_phase_change(gcpl, 65535, 65535), "H5Pset_link_phase_change")
+            try context.check(H5Pset_attr_phase_change(gcpl, 65535, 65535), "H5Pset_attr_phase_change")
+            let group = try context.check(H5Gcreate2(id, object, lcpl, gcpl, fl_H5P_DEFAULT()), "H5Gcreate2")
             H5Gclose(group)
         }
     }
