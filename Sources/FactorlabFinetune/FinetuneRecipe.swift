@@ -76,9 +76,8 @@ public struct FinetuneRecipe: Sendable {
     }
 
     public static func load(_ url: URL, overrides: [String] = []) throws -> FinetuneRecipe {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw FinetuneError.recipe("\(url.path): cannot read the recipe (no such file, or not UTF-8)")
-        }
+        let text: String
+        do { text = try RecipeText.read(url) } catch { throw FinetuneError.recipe("\(error)") }
         return try parse(text, file: url.path, overrides: overrides, defaultName: url.deletingPathExtension().lastPathComponent)
     }
 

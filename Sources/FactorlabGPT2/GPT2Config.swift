@@ -74,7 +74,11 @@ public struct GPT2Config: Equatable, Sendable {
         }
         var kinds = [LinearKind](repeating: .dense, count: layers)
         for part in spec.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespaces) }) where !part.isEmpty {
-            let pieces = part.split(separator: "@", maxSplits: 1).map(String.init)
+            // Empty pieces are kept (and refused below): "@6-11" or "monarch:4@" name no kind or no layers.
+            let pieces = part.split(separator: "@", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            guard !pieces[0].isEmpty, pieces.count == 1 || !pieces[1].isEmpty else {
+                throw GPT2Error.config("'\(part.prefix(40))' in '\(spec.prefix(60))': expected KIND or KIND@LAYERS, e.g. monarch:4@6-11")
+            }
             let kind = try LinearKind(spec: pieces[0])
             let chosen: [Int]
             if pieces.count == 1 {

@@ -110,9 +110,7 @@ public struct Recipe: Sendable {
 
     /// Reads a recipe file, applying `--set` overrides.
     public static func load(_ url: URL, overrides: [String] = []) throws -> Recipe {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-            throw TrainingError.recipe("\(url.path): cannot read the recipe file")
-        }
+        let text = try RecipeText.read(url)
         return try parse(text, file: url.path, overrides: overrides, defaultName: url.deletingPathExtension().lastPathComponent)
     }
 

@@ -167,6 +167,19 @@ public enum RecipeText {
         overrides.isEmpty ? text : text + trailer + overrides.joined(separator: " ") + "\n"
     }
 
+    /// A recipe file's text; errors say why it cannot be read (missing, a folder, permission,
+    /// not UTF-8).
+    public static func read(_ url: URL) throws -> String {
+        let data: Data
+        do { data = try FileReading.contents(of: url) } catch let e as FileReading.Failure {
+            throw TrainingError.recipe("\(e.file): cannot read the recipe: \(e.reason)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw TrainingError.recipe("\(url.path): the recipe is not UTF-8 text")
+        }
+        return text
+    }
+
     /// The file text and the overrides of a recorded recipe.
     public static func split(_ recorded: String) -> (text: String, overrides: [String]) {
         let parts = recorded.components(separatedBy: trailer)

@@ -187,7 +187,8 @@ extension Kernels {
 // filled prefix, so padding is never multiplied.
 
 /// Cached attention runs its (row, head) pairs on the worker threads above this many
-/// multiply-adds (per product; measured on tiny and gpt2 generation: below it the serial loop wins).
+/// multiply-adds per product. One token over a short prefix is far below it (a few thousand per
+/// head), where waking the workers cost more than the products (Tools/bench/README.md).
 let cachedAttentionParallelMACs = 1 << 18
 
 extension Kernels {
