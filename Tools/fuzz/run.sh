@@ -12,7 +12,10 @@ seconds="${1:-6}"; shift || true
 all=(safetensors hf-config model-config checkpoint tokenizer recipe glue-tsv coqa jsonl bin)
 targets=("${@:-${all[@]}}")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
-swift build -c debug --product factorlab-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address >&2
+# The linker's notes about sanitizer symbols are noise: the build log is shown only if it fails.
+if ! swift build -c debug --product factorlab-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address > .build-fuzz.log 2>&1; then
+  cat .build-fuzz.log >&2; exit 1
+fi
 bin=".build-fuzz/debug/factorlab-fuzz"
 work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
 mkdir -p findings
