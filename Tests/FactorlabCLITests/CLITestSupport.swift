@@ -100,3 +100,24 @@ struct CLI {
         """
     }
 }
+
+extension CLI {
+    /// Tiny trained runs, one per name, made once per test process for the test classes that
+    /// need a model (a folder with `<name>.yaml` and its run under `runs/<name>`).
+    nonisolated(unsafe) static var trainedRuns: [String: URL] = [:]
+
+    static func trainedRun(_ name: String, steps: Int) throws -> URL {
+        if let dir = trainedRuns["\(name)-\(steps)"] { return dir }
+        let dir = try temporaryDirectory()
+        try tinyRecipe(name: name, steps: steps).write(to: dir.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+        let r = try run(["pretrain", "\(name).yaml"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        trainedRuns["\(name)-\(steps)"] = dir
+        return dir
+    }
+
+    /// Removes the trained run `name` of `steps` steps (a test class's tearDown).
+    static func removeTrainedRun(_ name: String, steps: Int) {
+        if let d = trainedRuns.removeValue(forKey: "\(name)-\(steps)") { try? FileManager.default.removeItem(at: d) }
+    }
+}

@@ -7,22 +7,9 @@ import XCTest
 /// each bad input exits non-zero with a message naming the input and what was expected, quickly,
 /// and writes nothing (or leaves what was there untouched).
 final class HostileInputTests: XCTestCase {
-    nonisolated(unsafe) static var shared: URL?
+    func trainedRun() throws -> URL { try CLI.trainedRun("m", steps: 4) }
 
-    /// A tiny trained run (model, tokenizer) shared by the tests that need a model.
-    func trainedRun() throws -> URL {
-        if let dir = Self.shared { return dir }
-        let dir = try CLI.temporaryDirectory()
-        try CLI.tinyRecipe(name: "m", steps: 4).write(to: dir.appendingPathComponent("m.yaml"), atomically: true, encoding: .utf8)
-        let r = try CLI.run(["pretrain", "m.yaml"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        Self.shared = dir
-        return dir
-    }
-
-    override class func tearDown() {
-        if let d = shared { try? FileManager.default.removeItem(at: d) }
-    }
+    override class func tearDown() { CLI.removeTrainedRun("m", steps: 4) }
 
     /// Runs `args` in `dir` and asserts a quick failure whose stderr holds every fragment.
     @discardableResult

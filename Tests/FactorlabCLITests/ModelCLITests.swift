@@ -6,22 +6,9 @@ import XCTest
 
 /// The model commands on a tiny trained run: eval, generate, tokenize, export/import, factorize.
 final class ModelCLITests: XCTestCase {
-    nonisolated(unsafe) static var shared: URL?
+    func trainedRun() throws -> URL { try CLI.trainedRun("m", steps: 8) }
 
-    /// One tiny pretraining run for all tests of this class.
-    func trainedRun() throws -> URL {
-        if let dir = Self.shared { return dir }
-        let dir = try CLI.temporaryDirectory()
-        try CLI.tinyRecipe(name: "m", steps: 8).write(to: dir.appendingPathComponent("m.yaml"), atomically: true, encoding: .utf8)
-        let r = try CLI.run(["pretrain", "m.yaml"], in: dir)
-        XCTAssertEqual(r.status, 0, r.stderr)
-        Self.shared = dir
-        return dir
-    }
-
-    override class func tearDown() {
-        if let d = shared { try? FileManager.default.removeItem(at: d) }
-    }
+    override class func tearDown() { CLI.removeTrainedRun("m", steps: 8) }
 
     func json(_ r: CLI.Result) throws -> [String: Any] {
         XCTAssertEqual(r.status, 0, r.stderr)
