@@ -153,31 +153,36 @@ public struct FinetuneRecipe: Sendable {
             try o.finish(allowed: ["dir"])
         }
         try root.finish(allowed: ["name", "task", "seed", "model", "data", "optimizer", "schedule", "training", "generation", "output"])
+        try r.validate(file: file)
+        r.text = RecipeText.recording(text, overrides: overrides)
+        return r
+    }
+
+    /// Every key within its range; the message names the recipe file and the key.
+    func validate(file: String) throws {
         func check(_ ok: Bool, _ key: String, _ what: String) throws {
             if !ok { throw FinetuneError.recipe("\(file): \(key) \(what)") }
         }
-        try check(RunName.isValid(r.name), "name", "must be 1-100 characters of letters, digits, '.', '_' and '-' (it names the run folder)")
-        try check(r.epochs >= 1 && r.epochs <= 10_000, "training.epochs", "must be between 1 and 10000")
-        try check(r.batchSize >= 1 && r.batchSize <= 1 << 16, "training.batch_size", "must be between 1 and 65536")
-        try check(r.evalBatchSize >= 1 && r.evalBatchSize <= 1 << 16, "training.eval_batch_size", "must be between 1 and 65536")
-        try check((r.maxSteps ?? 0) >= 0 && (r.maxSteps ?? 0) <= 1 << 40, "training.max_steps", "must be between 0 and 2^40")
-        try check(r.gradClip.map { $0.isFinite && $0 > 0 } ?? true, "training.grad_clip", "must be a positive finite norm")
-        try check(r.maxLength >= 4 && r.maxLength <= 1 << 20, "data.max_length", "must be between 4 and 2^20")
-        try check(r.lr > 0 && r.lr.isFinite, "optimizer.lr", "must be positive")
-        try check(r.beta1 >= 0 && r.beta1 < 1, "optimizer.beta1", "must be in [0, 1)")
-        try check(r.beta2 >= 0 && r.beta2 < 1, "optimizer.beta2", "must be in [0, 1)")
-        try check(r.eps > 0 && r.eps <= 1, "optimizer.eps", "must be positive and at most 1")
-        try check(r.weightDecay >= 0 && r.weightDecay <= 1, "optimizer.weight_decay", "must be in [0, 1]")
-        try check(r.warmupRatio >= 0 && r.warmupRatio < 1, "schedule.warmup_ratio", "must be in [0, 1)")
-        try check((r.warmupSteps ?? 0) >= 0 && (r.warmupSteps ?? 0) <= 1 << 40, "schedule.warmup_steps", "must be between 0 and 2^40")
-        try check(r.maxTrainExamples.map { $0 >= 1 } ?? true, "data.max_train_examples", "must be at least 1")
-        try check(r.maxDevExamples.map { $0 >= 1 } ?? true, "data.max_dev_examples", "must be at least 1")
-        try check(task != .coqa || (r.maxAnswerTokens >= 1 && r.maxAnswerTokens < r.maxLength), "generation.max_answer_tokens",
-                  "must be at least 1 and below data.max_length (\(r.maxLength))")
-        try check(r.keepRecentTurns >= 0 && r.keepRecentTurns <= 1 << 16, "generation.keep_recent_turns", "must be between 0 and 65536")
-        try check(r.dataRoot != nil || r.trainFile != nil, "data", "needs root (the GLUE/CoQA folder) or train (a file)")
-        r.text = RecipeText.recording(text, overrides: overrides)
-        return r
+        try check(RunName.isValid(name), "name", "must be 1-100 characters of letters, digits, '.', '_' and '-' (it names the run folder)")
+        try check(epochs >= 1 && epochs <= 10_000, "training.epochs", "must be between 1 and 10000")
+        try check(batchSize >= 1 && batchSize <= 1 << 16, "training.batch_size", "must be between 1 and 65536")
+        try check(evalBatchSize >= 1 && evalBatchSize <= 1 << 16, "training.eval_batch_size", "must be between 1 and 65536")
+        try check((maxSteps ?? 0) >= 0 && (maxSteps ?? 0) <= 1 << 40, "training.max_steps", "must be between 0 and 2^40")
+        try check(gradClip.map { $0.isFinite && $0 > 0 } ?? true, "training.grad_clip", "must be a positive finite norm")
+        try check(maxLength >= 4 && maxLength <= 1 << 20, "data.max_length", "must be between 4 and 2^20")
+        try check(lr > 0 && lr.isFinite, "optimizer.lr", "must be positive")
+        try check(beta1 >= 0 && beta1 < 1, "optimizer.beta1", "must be in [0, 1)")
+        try check(beta2 >= 0 && beta2 < 1, "optimizer.beta2", "must be in [0, 1)")
+        try check(eps > 0 && eps <= 1, "optimizer.eps", "must be positive and at most 1")
+        try check(weightDecay >= 0 && weightDecay <= 1, "optimizer.weight_decay", "must be in [0, 1]")
+        try check(warmupRatio >= 0 && warmupRatio < 1, "schedule.warmup_ratio", "must be in [0, 1)")
+        try check((warmupSteps ?? 0) >= 0 && (warmupSteps ?? 0) <= 1 << 40, "schedule.warmup_steps", "must be between 0 and 2^40")
+        try check(maxTrainExamples.map { $0 >= 1 } ?? true, "data.max_train_examples", "must be at least 1")
+        try check(maxDevExamples.map { $0 >= 1 } ?? true, "data.max_dev_examples", "must be at least 1")
+        try check(task != .coqa || (maxAnswerTokens >= 1 && maxAnswerTokens < maxLength), "generation.max_answer_tokens",
+                  "must be at least 1 and below data.max_length (\(maxLength))")
+        try check(keepRecentTurns >= 0 && keepRecentTurns <= 1 << 16, "generation.keep_recent_turns", "must be between 0 and 65536")
+        try check(dataRoot != nil || trainFile != nil, "data", "needs root (the GLUE/CoQA folder) or train (a file)")
     }
 
     /// The file of a GLUE split: the explicit one, or the official name under `data.root`.

@@ -21,8 +21,18 @@ public struct RecordError: Error, Equatable, CustomStringConvertible {
 /// (`key "seed": expected an integer, found 1.5`), rather than Foundation's coding-path dumps.
 /// Integers must be whole numbers; numbers must be finite.
 public enum RecordDecoder {
-    /// Decodes one JSON object.
+    /// Decodes one JSON object. Values come from Foundation's `JSONDecoder` (whose numbers
+    /// round-trip exactly; JSONSerialization's can differ in the last bit); when it refuses the
+    /// record, the record is read again here to say which key is wrong and how.
     public static func decode<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
+        do { return try JSONDecoder().decode(type, from: data) } catch let foundation {
+            _ = try explain(type, data)
+            throw RecordError(.invalidValue, key: nil, describe(foundation))
+        }
+    }
+
+    /// Decodes through ``ValueDecoder``, whose errors name the key and the expectation.
+    static func explain<T: Decodable>(_ type: T.Type, _ data: Data) throws -> T {
         let value: Any
         do { value = try JSONSerialization.jsonObject(with: data, options: []) } catch {
             let text = String(decoding: data.prefix(60), as: UTF8.self)

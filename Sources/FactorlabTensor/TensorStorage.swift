@@ -21,6 +21,17 @@ public enum ProcessTuning {
     /// Peak resident set size of this process so far, in bytes (Linux: VmHWM; 0 elsewhere).
     public static func peakResidentBytes() -> Int { statusField("VmHWM:") }
 
+    /// Starts a new peak: from now on ``peakResidentBytes()`` reports the highest resident size
+    /// since this call (Linux: writes 5 to /proc/self/clear_refs; elsewhere nothing happens).
+    public static func resetPeakResidentBytes() {
+        #if os(Linux)
+        if let h = FileHandle(forWritingAtPath: "/proc/self/clear_refs") {
+            h.write(Data("5".utf8))
+            try? h.close()
+        }
+        #endif
+    }
+
     /// Current resident set size, in bytes (VmRSS).
     public static func residentBytes() -> Int { statusField("VmRSS:") }
 

@@ -79,6 +79,8 @@ public struct Recipe: Sendable {
         public var interval = 100
         public var batches = 20
         public var sampleTokens = 64
+        /// Measure the finished model's inference cost and record it in run.json (`inference`).
+        public var measureInference = true
         public var prompt = "\n"
     }
     public struct Checkpointing: Sendable {
@@ -172,8 +174,9 @@ public struct Recipe: Sendable {
             r.eval.interval = try e.int("interval") ?? r.eval.interval
             r.eval.batches = try e.int("batches") ?? r.eval.batches
             r.eval.sampleTokens = try e.int("sample_tokens") ?? r.eval.sampleTokens
+            r.eval.measureInference = try e.bool("measure_inference") ?? r.eval.measureInference
             r.eval.prompt = try e.string("prompt") ?? r.eval.prompt
-            try e.finish(allowed: ["interval", "batches", "sample_tokens", "prompt"])
+            try e.finish(allowed: ["interval", "batches", "sample_tokens", "prompt", "measure_inference"])
         }
         if let c = try root.section("checkpoint") {
             r.checkpoint.dir = try c.string("dir")

@@ -169,7 +169,11 @@ public final class Trainer {
                                    tokensPerSecond: Double(state.progress.tokensSeen) / max(state.progress.wallSeconds, 1e-9),
                                    flops: state.progress.flops, peakMemoryBytes: ProcessTuning.peakResidentBytes(), sample: sample,
                                    parameters: model.parameterCount)
-        try records.map { try finish(summary, records: $0) }
+        if let records {
+            let finished = state.progress.step == total
+            try finish(summary, records: records, inference: finished ? model : nil,
+                       description: description(model: model, flopsPerToken: flopsPerToken, totalSteps: total, initFLOPs: begin.initFLOPs))
+        }
         return summary
     }
 
@@ -351,8 +355,15 @@ public final class Trainer {
         return recipe.eval.prompt + (try tokenizer.decode(ids.filter { $0 != tokenizer.endOfTextID }))
     }
 
-    /// Writes summary.json.
-    func finish(_ s: TrainSummary, records: RunRecords) throws {
+    /// Writes summary.json; for a finished run (`inference` is its model), measures the model's
+    /// inference cost on this machine and records it in run.json, where the study reads it.
+    func finish(_ s: TrainSummary, records: RunRecords, inference model: GPT2Model?, description: RunDescription) throws {
+        if let model, recipe.eval.measureInference {
+            options.log("measuring inference (generation latency at batch 1, forward tokens/s at batch 8)")
+            var d = description
+            d.inference = try InferenceMeasurement.measure(model)
+            try records.write("run.json", d)
+        }
         var summary = RunSummary(finalValLoss: s.finalValLoss.flatMap { $0.isFinite ? $0 : nil },
                                  bestValLoss: s.bestValLoss.flatMap { $0.isFinite ? $0 : nil },
                                  finalTrainLoss: s.finalTrainLoss.isFinite ? Double(s.finalTrainLoss) : nil,

@@ -33,6 +33,19 @@ final class ModelCLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("unknown task 'squad'"), bad.stderr)
     }
 
+    /// A finished run records its inference cost in run.json, where the study report reads it.
+    func testAFinishedRunRecordsItsInferenceCost() throws {
+        let dir = try trainedRun()
+        let run = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("runs/m/run.json"))) as? [String: Any])
+        let inference = try XCTUnwrap(run["inference"] as? [String: Any], "\(run)")
+        XCTAssertGreaterThan(try XCTUnwrap(inference["latency_ms_per_token"] as? Double), 0)
+        XCTAssertEqual(inference["prefix_tokens"] as? Int, 16, "half the 32-position context")
+        XCTAssertEqual(inference["parameters"] as? Int, run["parameters"] as? Int)
+        XCTAssertGreaterThan(try XCTUnwrap(inference["forward_tokens_per_s"] as? Double), 0)
+        let report = try CLI.run(["report", "runs/m", "--out", "report"], in: dir)
+        XCTAssertEqual(report.status, 0, report.stderr)
+    }
+
     func testGenerateIsReproducibleWithASeed() throws {
         let dir = try trainedRun()
         let args = ["generate", "--model", "runs/m", "--prompt", "The", "--max-tokens", "12", "--seed", "5", "--json"]
