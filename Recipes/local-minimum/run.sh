@@ -18,7 +18,11 @@ run() { # name recipe [--set ...]
     local name=$1 recipe=$2; shift 2
     if [ -f "$OUT/$name/summary.json" ]; then echo "skip $name (done)" >&2; return; fi
     echo "== $name" >&2
-    "$F" pretrain "$recipe" --set checkpoint.dir="$OUT/$name" --set name="$name" "$@" > "$OUT/$name.log"
+    if ls "$OUT/$name"/ckpt-*.h5 > /dev/null 2>&1; then  # stopped part way: continue it exactly
+        "$F" resume "$OUT/$name" > "$OUT/$name.log"
+    else
+        "$F" pretrain "$recipe" --set checkpoint.dir="$OUT/$name" --set name="$name" "$@" > "$OUT/$name.log"
+    fi
 }
 for seed in $SEEDS; do
     run "dense-s$seed" $D/scratch.yaml --set seed=$seed --set model.mlp=dense

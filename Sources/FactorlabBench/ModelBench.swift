@@ -107,6 +107,13 @@ public enum ModelBench {
             out.append(BenchFigure("\(key).generate_ms_per_token_late", late * 1e3, "ms (prefix \(total - window)-\(total))"))
             out.append(BenchFigure("\(key).generate_late_over_early", late / early, "ratio"))
         }
+        // Batch-1 generation reads every weight once per token (the tied head reads the whole
+        // token embedding; of the position embedding only one row): its ceiling is memory bandwidth.
+        let weightBytes = Double(model.parameterCount - setup.context * setup.nEmbd + setup.nEmbd) * 4
+        out.append(BenchFigure("\(key).generate_weight_bytes_per_token", weightBytes, "bytes"))
+        if !perToken.isEmpty {
+            out.append(BenchFigure("\(key).generate_weight_gbps", weightBytes / median(perToken) / 1e9, "GB/s of weights read"))
+        }
 
         if growthSteps > 0 {
             // Resident memory after `mark` steps, half way and at the end: a leak grows in both
@@ -134,9 +141,21 @@ public enum ModelBench {
     /// Figures computed from the measured ones: each dense model's fraction of the sgemm ceiling,
     /// and for each structured kind its training and forward speed-up over dense at the same shape
     /// and its FLOP ratio (the speed-up equal efficiency would give).
-    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], kinds: [LinearKind], sgemmGFLOPs: Double) -> [BenchFigure] {
+    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], kinds: [LinearKind], sgemmGFLOPs: Double,
+                                      readGBps: Double? = nil) -> [BenchFigure] {
         let value = { (key: String) in measured.first { $0.key == key }?.value }
         var out = [BenchFigure("machine.sgemm_2048_gflops", sgemmGFLOPs, "GFLOP/s")]
+        if let readGBps {
+            // Achieved weight bandwidth of batch-1 generation over the machine's read bandwidth.
+            for s in setups {
+                for kind in kinds {
+                    let k = "\(s.name).\(KernelBench.kindKey(kind))"
+                    if let g = value("\(k).generate_weight_gbps") {
+                        out.append(BenchFigure("\(k).generate_bandwidth_fraction", g / readGBps, "of memory.read_gbps_all_threads"))
+                    }
+                }
+            }
+        }
         for s in setups {
             let denseKey = "\(s.name).dense"
             if let g = value("\(denseKey).train_gflops") {

@@ -103,9 +103,16 @@ public final class CoQAFinetuner {
         let codec = self.codec
         let stop = StopRule(maxNewTokens: options.maxAnswerTokens, whenFull: .stop) { CoQAFinetuner.isStop($0, codec: codec) }
         let contexts = prompts.map { Array($0.suffix(model.config.nPositions - 1)) }
-        return try model.generate(prompts: contexts, rng: &unused, stop: stop).map {
-            try codec.decode($0.tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+        // Batches of at most 8 turns, each cache only as long as its prompts and answers need.
+        var answers: [String] = []
+        for start in stride(from: 0, to: contexts.count, by: 8) {
+            let chunk = Array(contexts[start..<min(start + 8, contexts.count)])
+            let capacity = min(model.config.nPositions, (chunk.map(\.count).max() ?? 1) + options.maxAnswerTokens)
+            answers += try model.generate(prompts: chunk, rng: &unused, stop: stop, capacity: capacity).map {
+                try codec.decode($0.tokens).trimmingCharacters(in: .whitespacesAndNewlines)
+            }
         }
+        return answers
     }
 
     /// The decoding stop rule: `<|endoftext|>`, or a token whose text contains "\n".

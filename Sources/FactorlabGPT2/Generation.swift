@@ -104,6 +104,7 @@ extension GPT2Model {
                          capacity: Int? = nil, onWarning: (String) -> Void = { _ in },
                          onToken: (Int, Int32) -> Void = { _, _ in }) throws -> [Generated] {
         guard !prompts.isEmpty else { return [] }
+        guard stop.maxNewTokens > 0 else { return prompts.map { _ in Generated(tokens: [], stop: .length) } }
         let cache = KVCache(config: config, batch: prompts.count, capacity: capacity)
         var contexts = prompts
         for (b, p) in prompts.enumerated() {
@@ -117,7 +118,7 @@ extension GPT2Model {
         var logits = try prefill(contexts, rows: Array(prompts.indices), cache: cache)
         var active = Array(prompts.indices)
         while !active.isEmpty {
-            var next: [Int32] = [], still: [Int] = []
+            var next: [Int32] = [], still: [Int] = [], slid: Set<Int> = []
             for b in active {
                 let token = sampling.sample(logits[b], rng: &rng)
                 if stop.stops(token) { results[b].stop = .stopToken(token); continue }
@@ -130,6 +131,7 @@ extension GPT2Model {
                     let keep = Array(contexts[b].suffix(max(1, cache.capacity / 2)))
                     cache.reset(row: b)
                     logits[b] = try prefill([keep], rows: [b], cache: cache)[b]
+                    slid.insert(b)
                     continue
                 }
                 next.append(token)
@@ -141,7 +143,7 @@ extension GPT2Model {
                 for (i, b) in still.enumerated() { logits[b] = Array(out[(i * v)..<((i + 1) * v)]) }
             }
             active = active.filter { b in
-                results[b].tokens.count < stop.maxNewTokens && !results[b].stopped && (still.contains(b) || cache.lengths[b] < cache.capacity)
+                results[b].tokens.count < stop.maxNewTokens && !results[b].stopped && (still.contains(b) || slid.contains(b))
             }
         }
         return results

@@ -38,7 +38,7 @@ extension GPT2Config {
         let nEmbd = try int("n_embd")
         var config = GPT2Config(nLayer: try int("n_layer"), nHead: try int("n_head"), nEmbd: nEmbd,
                                 nPositions: try int("n_positions", int("n_ctx", 1024)),
-                                vocabSize: try int("vocab_size"), nInner: try int("n_inner", 4 * nEmbd))
+                                vocabSize: try int("vocab_size"), nInner: try fields.optionalInt("n_inner"))
         config.layerNormEpsilon = try float("layer_norm_epsilon", 1e-5)
         config.embdDropout = try float("embd_pdrop", 0.1)
         config.attnDropout = try float("attn_pdrop", 0.1)

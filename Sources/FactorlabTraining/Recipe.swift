@@ -294,7 +294,9 @@ extension Recipe {
             throw TrainingError.resume("\(latest.path) does not record its recipe; start a new run with factorlab pretrain")
         }
         let (text, saved) = RecipeText.split(recorded)
-        return try parse(text, file: latest.path, overrides: saved + overrides + ["checkpoint.dir=\(runDirectory.path)"],
+        // The folder is where the run is now (it may have moved); one entry, not one per resume.
+        let kept = saved.filter { !$0.hasPrefix("checkpoint.dir=") }
+        return try parse(text, file: latest.path, overrides: kept + overrides + ["checkpoint.dir=\(runDirectory.path)"],
                          defaultName: runDirectory.lastPathComponent)
     }
 }

@@ -162,9 +162,14 @@ public final class RecipeReader {
 public enum RecipeText {
     static let trailer = "\n# overrides: "
 
-    /// `text` with its overrides recorded.
+    /// `text` with its overrides recorded: separated by spaces, or as a JSON array when a value
+    /// holds a space.
     public static func recording(_ text: String, overrides: [String]) -> String {
-        overrides.isEmpty ? text : text + trailer + overrides.joined(separator: " ") + "\n"
+        guard !overrides.isEmpty else { return text }
+        if overrides.contains(where: { $0.contains(where: \.isWhitespace) }), let json = try? JSONEncoder().encode(overrides) {
+            return text + trailer + String(decoding: json, as: UTF8.self) + "\n"
+        }
+        return text + trailer + overrides.joined(separator: " ") + "\n"
     }
 
     /// A recipe file's text; errors say why it cannot be read (missing, a folder, permission,
@@ -184,7 +189,10 @@ public enum RecipeText {
     public static func split(_ recorded: String) -> (text: String, overrides: [String]) {
         let parts = recorded.components(separatedBy: trailer)
         guard parts.count > 1 else { return (recorded, []) }
-        return (parts[0], parts[1].trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").map(String.init))
+        let tail = parts[1].trimmingCharacters(in: .whitespacesAndNewlines)
+        if tail.hasPrefix("["), let list = try? JSONDecoder().decode([String].self, from: Data(tail.utf8)) { return (parts[0], list) }
+        // Recipes recorded before the JSON form: overrides separated by spaces.
+        return (parts[0], tail.split(separator: " ").map(String.init))
     }
 }
 
@@ -202,28 +210,36 @@ public enum RecipeTextLimits {
         guard text.utf8.count <= maxBytes else {
             throw TrainingError.recipe("\(file): the recipe is \(text.utf8.count) bytes; recipes are limited to \(maxBytes)")
         }
+        let space = UInt8(ascii: " "), tab = UInt8(0x09)
+        func isBlank(_ c: UInt8) -> Bool { c == space || c == tab }
         var indents: [Int] = []        // block nesting: indentation of each open level
         var blockScalarIndent: Int?    // inside a `|` or `>` scalar started at this indentation
+        var flow = 0                   // open [ and { (flow collections may span lines)
+        var quote: UInt8? = nil        // an open quoted scalar (may span lines)
         for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             let line = index + 1
-            let chars = Array(raw.utf8)
+            var chars = Array(raw.utf8)
+            if chars.last == 0x0D { chars.removeLast() }
             var i = 0
-            while i < chars.count && chars[i] == 0x20 { i += 1 }
-            if i == chars.count || chars[i] == UInt8(ascii: "#") { continue }
-            if let b = blockScalarIndent { if i > b { continue } else { blockScalarIndent = nil } }
-            while let last = indents.last, last >= i { indents.removeLast() }
-            indents.append(i)
-            // Each `- ` that opens the line opens one more (sequence) level.
+            while i < chars.count && isBlank(chars[i]) { i += 1 }
+            if quote == nil && flow == 0 {
+                if i == chars.count || chars[i] == UInt8(ascii: "#") { continue }
+                if let b = blockScalarIndent { if i > b { continue } else { blockScalarIndent = nil } }
+                while let last = indents.last, last >= i { indents.removeLast() }
+                indents.append(i)
+            }
+            // Each `- ` that opens a block line opens one more (sequence) level.
             var sequenceLevels = 0
-            while i + 1 < chars.count && chars[i] == UInt8(ascii: "-") && chars[i + 1] == 0x20 {
+            while quote == nil && flow == 0 && i + 1 < chars.count && chars[i] == UInt8(ascii: "-") && isBlank(chars[i + 1]) {
                 sequenceLevels += 1
                 i += 2
-                while i < chars.count && chars[i] == 0x20 { i += 1 }
+                while i < chars.count && isBlank(chars[i]) { i += 1 }
             }
-            var flow = 0, maxFlow = 0
-            var quote: UInt8? = nil
+            var maxFlow = flow
+            // A node starts at the line's first character, after "key: " or "? ", and, inside a
+            // flow collection, after "[", "{" and ",".
             var atNodeStart = true
-            var lastSignificant: UInt8 = 0
+            var valueStart: Int? = nil
             while i < chars.count {
                 let c = chars[i]
                 if let q = quote {
@@ -233,35 +249,48 @@ public enum RecipeTextLimits {
                         quote = nil
                     }
                     i += 1
+                    atNodeStart = false
                     continue
                 }
+                if c == UInt8(ascii: "#") && (i == 0 || isBlank(chars[i - 1])) { break }
+                if isBlank(c) { i += 1; continue }
+                if atNodeStart {
+                    switch c {
+                    case UInt8(ascii: "\""), UInt8(ascii: "'"): quote = c
+                    case UInt8(ascii: "*"), UInt8(ascii: "&"):
+                        let sign = c == UInt8(ascii: "*") ? "*" : "&"
+                        throw fail(line, "anchors and aliases (\(sign)name) are not allowed in recipes; write the value out, or quote a string that starts with \(sign)")
+                    default: break
+                    }
+                }
                 switch c {
-                case UInt8(ascii: "#") where i > 0 && chars[i - 1] == 0x20:
-                    i = chars.count
-                    continue
-                case UInt8(ascii: "\""), UInt8(ascii: "'"):
-                    if atNodeStart { quote = c }
                 case UInt8(ascii: "["), UInt8(ascii: "{"):
                     if atNodeStart || flow > 0 { flow += 1; maxFlow = max(maxFlow, flow) }
                 case UInt8(ascii: "]"), UInt8(ascii: "}"):
                     if flow > 0 { flow -= 1 }
-                case UInt8(ascii: "*"), UInt8(ascii: "&"):
-                    if atNodeStart {
-                        throw fail(line, "anchors and aliases (\(c == UInt8(ascii: "*") ? "*" : "&")name) are not allowed in recipes; write the value out, or quote a string that starts with \(c == UInt8(ascii: "*") ? "*" : "&")")
-                    }
                 default: break
                 }
-                if c != 0x20 { lastSignificant = c }
-                // A node starts after "key: ", "- ", "[", "{" and ",".
-                atNodeStart = c == 0x20 ? (atNodeStart || [UInt8(ascii: ":"), UInt8(ascii: "-"), UInt8(ascii: ",")].contains(lastSignificant))
-                    : [UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(c)
+                let next = i + 1 < chars.count ? chars[i + 1] : space
+                let separatorFollows = isBlank(next) || i + 1 == chars.count
+                if (c == UInt8(ascii: ":") || c == UInt8(ascii: "?")) && separatorFollows {
+                    atNodeStart = true
+                    if c == UInt8(ascii: ":") && flow == 0 { valueStart = i + 1 }
+                } else {
+                    atNodeStart = flow > 0 && [UInt8(ascii: "["), UInt8(ascii: "{"), UInt8(ascii: ",")].contains(c)
+                }
                 i += 1
             }
             let depth = indents.count + sequenceLevels + maxFlow
             guard depth <= maxDepth else { throw fail(line, "nesting depth \(depth) exceeds the limit of \(maxDepth)") }
-            if [UInt8(ascii: "|"), UInt8(ascii: ">")].contains(lastSignificant) || raw.hasSuffix("|-") || raw.hasSuffix(">-")
-                || raw.hasSuffix("|+") || raw.hasSuffix(">+") {
-                blockScalarIndent = indents.last
+            // A block scalar header (`key: |`, `|-`, `>+2`, with an optional comment) opens literal lines.
+            if quote == nil && flow == 0, let v = valueStart {
+                var header = String(decoding: chars[v...], as: UTF8.self)
+                if let hash = header.range(of: " #") { header = String(header[..<hash.lowerBound]) }
+                header = header.trimmingCharacters(in: .whitespaces)
+                if let first = header.first, first == "|" || first == ">",
+                   header.dropFirst().allSatisfy({ "+-0123456789".contains($0) }) {
+                    blockScalarIndent = indents.last
+                }
             }
         }
     }

@@ -306,13 +306,14 @@ public final class Trainer {
         return mean
     }
 
-    /// Makes sure the run folder is this run's: a folder that already holds another run (its
-    /// run.json or checkpoints) is refused unless this is that run resuming, before anything in it
-    /// is touched; then creates it, with a message that says why when it cannot.
+    /// Makes sure the run folder is this run's: a folder that holds another run's results (its
+    /// checkpoints, best.h5 or summary.json) is refused unless this is that run resuming, before
+    /// anything in it is touched. A run stopped before its first checkpoint left nothing to resume
+    /// or lose, so it may be started again. Then creates the folder, saying why when it cannot.
     func claimRunFolder() throws {
         let fm = FileManager.default
         if !options.resume, fm.fileExists(atPath: runDirectory.path) {
-            let held = ["run.json", "best.h5", "metrics.jsonl"].filter { fm.fileExists(atPath: runDirectory.appendingPathComponent($0).path) }
+            let held = ["best.h5", "summary.json"].filter { fm.fileExists(atPath: runDirectory.appendingPathComponent($0).path) }
                 + ((try? CheckpointFiles.steps(in: runDirectory))?.contains { !Trainer.isFolder($0.url) } == true ? ["checkpoints"] : [])
             if !held.isEmpty {
                 throw TrainingError.resume("\(runDirectory.path) already holds a run (\(held.joined(separator: ", "))); nothing was changed. Continue it with `factorlab resume \(runDirectory.path)`, or start this one elsewhere with --set name=NEW_NAME or --set checkpoint.dir=DIR")

@@ -219,4 +219,14 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(Double(y1.mean()), 1, accuracy: 0.015, "inverted dropout keeps the mean")
         XCTAssertEqual(Set(m1.scalars), [0, Float(1) / 0.75])
     }
+
+    /// The bandwidth kernel reads every element: its sum is exact on small integers, with a tail
+    /// that does not fill a 32-float block.
+    func testStreamReadSumsEveryElement() {
+        for count in [0, 1, 31, 32, 33, 1000, 4099] {
+            let t = Tensor(shape: [count]) { Float($0 % 7) }
+            let expected = (0..<count).reduce(Float(0)) { $0 + Float($1 % 7) }
+            XCTAssertEqual(Kernels.streamRead(t.unsafeBase, count), expected, "count \(count)")
+        }
+    }
 }

@@ -103,3 +103,20 @@ final class AttributeTests: XCTestCase {
         try reader.close()
     }
 }
+
+/// A string attribute larger than an object-header message (64 KiB), such as a long recipe, is
+/// still written and read back.
+final class LargeAttributeTests: XCTestCase {
+    func testAStringAttributeOver64KiBRoundTrips() throws {
+        let folder = try makeTemporaryFolder("large-attr")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let url = folder.appendingPathComponent("big.h5")
+        let text = String(repeating: "model: {n_layer: 2}  # a long recipe line\n", count: 3000)  // about 126 KB
+        let file = try HDF5File(creating: url)
+        try file.setAttribute("recipe", .string(text))
+        try file.close()
+        let reader = try HDF5File(readingFrom: url)
+        XCTAssertEqual(try reader.stringAttribute("recipe"), text)
+        try reader.close()
+    }
+}

@@ -35,3 +35,44 @@ final class RecipeBudgetTests: XCTestCase {
         XCTAssertThrowsError(try recipe("grad_clip: 1.0")) { XCTAssertTrue("\($0)".contains("training.flop_budget"), "\($0)") }
     }
 }
+
+/// Recipe text limits and the recorded overrides (review and fuzzing findings).
+final class RecipeTextTests: XCTestCase {
+    func refused(_ text: String) -> String? {
+        do { try RecipeTextLimits.check(text, file: "r.yaml"); return nil } catch { return "\(error)" }
+    }
+
+    func testEveryBundledRecipePassesTheLimits() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Recipes")
+        var files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.map { dir.appendingPathComponent($0) }
+        files += try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("local-minimum").path)
+            .filter { $0.hasSuffix(".yaml") }.map { dir.appendingPathComponent("local-minimum/\($0)") }
+        XCTAssertGreaterThan(files.count, 10)
+        for f in files { XCTAssertNil(refused(try String(contentsOf: f, encoding: .utf8)), f.path) }
+    }
+
+    func testValidYAMLThatLooksLikeAnAliasIsAccepted() {
+        for text in ["eval:\n  prompt: ROMEO, *aside*\n", "note: x - &y\n", "prompt: \"a *b\"\n", "prompt: |-  \n  *not an alias\nname: x\n",
+                     "prompt: >+2 # folded\n   - &z\nname: y\n", "a: 1\r\nb: |\r\n  *x\r\nc: 2\r\n", "s: 'it''s *'\n"] {
+            XCTAssertNil(refused(text), text)
+        }
+    }
+
+    func testAliasesAndDeepNestingAcrossLinesAreRefused() {
+        XCTAssertNotNil(refused("x: [\t&a [1, 1], [\t*a, *a]]\n"), "a tab separates like a space")
+        XCTAssertNotNil(refused("x: {? *a : 1}\n"))
+        XCTAssertNotNil(refused("- *a\n"))
+        XCTAssertTrue(refused("a: " + String(repeating: "[\n", count: 100)) ?? "" != "", "flow depth is carried across lines")
+        XCTAssertTrue((refused("a: " + String(repeating: "[\n", count: 100)) ?? "").contains("nesting depth"))
+    }
+
+    func testOverridesWithSpacesSurviveTheRecipeRecord() {
+        let plain = RecipeText.recording("name: r\n", overrides: ["optimizer.lr=1e-3", "seed=3"])
+        XCTAssertTrue(plain.hasSuffix("# overrides: optimizer.lr=1e-3 seed=3\n"))
+        XCTAssertEqual(RecipeText.split(plain).overrides, ["optimizer.lr=1e-3", "seed=3"])
+        let spaced = RecipeText.recording("name: r\n", overrides: ["eval.prompt=KING HENRY:", "checkpoint.dir=/a b/c"])
+        XCTAssertEqual(RecipeText.split(spaced).overrides, ["eval.prompt=KING HENRY:", "checkpoint.dir=/a b/c"])
+        XCTAssertEqual(RecipeText.split(spaced).text, "name: r\n")
+    }
+}

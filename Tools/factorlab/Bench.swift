@@ -11,11 +11,13 @@ struct Bench: ParsableCommand {
         Suites: gemm (framework matmul vs raw cblas_sgemm), mlp (GPT-2-small MLP forward+backward per \
         linear kind), attention (fused causal attention), model (training step, forward and KV-cache \
         generation tokens/s, GFLOP/s and peak memory of whole GPT-2 models; each model in its own \
-        process so peak memory is its own). Tools/bench/compare_torch.py and compare_models.py run \
+        process so peak memory is its own; batch-1 generation also as bytes of weights read per token, \
+        GB/s, and the fraction of this machine's read bandwidth), memory (read bandwidth, STREAM's read \
+        kernel, on one thread and on all). Tools/bench/compare_torch.py and compare_models.py run \
         PyTorch on the same shapes side by side.
         """)
 
-    @Option(help: "Which suites to run: gemm, mlp, attention, model (comma-separated), or all.")
+    @Option(help: "Which suites to run: gemm, mlp, attention, model, memory (comma-separated), or all.")
     var suite: String = "all"
 
     @Option(help: "Linear kinds for the MLP suite (comma-separated; dense is always included as the baseline).")
@@ -45,7 +47,7 @@ struct Bench: ParsableCommand {
     @Flag(help: .hidden) var worker = false
 
     func run() throws {
-        let known = ["gemm", "mlp", "attention", "model"]
+        let known = ["gemm", "mlp", "attention", "model", "memory"]
         let suites = Set(suite == "all" ? known : suite.split(separator: ",").map(String.init))
         guard suites.isSubset(of: Set(known)) else {
             throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected \(known.joined(separator: ", ")) or all")
@@ -81,9 +83,10 @@ struct Bench: ParsableCommand {
                                            progress: progress)
         }
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
+        if suites.contains("memory") { figures += MemoryBench.run(repeats: repeats, progress: progress) }
         if suites.contains("model") {
             figures += try modelSuite(setups: setups, kinds: modelKindList, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,
-                                      progress: progress)
+                                      readGBps: figures.first { $0.key == "memory.read_gbps_all_threads" }?.value, progress: progress)
         }
         Console.endProgress()
         if json {
@@ -94,13 +97,13 @@ struct Bench: ParsableCommand {
             try Console.printJSON(obj)
         } else {
             print("Factorlab bench (\(BLAS.configuration), \(ProcessInfo.processInfo.activeProcessorCount) cores, median of \(repeats))")
-            for f in figures { print("  " + f.key.padding(toLength: 40, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
+            for f in figures { print("  " + f.key.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
         }
     }
 
     /// Each (model, kind) runs in a child process (`bench --worker`), so that its peak resident
     /// memory is its own; then speed-ups over dense and the fraction of the sgemm ceiling.
-    func modelSuite(setups: [ModelBench.Setup], kinds: [LinearKind], sgemm: Double?,
+    func modelSuite(setups: [ModelBench.Setup], kinds: [LinearKind], sgemm: Double?, readGBps: Double?,
                     progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
         for s in setups {
@@ -112,7 +115,10 @@ struct Bench: ParsableCommand {
             }
         }
         let ceiling = sgemm ?? KernelBench.gemm(sizes: [2048], repeats: 3, progress: progress).first { $0.key == "gemm.2048.raw_gflops" }!.value
-        return out + ModelBench.derivedFigures(out, setups: setups, kinds: kinds, sgemmGFLOPs: ceiling)
+        let bandwidth = readGBps ?? MemoryBench.run(megabytes: 256, repeats: 3, progress: progress)
+            .first { $0.key == "memory.read_gbps_all_threads" }?.value
+        if readGBps == nil, let bandwidth { out.append(BenchFigure("memory.read_gbps_all_threads", bandwidth, "GB/s")) }
+        return out + ModelBench.derivedFigures(out, setups: setups, kinds: kinds, sgemmGFLOPs: ceiling, readGBps: bandwidth)
     }
 
     func runWorker(_ args: [String]) throws -> [BenchFigure] {
