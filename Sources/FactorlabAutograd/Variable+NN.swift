@@ -22,9 +22,14 @@ extension Variable {
         }
         let (wt, wTrans, ldw) = (w.contiguous(), false, inDim)
         withExtendedLifetime((x2, wt)) {
-            BLAS.sgemm(transA: false, transB: !wTrans, m: rows, n: outDim, k: inDim,
-                       a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: ldw,
-                       beta: bias == nil ? 0 : 1, c: y.unsafeBase, ldc: outDim)
+            if rows == 1 {
+                // One row (batch-1 generation): a streaming matrix-vector product on every core.
+                Kernels.matVec(wt.unsafeBase, x2.unsafeBase, y.unsafeBase, rows: outDim, cols: inDim, accumulate: bias != nil)
+            } else {
+                BLAS.sgemm(transA: false, transB: !wTrans, m: rows, n: outDim, k: inDim,
+                           a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: ldw,
+                           beta: bias == nil ? 0 : 1, c: y.unsafeBase, ldc: outDim)
+            }
         }
         var outShape = xv.shape
         outShape[outShape.count - 1] = outDim

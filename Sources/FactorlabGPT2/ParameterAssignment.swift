@@ -37,14 +37,3 @@ extension GPT2Model {
         return copied
     }
 }
-
-extension Tensor {
-    /// A contiguous copy with storage of its own.
-    public func contiguousCopy() -> Tensor {
-        let c = contiguous()
-        let out = Tensor(uninitializedShape: shape)
-        out.unsafeBase.update(from: c.unsafeBase, count: count)
-        withExtendedLifetime(c) {}
-        return out
-    }
-}

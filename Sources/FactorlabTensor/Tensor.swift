@@ -232,3 +232,14 @@ extension Tensor {
         return c.unsafeBase[index]
     }
 }
+
+extension Tensor {
+    /// A contiguous copy with storage of its own.
+    public func contiguousCopy() -> Tensor {
+        let c = contiguous()
+        let out = Tensor(uninitializedShape: shape)
+        out.unsafeBase.update(from: c.unsafeBase, count: count)
+        withExtendedLifetime(c) {}
+        return out
+    }
+}

@@ -229,4 +229,27 @@ final class KernelTests: XCTestCase {
             XCTAssertEqual(Kernels.streamRead(t.unsafeBase, count), expected, "count \(count)")
         }
     }
+
+    /// The matrix-vector product (batch-1 linear layers) against a Double reference, with and
+    /// without a bias already in y, for lengths around the 32- and 8-float blocks.
+    func testMatVecMatchesADoubleReference() {
+        var rng = RandomGenerator(seed: 3)
+        for (rows, cols) in [(1, 1), (3, 7), (5, 32), (17, 33), (64, 100), (300, 768)] {
+            let w = Tensor.randomNormal([rows, cols], using: &rng), x = Tensor.randomNormal([cols], using: &rng)
+            let bias = Tensor.randomNormal([rows], using: &rng)
+            let plain = Tensor(zeros: [rows]), biased = bias.contiguousCopy()
+            Kernels.matVec(w.unsafeBase, x.unsafeBase, plain.unsafeBase, rows: rows, cols: cols, accumulate: false)
+            Kernels.matVec(w.unsafeBase, x.unsafeBase, biased.unsafeBase, rows: rows, cols: cols, accumulate: true)
+            for r in 0..<rows {
+                var exact = 0.0, magnitude = 0.0
+                for c in 0..<cols {
+                    exact += Double(w.scalar(at: r * cols + c)) * Double(x.scalar(at: c))
+                    magnitude += abs(Double(w.scalar(at: r * cols + c)) * Double(x.scalar(at: c)))
+                }
+                let bound = 1e-6 * magnitude + 1e-7   // float rounding of a sum of `cols` products
+                XCTAssertEqual(Double(plain.scalar(at: r)), exact, accuracy: bound, "\(rows)x\(cols) row \(r)")
+                XCTAssertEqual(Double(biased.scalar(at: r)), exact + Double(bias.scalar(at: r)), accuracy: bound + 1e-6, "bias, row \(r)")
+            }
+        }
+    }
 }

@@ -1,0 +1,40 @@
+// y = W x for one input row: the product of batch-1 generation, which reads every weight once
+// per token and so runs at the speed of memory, not of arithmetic. Each row of W [rows, cols]
+// (row-major, as linear weights are stored) is streamed once through four independent 8-lane
+// accumulators; the rows are split across the worker threads, each writing only its own outputs.
+
+extension Kernels {
+    /// y[r] = dot(W[r, :], x) for r in 0..<rows, or y[r] += that with `accumulate` (a bias
+    /// already in y).
+    public static func matVec(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                              rows: Int, cols: Int, accumulate: Bool) {
+        let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
+        Parallel.forRange(rows, costPerItem: cols) { range in
+            for r in range {
+                let d = dot4(sw.p + r * cols, sx.p, cols)
+                sy.p[r] = accumulate ? sy.p[r] + d : d
+            }
+        }
+    }
+
+    /// dot(a, b) over n floats with four accumulators (so the loads, not the add latency, set the pace).
+    @inline(__always)
+    static func dot4(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+        var j = 0
+        while j + 32 <= n {
+            s0 += load8(a + j) * load8(b + j)
+            s1 += load8(a + j + 8) * load8(b + j + 8)
+            s2 += load8(a + j + 16) * load8(b + j + 16)
+            s3 += load8(a + j + 24) * load8(b + j + 24)
+            j += 32
+        }
+        while j + 8 <= n {
+            s0 += load8(a + j) * load8(b + j)
+            j += 8
+        }
+        var total = laneSum((s0 + s1) + (s2 + s3))
+        while j < n { total += a[j] * b[j]; j += 1 }
+        return total
+    }
+}
