@@ -168,6 +168,10 @@ public enum ModelBench {
                 }
                 if let d = value("\(denseKey).train_flops_per_token"), let m = value("\(k).train_flops_per_token") {
                     out.append(BenchFigure("\(k).train_flop_ratio", d / m, "dense FLOPs / these"))
+                    // How much of the speed-up the FLOP count allows is achieved (1: every FLOP as fast as dense's).
+                    if let sd = value("\(denseKey).train_tokens_per_s"), let sm = value("\(k).train_tokens_per_s") {
+                        out.append(BenchFigure("\(k).train_efficiency", (sm / sd) / (d / m), "speed-up / FLOP ratio"))
+                    }
                 }
                 if let d = value("\(denseKey).forward_tokens_per_s"), let m = value("\(k).forward_tokens_per_s") {
                     out.append(BenchFigure("\(k).forward_speedup", m / d, "x dense"))

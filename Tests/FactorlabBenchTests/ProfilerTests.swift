@@ -56,4 +56,19 @@ final class ProfilerTests: XCTestCase {
         XCTAssertEqual(model.parameters.map { $0.value.scalars }, before, "the AdamW updates are undone")
         XCTAssertTrue(model.parameters.allSatisfy { $0.grad == nil })
     }
+
+    /// Speed-ups, FLOP ratios, efficiency and the bandwidth fraction follow from the measured figures.
+    func testDerivedFiguresOfTheModelBench() throws {
+        let setup = try ModelBench.setup(named: "tiny")
+        let measured = [BenchFigure("tiny.dense.train_tokens_per_s", 1000, ""), BenchFigure("tiny.monarch.train_tokens_per_s", 1500, ""),
+                        BenchFigure("tiny.dense.train_flops_per_token", 6e6, ""), BenchFigure("tiny.monarch.train_flops_per_token", 3e6, ""),
+                        BenchFigure("tiny.monarch.generate_weight_gbps", 18, "")]
+        let derived = ModelBench.derivedFigures(measured, setups: [setup], kinds: [.dense, .monarch(nblocks: 4)], sgemmGFLOPs: 200,
+                                                readGBps: 36)
+        let value = { (k: String) in derived.first { $0.key == k }?.value }
+        XCTAssertEqual(value("tiny.monarch.train_speedup"), 1.5)
+        XCTAssertEqual(value("tiny.monarch.train_flop_ratio"), 2)
+        XCTAssertEqual(value("tiny.monarch.train_efficiency"), 0.75)
+        XCTAssertEqual(value("tiny.monarch.generate_bandwidth_fraction"), 0.5)
+    }
 }
