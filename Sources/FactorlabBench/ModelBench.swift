@@ -107,6 +107,18 @@ public enum ModelBench {
             out.append(BenchFigure("\(key).generate_ms_per_token_late", late * 1e3, "ms (prefix \(total - window)-\(total))"))
             out.append(BenchFigure("\(key).generate_late_over_early", late / early, "ratio"))
         }
+        // Batched generation: 8 rows (prompts of different lengths) through the same loop; each
+        // step reads the weights once for all rows, so tokens/s should grow nearly with the batch.
+        progress("\(key) batched generation")
+        let prompts = (0..<8).map { Array(ids[($0 * 16)..<($0 * 16 + 4 + $0)]) }
+        let batchedNew = total - prompt.count
+        let batched = try Measurement.of(repeats: max(1, repeats / 2), minSeconds: minSeconds) {
+            _ = try model.generate(prompts: prompts, rng: &unused, stop: StopRule(maxNewTokens: batchedNew), capacity: total)
+        }
+        let batchedRate = Double(8 * batchedNew) / batched.median
+        out.append(BenchFigure("\(key).generate_batch8_tokens_per_s", batchedRate, "tokens/s (8 rows)"))
+        out.append(BenchFigure("\(key).generate_batch8_over_batch1", batchedRate / (newTokens / generation.median), "ratio"))
+
         // Batch-1 generation reads every weight once per token (the tied head reads the whole
         // token embedding; of the position embedding only one row): its ceiling is memory bandwidth.
         let weightBytes = Double(model.parameterCount - setup.context * setup.nEmbd + setup.nEmbd) * 4
