@@ -91,17 +91,7 @@ struct ConfigFields {
         return Float(n.doubleValue)
     }
 
-    /// An untrusted value as a short phrase for a message (a whole nested value is never printed).
-    func describe(_ value: Any) -> String {
-        if JSONValues.isBoolean(value) { return "a boolean" }
-        switch value {
-        case let s as String: return "the string \"\(JSONValues.preview(s, limit: 40))\""
-        case is [Any]: return "an array"
-        case is [String: Any]: return "an object"
-        case is NSNull: return "null"
-        default: return JSONValues.preview("\(value)", limit: 40)
-        }
-    }
+    func describe(_ value: Any) -> String { JSONValues.describe(value) }
 
     /// A token id (pad, bos, eos) that fits Int32, or nil when absent.
     func optionalTokenID(_ key: String) throws -> Int32? {

@@ -142,9 +142,8 @@ extension GPT2Model {
                 let v = config.vocabSize
                 for (i, b) in still.enumerated() { logits[b] = Array(out[(i * v)..<((i + 1) * v)]) }
             }
-            active = active.filter { b in
-                results[b].tokens.count < stop.maxNewTokens && !results[b].stopped && (still.contains(b) || slid.contains(b))
-            }
+            // Rows go on when they took a cached step or were rebuilt; every other row has ended.
+            active = active.filter { b in slid.contains(b) || still.contains(b) }
         }
         return results
     }

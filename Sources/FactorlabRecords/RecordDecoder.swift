@@ -44,7 +44,13 @@ public enum RecordDecoder {
         return try T(from: ValueDecoder(value: value, path: []))
     }
 
-    static func describe(_ value: Any) -> String {
+    static func describe(_ value: Any) -> String { JSONValues.describe(value) }
+}
+
+extension JSONValues {
+    /// An untrusted JSON value as a short phrase for a message: a string's first 40 characters,
+    /// never a whole array or object.
+    public static func describe(_ value: Any) -> String {
         switch value {
         case let string as String: return "string \"\(string.prefix(40))\""
         case is NSNull: return "null"
@@ -52,10 +58,12 @@ public enum RecordDecoder {
         case is [String: Any]: return "an object"
         case let b where JSONValues.isBoolean(b): return "a boolean"
         case let number as NSNumber: return "number \(number)"
-        default: return "\(type(of: value))"
+        default: return JSONValues.preview("\(type(of: value))", limit: 40)
         }
     }
+}
 
+extension RecordDecoder {
     static func keyPath(_ path: [CodingKey]) -> String? {
         path.isEmpty ? nil : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
     }
