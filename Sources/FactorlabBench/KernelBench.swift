@@ -158,6 +158,7 @@ public enum KernelBench {
         case .lowRank: return "lowrank"
         case .monarch: return "monarch"
         case .butterfly: return "butterfly"
+        case .btt: return "btt"
         }
     }
 }

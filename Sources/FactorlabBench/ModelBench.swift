@@ -18,6 +18,26 @@ public enum ModelBench {
         public func config(mlp: LinearKind) -> GPT2Config {
             GPT2Config(nLayer: nLayer, nHead: nHead, nEmbd: nEmbd, nPositions: context, vocabSize: vocab, mlp: mlp)
         }
+
+        /// The configuration with every linear layer as `spec` says (``LinearPlan``).
+        public func config(linear spec: String) throws -> GPT2Config {
+            var c = config(mlp: .dense)
+            c.linear = try LinearPlan.parse(spec, layers: nLayer)
+            try c.validate()
+            return c
+        }
+    }
+
+    /// The key of a linear spec in figure names: the kind's family for the MLP-only specs of
+    /// earlier versions (`dense`, `monarch`, `lowrank`), otherwise the spec with `=` as `-`, `,`
+    /// as `+` and no `:` or `.` (`mlp-monarch4+attn-monarch4+head-lowrank256`).
+    public static func specKey(_ spec: String) -> String {
+        if !spec.contains("="), !spec.contains("@"), !spec.contains(";"), let kind = try? LinearKind(spec: spec) {
+            return KernelBench.kindKey(kind)
+        }
+        return spec.replacingOccurrences(of: "=", with: "-").replacingOccurrences(of: ",", with: "+")
+            .replacingOccurrences(of: ":", with: "").replacingOccurrences(of: ".", with: "_")
+            .replacingOccurrences(of: "@", with: "at").replacingOccurrences(of: ";", with: "_")
     }
 
     /// tiny (4 layers, d 256, 4 heads, vocabulary 8192, B 8, T 128), mini (6, 384, 6, 50257, B 8,
@@ -35,15 +55,15 @@ public enum ModelBench {
         return s
     }
 
-    /// Measures one configuration and MLP kind. Keys: `<setup>.<kind>.<measure>`, e.g.
+    /// Measures one configuration and linear spec. Keys: `<setup>.<specKey>.<measure>`, e.g.
     /// `tiny.dense.train_tokens_per_s`. `growthSteps` > 0 also runs that many training steps and
     /// reports the resident memory growth between step 100 (or a tenth of the way) and the end.
     /// Each timing takes at least `repeats` runs and at least `minSeconds` (see ``Measurement``).
-    public static func run(_ setup: Setup, mlp: LinearKind, repeats: Int, minSeconds: Double = 3, generateTokens: Int = 96,
+    public static func run(_ setup: Setup, linear spec: String, repeats: Int, minSeconds: Double = 3, generateTokens: Int = 96,
                            growthSteps: Int = 0, monarchSerialBlocks: Bool = false, progress: (String) -> Void) throws -> [BenchFigure] {
-        let key = "\(setup.name).\(KernelBench.kindKey(mlp))"
-        let model = try GPT2Model(setup.config(mlp: mlp), seed: 1)
-        for b in model.blocks { for l in [b.cFc, b.mlpProj] { (l as? MonarchLinear)?.serialBlocks = monarchSerialBlocks } }
+        let key = "\(setup.name).\(specKey(spec))"
+        let model = try GPT2Model(try setup.config(linear: spec), seed: 1)
+        for b in model.blocks { for site in LinearSite.allCases { (b[site] as? MonarchLinear)?.serialBlocks = monarchSerialBlocks } }
         let (b, t) = (setup.batch, setup.seqLen)
         var rng = RandomGenerator(seed: 2)
         let ids = (0..<(b * t)).map { _ in Int32(rng.next() % UInt64(setup.vocab)) }
@@ -153,15 +173,16 @@ public enum ModelBench {
     /// Figures computed from the measured ones: each dense model's fraction of the sgemm ceiling,
     /// and for each structured kind its training and forward speed-up over dense at the same shape
     /// and its FLOP ratio (the speed-up equal efficiency would give).
-    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], kinds: [LinearKind], sgemmGFLOPs: Double,
+    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], specs: [String], sgemmGFLOPs: Double,
                                       readGBps: Double? = nil) -> [BenchFigure] {
+        let keys = specs.map(specKey)
         let value = { (key: String) in measured.first { $0.key == key }?.value }
         var out = [BenchFigure("machine.sgemm_2048_gflops", sgemmGFLOPs, "GFLOP/s")]
         if let readGBps {
             // Achieved weight bandwidth of batch-1 generation over the machine's read bandwidth.
             for s in setups {
-                for kind in kinds {
-                    let k = "\(s.name).\(KernelBench.kindKey(kind))"
+                for spec in keys {
+                    let k = "\(s.name).\(spec)"
                     if let g = value("\(k).generate_weight_gbps") {
                         out.append(BenchFigure("\(k).generate_bandwidth_fraction", g / readGBps, "of memory.read_gbps_all_threads"))
                     }
@@ -173,8 +194,8 @@ public enum ModelBench {
             if let g = value("\(denseKey).train_gflops") {
                 out.append(BenchFigure("\(denseKey).train_fraction_of_sgemm", g / sgemmGFLOPs, "of raw sgemm 2048"))
             }
-            for kind in kinds where kind != .dense {
-                let k = "\(s.name).\(KernelBench.kindKey(kind))"
+            for spec in keys where spec != "dense" {
+                let k = "\(s.name).\(spec)"
                 if let d = value("\(denseKey).train_tokens_per_s"), let m = value("\(k).train_tokens_per_s") {
                     out.append(BenchFigure("\(k).train_speedup", m / d, "x dense"))
                 }
@@ -187,6 +208,12 @@ public enum ModelBench {
                 }
                 if let d = value("\(denseKey).forward_tokens_per_s"), let m = value("\(k).forward_tokens_per_s") {
                     out.append(BenchFigure("\(k).forward_speedup", m / d, "x dense"))
+                }
+                if let d = value("\(denseKey).generate_tokens_per_s"), let m = value("\(k).generate_tokens_per_s") {
+                    out.append(BenchFigure("\(k).generate_speedup", m / d, "x dense (batch 1)"))
+                }
+                if let d = value("\(denseKey).generate_weight_bytes_per_token"), let m = value("\(k).generate_weight_bytes_per_token") {
+                    out.append(BenchFigure("\(k).generate_bytes_ratio", d / m, "dense weight bytes / these"))
                 }
             }
         }

@@ -85,6 +85,19 @@ public struct CheckpointContents {
 ///   `recipe` (YAML text), `projection` (JSON, projected models), `hdf5_version`, `created`.
 /// Every dataset carries a Fletcher32 checksum (see FactorlabHDF5); saves are atomic.
 public enum Checkpoint {
+    /// The `orientation` attribute of a parameter dataset: linear weights `[out, in]`, embedding
+    /// tables `[rows, n_embd]`, the factorized embedding's `[vocab, rank]` and `[rank, n_embd]`;
+    /// nil for vectors and block factors (whose layout their layer documents).
+    static func orientation(of name: String, rank: Int) -> String? {
+        switch name {
+        case "wte.lowrank.a": return "[vocab, rank]"
+        case "wte.lowrank.b": return "[rank, n_embd]"
+        case _ where name.hasPrefix("wte") || name.hasPrefix("wpe"): return "[rows, n_embd]"
+        case _ where rank == 2: return "[out, in]"
+        default: return nil
+        }
+    }
+
     public static let formatName = "factorlab-checkpoint"
     public static let formatVersion: Int64 = 1
 
@@ -114,10 +127,8 @@ public enum Checkpoint {
             try file.createGroup("/params")
             for (name, p) in model.namedParameters {
                 try file.write(p.value, to: "/params/\(name)")
-                if p.value.rank == 2 && !name.hasPrefix("wte") && !name.hasPrefix("wpe") {
-                    try file.setAttribute("orientation", .string("[out, in]"), on: "/params/\(name)")
-                } else if name.hasPrefix("wte") || name.hasPrefix("wpe") {
-                    try file.setAttribute("orientation", .string("[rows, n_embd]"), on: "/params/\(name)")
+                if let orientation = Checkpoint.orientation(of: name, rank: p.value.rank) {
+                    try file.setAttribute("orientation", .string(orientation), on: "/params/\(name)")
                 }
             }
             if let optimizer {
@@ -173,7 +184,7 @@ public enum Checkpoint {
         // The config must describe the file: a dataset it does not name (another layer count or
         // head, a renamed parameter) means the two disagree.
         if let extra = try file.datasetPaths(under: "/params").first(where: { params[String($0.dropFirst("/params/".count))] == nil }) {
-            throw fail("dataset \(extra) is not a parameter of the model its model_config describes (\(config.nLayer) layers, mlp \(config.mlpSpec)); the config and the weights disagree")
+            throw fail("dataset \(extra) is not a parameter of the model its model_config describes (\(config.nLayer) layers, linear \(config.linearSpec)); the config and the weights disagree")
         }
         var contents = CheckpointContents(config: config, model: model, optimizerStep: nil, optimizerHyper: nil,
                                           m: [:], v: [:], progress: nil, recipe: nil, projection: nil, tokenizerFingerprint: nil)

@@ -4,12 +4,14 @@ import Foundation
 
 extension GPT2Config {
     /// The configuration as a JSON object (stored in checkpoints as the `model_config` attribute).
-    /// Keys follow Hugging Face's names where they exist; `mlp` is the per-layer kind spec.
+    /// Keys follow Hugging Face's names where they exist; `linear` is the spec of every linear
+    /// layer (``LinearPlan``) and `mlp` the MLP part alone (what files before per-site kinds held).
     public var jsonObject: [String: Any] {
         var obj: [String: Any] = [
             "n_layer": nLayer, "n_head": nHead, "n_embd": nEmbd, "n_positions": nPositions, "vocab_size": vocabSize,
             "n_inner": nInner, "layer_norm_epsilon": Double(layerNormEpsilon), "embd_pdrop": Double(embdDropout),
-            "attn_pdrop": Double(attnDropout), "resid_pdrop": Double(residDropout), "mlp": mlpSpec, "num_labels": numLabels,
+            "attn_pdrop": Double(attnDropout), "resid_pdrop": Double(residDropout), "mlp": mlpSpec, "linear": linearSpec,
+            "num_labels": numLabels,
         ]
         if let pad = padTokenID { obj["pad_token_id"] = Int(pad) }
         return obj
@@ -32,11 +34,20 @@ extension GPT2Config {
         residDropout = try fields.float("resid_pdrop")
         numLabels = try fields.int("num_labels")
         padTokenID = try fields.optionalTokenID("pad_token_id")
-        guard let spec = fields.object["mlp"] as? String else {
-            throw fields.error("key 'mlp' must be a string such as \"dense\" or \"monarch:4@6-11\"")
-        }
-        do { mlp = try GPT2Config.mlpKinds(spec, layers: nLayer) } catch {
-            throw GPT2Error.modelFile(file: source, message: "model config 'mlp': \(error)")
+        if !fields.isAbsent("linear") {
+            guard let spec = fields.object["linear"] as? String else {
+                throw fields.error("key 'linear' must be a string such as \"dense\" or \"mlp=monarch:4,attn=monarch:4\"")
+            }
+            do { linear = try LinearPlan.parse(spec, layers: nLayer) } catch {
+                throw GPT2Error.modelFile(file: source, message: "model config 'linear': \(error)")
+            }
+        } else {
+            guard let spec = fields.object["mlp"] as? String else {
+                throw fields.error("key 'mlp' must be a string such as \"dense\" or \"monarch:4@6-11\"")
+            }
+            do { mlp = try GPT2Config.mlpKinds(spec, layers: nLayer) } catch {
+                throw GPT2Error.modelFile(file: source, message: "model config 'mlp': \(error)")
+            }
         }
         do { try validate() } catch { throw GPT2Error.modelFile(file: source, message: "\(error)") }
     }

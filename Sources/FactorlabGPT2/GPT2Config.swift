@@ -1,11 +1,12 @@
 import FactorlabLayers
 import Foundation
 
-/// The shape of a GPT-2 model and the linear kind of each layer's MLP.
+/// The shape of a GPT-2 model and the linear kind of each of its linear layers.
 ///
 /// ```swift
 /// var config = try GPT2Config.preset("gpt2")             // 124M, dense
-/// config.mlp = try GPT2Config.mlpKinds("monarch:4@6-11", layers: 12)  // upper half factorized
+/// config.mlp = try GPT2Config.mlpKinds("monarch:4@6-11", layers: 12)  // upper half's MLPs factorized
+/// config.linear = try LinearPlan.parse("mlp=monarch:4,attn=monarch:4,head=lowrank:256", layers: 12)
 /// ```
 public struct GPT2Config: Equatable, Sendable {
     public var nLayer: Int
@@ -20,8 +21,13 @@ public struct GPT2Config: Equatable, Sendable {
     public var embdDropout: Float = 0
     public var attnDropout: Float = 0
     public var residDropout: Float = 0
-    /// The linear kind of each layer's MLP (c_fc and c_proj), one entry per layer.
-    public var mlp: [LinearKind]
+    /// The linear kind of every site of every layer, and the head.
+    public var linear: LinearPlan
+    /// The linear kind of each layer's MLP up projection; setting it sets both MLP projections.
+    public var mlp: [LinearKind] {
+        get { linear[.mlpFc] }
+        set { linear[.mlpFc] = newValue; linear[.mlpProj] = newValue }
+    }
     /// Number of labels of the sequence-classification head (0: no head; 1: regression).
     public var numLabels: Int = 0
     /// Token id that marks padding, used to find each sequence's last token for classification.
@@ -36,7 +42,7 @@ public struct GPT2Config: Equatable, Sendable {
         self.vocabSize = vocabSize
         // Sizes are checked by validate(); until then, keep what is built from them in range.
         self.nInner = nInner ?? { let (r, o) = nEmbd.multipliedReportingOverflow(by: 4); return o ? Int.max : r }()
-        self.mlp = Array(repeating: mlp, count: min(max(nLayer, 0), GPT2Config.limits[0].max))
+        self.linear = LinearPlan(layers: min(max(nLayer, 0), GPT2Config.limits[0].max), mlp: mlp)
     }
 
     /// Presets: the four GPT-2 sizes and small models for CPU experiments.
@@ -127,8 +133,8 @@ public struct GPT2Config: Equatable, Sendable {
         guard nEmbd % nHead == 0 else {
             throw GPT2Error.config("n_head \(nHead) does not divide n_embd \(nEmbd)")
         }
-        guard mlp.count == nLayer else {
-            throw GPT2Error.config("\(mlp.count) MLP kinds given for \(nLayer) layers")
+        for site in LinearSite.allCases where linear[site].count != nLayer {
+            throw GPT2Error.config("\(linear[site].count) \(site.rawValue) kinds given for \(nLayer) layers")
         }
         for (key, p) in [("embd_pdrop", embdDropout), ("attn_pdrop", attnDropout), ("resid_pdrop", residDropout)] where !(p >= 0 && p < 1) {
             throw GPT2Error.config("\(key) \(p) is outside [0, 1)")
@@ -158,15 +164,15 @@ public struct GPT2Config: Equatable, Sendable {
             guard !o else { throw GPT2Error.config("the parameter count overflows (\(a) x \(b))") }
             return r
         }
-        try add(try product(vocabSize, c))
+        try add(try linear.head.parameterCount(vocabSize: vocabSize, width: c))
         try add(try product(nPositions, c))
-        for (l, kind) in mlp.enumerated() {
-            try add(4 * c + 3 * c * c + 3 * c + c * c + c)  // layer norms, c_attn, attn.c_proj (c <= 2^16: no overflow)
-            do {
-                try add(try kind.parameterCount(inFeatures: c, outFeatures: nInner))
-                try add(try kind.parameterCount(inFeatures: nInner, outFeatures: c))
-            } catch let e as LayerError {
-                throw GPT2Error.config("layer \(l) MLP: \(e)")
+        for l in 0..<nLayer {
+            try add(4 * c)  // layer norms
+            for site in LinearSite.allCases {
+                let (n, m) = site.sizes(width: c, inner: nInner)
+                do { try add(try linear[site][l].parameterCount(inFeatures: n, outFeatures: m)) } catch let e as LayerError {
+                    throw GPT2Error.config("layer \(l) \(site.rawValue) (\(n) -> \(m)): \(e.message)")
+                }
             }
         }
         try add(2 * c + (try product(numLabels, c)))
@@ -187,14 +193,21 @@ public struct GPT2Config: Equatable, Sendable {
         }
     }
 
-    /// A compact description of the MLP kinds: `dense`, `monarch:4`, or per-layer ranges.
-    public var mlpSpec: String {
-        guard !mlp.isEmpty else { return "dense" }
-        if Set(mlp).count == 1 { return mlp[0].description }
+    /// A compact description of the MLP up projections' kinds: `dense`, `monarch:4`, or per-layer ranges.
+    public var mlpSpec: String { GPT2Config.describe(mlp) }
+
+    /// The spec of every linear layer (``LinearPlan/spec``): `monarch:4` when only the MLPs are
+    /// structured, `mlp=monarch:4,attn=monarch:4,head=lowrank:256` in general.
+    public var linearSpec: String { linear.spec }
+
+    /// Per-layer kinds as `KIND` or `KIND@LAYERS` parts joined by `;` (ranges, never commas).
+    static func describe(_ kinds: [LinearKind]) -> String {
+        guard !kinds.isEmpty else { return "dense" }
+        if Set(kinds).count == 1 { return kinds[0].description }
         var parts: [String] = []
         var start = 0
-        for i in 1...mlp.count where i == mlp.count || mlp[i] != mlp[start] {
-            if mlp[start] != .dense { parts.append("\(mlp[start])@\(start == i - 1 ? "\(start)" : "\(start)-\(i - 1)")") }
+        for i in 1...kinds.count where i == kinds.count || kinds[i] != kinds[start] {
+            if kinds[start] != .dense { parts.append("\(kinds[start])@\(start == i - 1 ? "\(start)" : "\(start)-\(i - 1)")") }
             start = i
         }
         return parts.isEmpty ? "dense" : parts.joined(separator: ";")

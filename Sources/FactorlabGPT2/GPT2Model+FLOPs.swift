@@ -2,9 +2,9 @@ import FactorlabLayers
 
 /// Multiply-accumulate counts of a GPT-2 forward pass, by component, per token.
 public struct GPT2Costs: Sendable, Equatable {
-    /// Q, K, V projections (c_attn), all layers.
+    /// Q, K, V projections (c_attn, any linear kind), all layers.
     public var qkv: Int
-    /// Attention output projections, all layers.
+    /// Attention output projections (any linear kind), all layers.
     public var attentionProjection: Int
     /// Attention core: scores (Q K^T) and weighted values (P V), all layers, counted as full
     /// T x T squares (2 T C MACs per token per layer, the convention of Kaplan et al.). The blocked
@@ -13,7 +13,7 @@ public struct GPT2Costs: Sendable, Equatable {
     public var attentionCore: Int
     /// MLP (c_fc and c_proj, any linear kind), all layers.
     public var mlp: Int
-    /// Language-model head (tied embedding), V x C.
+    /// Language-model head: V x C tied, R (V + C) factorized, or the untied head's kind.
     public var lmHead: Int
     /// Layer norms and embeddings are element-wise: counted as one operation per element.
     public var layerNorm: Int
@@ -31,9 +31,13 @@ extension GPT2Model {
     /// Per-token costs at sequence length `seqLen`.
     public func costs(seqLen: Int) -> GPT2Costs {
         let c = config.nEmbd, l = config.nLayer
-        return GPT2Costs(qkv: l * 3 * c * c, attentionProjection: l * c * c, attentionCore: l * 2 * seqLen * c,
-                         mlp: blocks.reduce(0) { $0 + $1.cFc.macsPerToken + $1.mlpProj.macsPerToken },
-                         lmHead: config.vocabSize * c, layerNorm: (2 * l + 1) * 5 * c, embeddings: 2 * c)
+        func macs(_ sites: LinearSite...) -> Int { blocks.reduce(0) { sum, b in sum + sites.reduce(0) { $0 + b[$1].macsPerToken } } }
+        // The factorized embedding's lookup is a row of A times B: R C per token.
+        let lookup: Int
+        if case .tiedLowRank(let r) = config.linear.head { lookup = r * c } else { lookup = 0 }
+        return GPT2Costs(qkv: macs(.qkv), attentionProjection: macs(.attnProj), attentionCore: l * 2 * seqLen * c,
+                         mlp: macs(.mlpFc, .mlpProj), lmHead: tokens.macsPerToken, layerNorm: (2 * l + 1) * 5 * c,
+                         embeddings: 2 * c + 2 * lookup)
     }
 
     /// Parameters outside the token and position embeddings (Kaplan's N).

@@ -4,33 +4,55 @@ import FactorlabTensor
 import Foundation
 
 /// One transformer block: pre-LayerNorm attention and MLP, each added to the residual stream.
+/// Each of its four linear layers can be of any kind (``LinearSite``).
 public final class GPT2Block {
     public let ln1: LayerNorm
-    /// Packed query/key/value projection, [3C, C].
-    public let cAttn: DenseLinear
-    /// Attention output projection, [C, C] (a residual projection: scaled init).
-    public let attnProj: DenseLinear
+    /// Packed query/key/value projection, C -> 3C.
+    public internal(set) var cAttn: LinearLayer
+    /// Attention output projection, C -> C (a residual projection: scaled init).
+    public internal(set) var attnProj: LinearLayer
     public let ln2: LayerNorm
-    /// MLP up projection C -> nInner, any linear kind (replaced in place by ``GPT2Model/replaceMLP(layer:fc:proj:)``).
+    /// MLP up projection C -> nInner.
     public internal(set) var cFc: LinearLayer
-    /// MLP down projection nInner -> C, any linear kind (a residual projection: scaled init).
+    /// MLP down projection nInner -> C (a residual projection: scaled init).
     public internal(set) var mlpProj: LinearLayer
     let heads: Int
 
     init(_ config: GPT2Config, layer: Int, weights: inout WeightInit) throws {
         let c = config.nEmbd
         let residualStd = 0.02 / Float(2 * config.nLayer).squareRoot()
-        ln1 = LayerNorm(c, eps: config.layerNormEpsilon)
-        cAttn = DenseLinear(inFeatures: c, outFeatures: 3 * c, std: 0.02, weights: &weights)
-        attnProj = DenseLinear(inFeatures: c, outFeatures: c, std: residualStd, weights: &weights)
-        ln2 = LayerNorm(c, eps: config.layerNormEpsilon)
-        do {
-            cFc = try makeLinear(config.mlp[layer], inFeatures: c, outFeatures: config.nInner, std: 0.02, weights: &weights)
-            mlpProj = try makeLinear(config.mlp[layer], inFeatures: config.nInner, outFeatures: c, std: residualStd, weights: &weights)
-        } catch let e as LayerError {
-            throw GPT2Error.config("layer \(layer) MLP: \(e)")
+        func make(_ site: LinearSite, std: Float) throws -> LinearLayer {
+            let (n, m) = site.sizes(width: c, inner: config.nInner)
+            do { return try makeLinear(config.linear[site][layer], inFeatures: n, outFeatures: m, std: std, weights: &weights) } catch let e as LayerError {
+                throw GPT2Error.config("layer \(layer) \(site.rawValue) (\(n) -> \(m)): \(e.message)")
+            }
         }
+        ln1 = LayerNorm(c, eps: config.layerNormEpsilon)
+        cAttn = try make(.qkv, std: 0.02)
+        attnProj = try make(.attnProj, std: residualStd)
+        ln2 = LayerNorm(c, eps: config.layerNormEpsilon)
+        cFc = try make(.mlpFc, std: 0.02)
+        mlpProj = try make(.mlpProj, std: residualStd)
         heads = config.nHead
+    }
+
+    /// The layer at `site`.
+    public subscript(site: LinearSite) -> LinearLayer {
+        switch site {
+        case .qkv: return cAttn
+        case .attnProj: return attnProj
+        case .mlpFc: return cFc
+        case .mlpProj: return mlpProj
+        }
+    }
+
+    func replace(_ site: LinearSite, with layer: LinearLayer) {
+        switch site {
+        case .qkv: cAttn = layer
+        case .attnProj: attnProj = layer
+        case .mlpFc: cFc = layer
+        case .mlpProj: mlpProj = layer
+        }
     }
 
     /// Parameters named under `prefix` (`h.3` gives `h.3.ln_1.weight`, `h.3.mlp.c_fc.monarch.blkdiag1`, ...).
@@ -61,10 +83,10 @@ public final class GPT2Block {
     }
 }
 
-/// GPT-2 (Radford et al. 2019) with a configurable linear kind in each MLP: token and position
-/// embeddings, pre-LayerNorm blocks, a final LayerNorm, and a language-model head tied to the
-/// token embedding; optionally a sequence-classification head as in transformers'
-/// `GPT2ForSequenceClassification`.
+/// GPT-2 (Radford et al. 2019) with a configurable linear kind in every linear layer
+/// (``LinearPlan``): token and position embeddings, pre-LayerNorm blocks, a final LayerNorm, and
+/// a language-model head (tied to the token embedding, factorized, or untied: ``HeadKind``);
+/// optionally a sequence-classification head as in transformers' `GPT2ForSequenceClassification`.
 ///
 /// Shapes: ids [B*T] (row-major [B, T]); hidden states [B, T, C]; logits [B, T, V].
 ///
@@ -72,8 +94,10 @@ public final class GPT2Block {
 /// evaluation, KV-cache generation (`Generation.swift`) and the profiler all run it.
 public final class GPT2Model {
     public private(set) var config: GPT2Config
-    /// Token embedding [V, C], also the language-model head (tied).
-    public let wte: Embedding
+    /// The token embedding and the language-model head.
+    public private(set) var tokens: TokenEmbedding
+    /// The dense token embedding [V, C] (also the head when tied); nil when it is factorized.
+    public var wte: Embedding? { tokens.table }
     /// Position embedding [nPositions, C].
     public let wpe: Embedding
     public let blocks: [GPT2Block]
@@ -100,11 +124,12 @@ public final class GPT2Model {
         try config.validate()
         try config.checkFitsInMemory(training: false)
         self.config = config
-        wte = Embedding(config.vocabSize, config.nEmbd, std: 0.02, weights: &weights)
+        tokens = TokenEmbedding(config.linear.head, vocabSize: config.vocabSize, width: config.nEmbd, weights: &weights)
         wpe = Embedding(config.nPositions, config.nEmbd, std: 0.02, weights: &weights)
         var blocks: [GPT2Block] = []
         for l in 0..<config.nLayer { blocks.append(try GPT2Block(config, layer: l, weights: &weights)) }
         self.blocks = blocks
+        try tokens.makeHead(weights: &weights)
         lnF = LayerNorm(config.nEmbd, eps: config.layerNormEpsilon)
         score = config.numLabels > 0
             ? DenseLinear(inFeatures: config.nEmbd, outFeatures: config.numLabels, bias: false, std: 0.02, weights: &weights) : nil
@@ -116,13 +141,14 @@ public final class GPT2Model {
     }
 
     /// Every parameter with its Hugging Face-style name (`wte.weight`, `h.3.attn.c_attn.weight`,
-    /// `h.3.mlp.c_fc.monarch.blkdiag1`, `ln_f.weight`, `score.weight`), in a fixed order.
+    /// `h.3.mlp.c_fc.monarch.blkdiag1`, `ln_f.weight`, `lm_head.weight` when untied,
+    /// `score.weight`), in a fixed order.
     /// Linear weights are stored [out, in] (torch.nn.Linear orientation; Hugging Face's Conv1D
     /// files hold the transpose, converted on import and export).
     public var namedParameters: [(String, Parameter)] {
-        var out = wte.namedParameters(prefix: "wte") + wpe.namedParameters(prefix: "wpe")
+        var out = tokens.embeddingParameters + wpe.namedParameters(prefix: "wpe")
         for (i, b) in blocks.enumerated() { out += b.namedParameters(prefix: "h.\(i)") }
-        out += lnF.namedParameters(prefix: "ln_f")
+        out += lnF.namedParameters(prefix: "ln_f") + tokens.headParameters
         if let s = score { out += s.namedParameters(prefix: "score") }
         return out
     }
@@ -132,20 +158,36 @@ public final class GPT2Model {
     /// Number of parameters (the tied head counted once).
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
+    /// Replaces the token embedding and head (a projection of the head): the config records the
+    /// new kind and the parameters take their names.
+    public func setTokens(_ new: TokenEmbedding) throws {
+        guard new.vocabSize == config.vocabSize, new.width == config.nEmbd else {
+            throw GPT2Error.config("head \(new.kind): \(new.vocabSize) x \(new.width) does not fit the model's vocabulary \(config.vocabSize) x \(config.nEmbd)")
+        }
+        tokens = new
+        config.linear.head = new.kind
+        nameParameters()
+    }
+
     /// Replaces layer `layer`'s MLP projections in place (an accelerator applied to a trained
-    /// model): the config records the new kind and the new parameters take their names. Both
-    /// layers must have the same kind and the block's sizes.
+    /// model): the config records the new kind and the new parameters take their names.
     public func replaceMLP(layer: Int, fc: LinearLayer, proj: LinearLayer) throws {
+        try replace(.mlpFc, layer: layer, with: fc)
+        try replace(.mlpProj, layer: layer, with: proj)
+    }
+
+    /// Replaces the layer at `site` of block `layer` in place; the replacement must have the
+    /// site's sizes. The config records its kind and its parameters take their names.
+    public func replace(_ site: LinearSite, layer: Int, with new: LinearLayer) throws {
         guard blocks.indices.contains(layer) else {
             throw GPT2Error.config("layer \(layer) is outside 0-\(blocks.count - 1)")
         }
-        let (c, inner) = (config.nEmbd, config.nInner)
-        guard fc.kind == proj.kind, fc.inFeatures == c, fc.outFeatures == inner, proj.inFeatures == inner, proj.outFeatures == c else {
-            throw GPT2Error.config("layer \(layer) MLP: replacements \(fc.kind) \(fc.inFeatures)->\(fc.outFeatures) and \(proj.kind) \(proj.inFeatures)->\(proj.outFeatures) do not fit \(c)->\(inner)->\(c)")
+        let (n, m) = site.sizes(width: config.nEmbd, inner: config.nInner)
+        guard new.inFeatures == n, new.outFeatures == m else {
+            throw GPT2Error.config("layer \(layer) \(site.rawValue): the replacement \(new.kind) \(new.inFeatures)->\(new.outFeatures) does not fit \(n)->\(m)")
         }
-        blocks[layer].cFc = fc
-        blocks[layer].mlpProj = proj
-        config.mlp[layer] = fc.kind
+        blocks[layer].replace(site, with: new)
+        config.linear[site][layer] = new.kind
         nameParameters()
     }
 
@@ -172,7 +214,7 @@ public final class GPT2Model {
                         cache: KVCache.Binding? = nil, timer: ForwardTimer? = nil) throws -> Variable {
         try checkInput(ids, batch: batch, seqLen: seqLen)
         var x = try timer.measure(.embeddings) { () throws -> Variable in
-            let tok = try wte(ids, shape: [batch, seqLen])
+            let tok = try tokens.embed(ids, shape: [batch, seqLen])
             guard let cache else { return try tok + wpe.weight.variable.slice(axis: 0, 0..<seqLen) }
             return try tok + wpe(try cache.positionIDs(seqLen: seqLen, context: config.nPositions), shape: [batch, seqLen])
         }
@@ -190,21 +232,24 @@ public final class GPT2Model {
         return try lnF(x)
     }
 
-    /// Language-model logits [B, T, V] through the tied head.
+    /// Language-model logits [B, T, V] through the head.
     public func logits(_ ids: [Int32], batch: Int, seqLen: Int, dropoutKey: UInt64? = nil, timer: ForwardTimer? = nil) throws -> Variable {
         let x = try forward(ids, batch: batch, seqLen: seqLen, dropout: DropoutSites(config, key: dropoutKey), timer: timer)
         let h = try timer.measure(.layerNorm) { try lnF(x) }
-        return try timer.measure(.lmHead) { try Variable.linear(h, weight: wte.weight.variable, bias: nil) }
+        return try timer.measure(.lmHead) { try tokens.logits(h) }
     }
+
+    /// Logits [..., V] of final hidden states (after ln_f) [..., C] through the head.
+    public func headLogits(_ h: Variable) throws -> Variable { try tokens.logits(h) }
 
     /// Mean next-token cross-entropy; `targets` has one id per input position (-100 to ignore).
     public func loss(_ ids: [Int32], targets: [Int32], batch: Int, seqLen: Int, dropoutKey: UInt64? = nil) throws -> Variable {
         guard targets.count == ids.count else {
             throw GPT2Error.input("GPT-2 loss: \(targets.count) targets for \(ids.count) inputs")
         }
-        // The tied head and the loss fused: the [B*T, V] logits become their own gradient in place.
+        // The head and the loss fused: the [B*T, V] logits become their own gradient in place.
         let h = try hidden(ids, batch: batch, seqLen: seqLen, dropoutKey: dropoutKey)
-        return try Variable.linearCrossEntropy(h, weight: wte.weight.variable, targets: targets)
+        return try tokens.loss(h, targets: targets)
     }
 
     /// Index in each row of its last non-padding token (the last token when there is no pad id),

@@ -84,7 +84,7 @@ extension GPT2Model {
             // Only the last position of each row goes through the head.
             let last = try x.value.slice(axis: 1, (seqLen - 1)..<seqLen).reshaped([batch, config.nEmbd])
             let h = try lnF(Variable(last))
-            return try Variable.linear(h, weight: Variable(wte.weight.value), bias: nil).value
+            return try tokens.logits(h).value
         }
     }
 

@@ -10,7 +10,10 @@ import Foundation
 // keeps every linear weight [out, in] (torch.nn.Linear), so those four weights per block are
 // transposed on the way in and out. Keys may carry the `transformer.` prefix (GPT2LMHeadModel)
 // or not (GPT2Model); the causal-mask buffers `attn.bias` / `attn.masked_bias` are ignored, and
-// `lm_head.weight` is the tied token embedding.
+// `lm_head.weight` is the tied token embedding unless config.json says `tie_word_embeddings: false`
+// (an untied head). Structured layers exist only in Factorlab: their kinds are recorded as
+// `factorlab_linear` in config.json (read back here; transformers cannot load them), and
+// `export-hf --densify` writes their dense equivalent instead.
 
 extension GPT2Config {
     /// Reads a Hugging Face GPT-2 config.json.
@@ -43,7 +46,14 @@ extension GPT2Config {
         config.embdDropout = try float("embd_pdrop", 0.1)
         config.attnDropout = try float("attn_pdrop", 0.1)
         config.residDropout = try float("resid_pdrop", 0.1)
-        if let spec = json["factorlab_mlp"] as? String { config.mlp = try GPT2Config.mlpKinds(spec, layers: config.nLayer) }
+        if let spec = json["factorlab_linear"] as? String {
+            do { config.linear = try LinearPlan.parse(spec, layers: config.nLayer) } catch {
+                throw GPT2Error.modelFile(file: file, message: "factorlab_linear '\(spec.prefix(80))': \(error)")
+            }
+        } else if let spec = json["factorlab_mlp"] as? String {
+            config.mlp = try GPT2Config.mlpKinds(spec, layers: config.nLayer)
+        }
+        if json["tie_word_embeddings"] as? Bool == false, config.linear.head == .tied { config.linear.head = .untied(.dense) }
         if let archs = json["architectures"] as? [String], archs.contains("GPT2ForSequenceClassification") {
             let fromMap = (json["id2label"] as? [String: Any])?.count
             config.numLabels = try fromMap ?? int("num_labels", 2)
@@ -60,7 +70,7 @@ extension GPT2Config {
             "n_ctx": nPositions, "vocab_size": vocabSize, "n_inner": nInner, "layer_norm_epsilon": Double(layerNormEpsilon),
             "activation_function": "gelu_new", "embd_pdrop": Double(embdDropout), "attn_pdrop": Double(attnDropout),
             "resid_pdrop": Double(residDropout), "initializer_range": 0.02, "bos_token_id": vocabSize - 1,
-            "eos_token_id": vocabSize - 1, "tie_word_embeddings": true,
+            "eos_token_id": vocabSize - 1, "tie_word_embeddings": !isUntied,
             "architectures": [numLabels > 0 ? "GPT2ForSequenceClassification" : "GPT2LMHeadModel"],
         ]
         if numLabels > 0 {
@@ -69,9 +79,13 @@ extension GPT2Config {
             obj["label2id"] = Dictionary(uniqueKeysWithValues: (0..<numLabels).map { ("LABEL_\($0)", $0) })
         }
         if let pad = padTokenID { obj["pad_token_id"] = Int(pad) }
-        if mlp.contains(where: { $0 != .dense }) { obj["factorlab_mlp"] = mlpSpec }
+        if linear.head != .tied && linear.head != .untied(.dense) || !LinearSite.allCases.allSatisfy({ linear[$0].allSatisfy { $0 == .dense } }) {
+            obj["factorlab_linear"] = linearSpec
+        }
         return obj
     }
+
+    var isUntied: Bool { if case .untied = linear.head { return true } else { return false } }
 }
 
 extension GPT2Model {
@@ -113,26 +127,31 @@ extension GPT2Model {
             }
             return t.transposed().contiguous()
         }
-        if let head = ["lm_head.weight"].first(where: { st.contains($0) }) {
-            let t = try st.tensor(head)
-            guard t.shape == model.wte.weight.shape else {
-                throw GPT2Error.modelFile(file: file.path, message: "tensor '\(head)' has shape \(describe(t.shape)), expected the tied embedding's \(describe(model.wte.weight.shape))")
+        if !config.isUntied, let table = model.wte, st.contains("lm_head.weight") {
+            let t = try st.tensor("lm_head.weight")
+            guard t.shape == table.weight.shape else {
+                throw GPT2Error.modelFile(file: file.path, message: "tensor 'lm_head.weight' has shape \(describe(t.shape)), expected the tied embedding's \(describe(table.weight.shape))")
             }
         }
         return model
     }
 
     /// Writes config.json and model.safetensors that `transformers` loads as GPT2LMHeadModel (or
-    /// GPT2ForSequenceClassification). Only dense MLPs exist in Hugging Face's GPT-2: a model with
-    /// structured MLPs is refused (project or export a dense equivalent first).
+    /// GPT2ForSequenceClassification). Only dense layers exist in Hugging Face's GPT-2: a model with
+    /// structured layers or a factorized embedding is refused (export its dense equivalent).
     public func saveHuggingFace(_ directory: URL) throws {
-        if let l = config.mlp.firstIndex(where: { $0 != .dense }) {
-            throw GPT2Error.config("layer \(l) has a \(config.mlp[l]) MLP; Hugging Face's GPT-2 has dense MLPs only. Use denseEquivalent() to export the same function with dense weights")
+        for site in LinearSite.allCases {
+            if let l = config.linear[site].firstIndex(where: { $0 != .dense }) {
+                throw GPT2Error.config("layer \(l) \(site.rawValue) is \(config.linear[site][l]); Hugging Face's GPT-2 has dense layers only. Export the dense equivalent (export-hf --densify, denseEquivalent())")
+            }
+        }
+        guard config.linear.head == .tied || config.linear.head == .untied(.dense) else {
+            throw GPT2Error.config("the head is \(config.linear.head); Hugging Face's GPT-2 has a dense embedding and head only. Export the dense equivalent (export-hf --densify, denseEquivalent())")
         }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var tensors: [(String, Tensor)] = []
         for (name, p) in namedParameters {
-            let key = name == "score.weight" ? name : "transformer." + name
+            let key = name == "score.weight" || name == "lm_head.weight" ? name : "transformer." + name
             tensors.append((key, GPT2Model.isConv1DWeight(name) ? p.value.transposed().contiguous() : p.value))
         }
         try SafetensorsFile.write(tensors, metadata: ["format": "pt"], to: directory.appendingPathComponent("model.safetensors"))
@@ -140,16 +159,23 @@ extension GPT2Model {
         try json.write(to: directory.appendingPathComponent("config.json"), options: .atomic)
     }
 
-    /// The same model with every structured MLP layer replaced by its dense matrix (for export).
+    /// The same model with every structured layer replaced by its dense matrix (for export): a
+    /// factorized embedding becomes E = A B (tied), a structured untied head a dense one.
     public func denseEquivalent() throws -> GPT2Model {
         var cfg = config
-        cfg.mlp = Array(repeating: .dense, count: cfg.nLayer)
+        cfg.linear = LinearPlan(layers: cfg.nLayer)
+        cfg.linear.head = config.isUntied ? .untied(.dense) : .tied
         let out = try GPT2Model.shapeOnly(cfg)
         try out.copyMatchingParameters(from: self)
-        for (i, b) in blocks.enumerated() where b.cFc.kind != .dense {
-            let fc = try DenseLinear(weight: try b.cFc.denseMatrix(), bias: b.cFc.bias?.value.contiguousCopy())
-            let proj = try DenseLinear(weight: try b.mlpProj.denseMatrix(), bias: b.mlpProj.bias?.value.contiguousCopy())
-            try out.replaceMLP(layer: i, fc: fc, proj: proj)
+        for (i, b) in blocks.enumerated() {
+            for site in LinearSite.allCases where b[site].kind != .dense {
+                let layer = b[site]
+                try out.replace(site, layer: i, with: try DenseLinear(weight: try layer.denseMatrix(), bias: layer.bias?.value.contiguousCopy()))
+            }
+        }
+        if case .tiedLowRank = config.linear.head { out.wte!.weight.value = try tokens.denseTable() }
+        if let head = tokens.head, head.kind != .dense, let target = out.tokens.head as? DenseLinear {
+            target.weight.value = try head.denseMatrix().contiguousCopy()
         }
         return out
     }

@@ -1,7 +1,7 @@
 /// Which linear map a layer uses: the dense baseline or one of the structured "accelerators".
 ///
 /// Written in recipes and on the command line as `dense`, `lowrank:R`, `butterfly` (or
-/// `butterfly:NBLOCKS`) and `monarch:NBLOCKS`.
+/// `butterfly:NBLOCKS`), `monarch:NBLOCKS` and `btt:RANK` (or `btt:2:RANK`, `btt-norm:RANK`).
 public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
     case dense
     /// W = U V with U [out, rank] and V [rank, in].
@@ -10,10 +10,21 @@ public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
     case butterfly(nblocks: Int)
     /// M = P L P^T R with block-diagonal R and L of `nblocks` blocks each.
     case monarch(nblocks: Int)
+    /// Block tensor-train with two cores of rank `rank` (Qiu et al. 2024); rank 1 is a Monarch
+    /// matrix. `normalized` caps each core's RMS in the forward (their `btt_norm`).
+    case btt(rank: Int, normalized: Bool)
 
-    /// Parses `dense`, `lowrank:64`, `butterfly`, `butterfly:2`, `monarch:4`.
+    /// Parses `dense`, `lowrank:64`, `butterfly`, `butterfly:2`, `monarch:4`, `btt:4`, `btt:2:4`,
+    /// `btt-norm:4`.
     public init(spec: String) throws {
-        let parts = spec.lowercased().split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        var parts = spec.lowercased().split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if ["btt", "btt-norm", "btt_norm"].contains(parts[0]), parts.count == 3 {
+            // btt:CORES:RANK: the two-core layer is the one implemented.
+            guard parts[1] == "2" else {
+                throw LayerError("linear kind '\(spec.prefix(40))'", "block tensor-train is implemented with 2 cores (btt:2:RANK or btt:RANK), got \(parts[1].prefix(20)) cores")
+            }
+            parts.remove(at: 1)
+        }
         func number(_ what: String) throws -> Int {
             guard parts.count == 2, let n = Int(parts[1]), n > 0, n <= 1 << 20 else {
                 throw LayerError("linear kind '\(spec.prefix(40))'", "expected \(parts[0].prefix(20)):\(what) with an integer \(what) from 1 to \(1 << 20)")
@@ -25,8 +36,10 @@ public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
         case "lowrank", "low-rank", "svd": self = .lowRank(rank: try number("RANK"))
         case "butterfly": self = .butterfly(nblocks: parts.count == 1 ? 1 : try number("NBLOCKS"))
         case "monarch": self = .monarch(nblocks: try number("NBLOCKS"))
+        case "btt": self = .btt(rank: try number("RANK"), normalized: false)
+        case "btt-norm", "btt_norm": self = .btt(rank: try number("RANK"), normalized: true)
         default:
-            throw LayerError("linear kind '\(spec.prefix(40))'", "unknown kind; expected dense, lowrank:RANK, butterfly[:NBLOCKS] or monarch:NBLOCKS")
+            throw LayerError("linear kind '\(spec.prefix(40))'", "unknown kind; expected dense, lowrank:RANK, butterfly[:NBLOCKS], monarch:NBLOCKS or btt:RANK")
         }
     }
 
@@ -36,6 +49,7 @@ public enum LinearKind: Equatable, Hashable, Sendable, CustomStringConvertible {
         case .lowRank(let r): return "lowrank:\(r)"
         case .butterfly(let b): return b == 1 ? "butterfly" : "butterfly:\(b)"
         case .monarch(let b): return "monarch:\(b)"
+        case .btt(let r, let normalized): return "\(normalized ? "btt-norm" : "btt"):\(r)"
         }
     }
 }
@@ -62,6 +76,9 @@ extension LinearKind {
             let (s1, s2) = try MonarchLinear.factorShapes(inFeatures: n, outFeatures: m, nblocks: k)
             weights = try product(s1) + product(s2)
         case .butterfly(let k): weights = try product(try ButterflyLinear.twiddleShape(inFeatures: n, outFeatures: m, nblocks: k))
+        case .btt(let r, _):
+            let (c1, c2) = try BTTLinear.coreShapes(inFeatures: n, outFeatures: m, rank: r)
+            weights = try product(c1) + product(c2)
         }
         return weights + (bias ? m : 0)
     }

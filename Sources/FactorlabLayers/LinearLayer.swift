@@ -64,6 +64,9 @@ public func makeLinear(_ kind: LinearKind, inFeatures: Int, outFeatures: Int, bi
         return try MonarchLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, weights: &weights)
     case .butterfly(let b):
         return try ButterflyLinear(inFeatures: inFeatures, outFeatures: outFeatures, nblocks: b, bias: bias, std: std, weights: &weights)
+    case .btt(let r, let normalized):
+        return try BTTLinear(inFeatures: inFeatures, outFeatures: outFeatures, rank: r, normalized: normalized, bias: bias, std: std,
+                             weights: &weights)
     }
 }
 

@@ -105,113 +105,17 @@ public final class MonarchLinear: LinearLayer {
     /// instead of one single-threaded GEMM per thread (see ``MonarchLinear/serialBlocks``).
     public static func multiply(_ x: Variable, _ w1v: Variable, _ w2v: Variable, outFeatures m: Int,
                                 bias: Variable? = nil, serialBlocks: Bool = false) throws -> Variable {
-        let w1 = w1v.value.contiguous(), w2 = w2v.value.contiguous()
-        let k = w1.shape[0], q = w1.shape[1], p = w1.shape[2], s = w2.shape[1], r = w2.shape[2]
-        let n = k * p
-        guard r == q, k * s == m, x.shape.last == n else {
-            throw LayerError("monarch", "factors \(describe(w1.shape)), \(describe(w2.shape)) do not fit input \(describe(x.shape)) -> \(m)")
+        guard w1v.shape.count == 3, w2v.shape.count == 3 else {
+            throw LayerError("monarch", "factors \(describe(w1v.shape)), \(describe(w2v.shape)) must be [blocks, out, in]")
         }
-        if let b = bias, b.shape != [m] {
-            throw LayerError("monarch", "bias \(describe(b.shape)) does not match \(m) outputs")
+        let k = w1v.shape[0], q = w1v.shape[1], p = w1v.shape[2], s = w2v.shape[1], r = w2v.shape[2]
+        guard w2v.shape[0] == k, r == q, k * s == m else {
+            throw LayerError("monarch", "factors \(describe(w1v.shape)), \(describe(w2v.shape)) do not fit input \(describe(x.shape)) -> \(m)")
         }
-        let biasValue = bias?.value.contiguous()
-        let rows = x.value.count / n
-        let xin = try x.value.reshaped([rows, n]).contiguous()
-        let y1 = Tensor(uninitializedShape: [rows, k * q])
-        let z = Tensor(uninitializedShape: [rows, k * q])
-        let y2 = Tensor(uninitializedShape: [rows, k * s])
-        let out = Tensor(uninitializedShape: [rows, m])
-        withExtendedLifetime((xin, w1, w2, biasValue)) {
-            // 1. Y1 block b = X block b * blkdiag1[b]^T
-            monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: true, m: rows, n: q, k: p,
-                                     a: xin.unsafeBase, lda: n, strideA: p, b: w1.unsafeBase, ldb: p, strideB: q * p,
-                                     c: y1.unsafeBase, ldc: k * q, strideC: q)
-            // 2. [N, q, k] -> [N, k, q]
-            transposeLastTwo(y1.unsafeBase, z.unsafeBase, rows: rows, a: q, b: k)
-            // 3. Y2 block b = Z block b * blkdiag2[b]^T
-            monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: true, m: rows, n: s, k: r,
-                                     a: z.unsafeBase, lda: k * r, strideA: r, b: w2.unsafeBase, ldb: r, strideB: s * r,
-                                     c: y2.unsafeBase, ldc: k * s, strideC: s)
-            // 4. [N, k, s] -> [N, s, k], plus the bias
-            transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: k, b: s,
-                             adding: biasValue.map { UnsafePointer($0.unsafeBase) })
-        }
-        var outShape = x.shape
-        outShape[outShape.count - 1] = m
-        let needX = x.requiresGrad
-        let inputs = bias.map { [x, w1v, w2v, $0] } ?? [x, w1v, w2v]
-        return Variable.record(try out.reshaped(outShape), inputs: inputs, name: "monarch") { g in
-            let gOut = try g.reshaped([rows, m]).contiguous()
-            let dY2 = Tensor(uninitializedShape: [rows, k * s])
-            let dZ = Tensor(uninitializedShape: [rows, k * r])
-            let dY1 = Tensor(uninitializedShape: [rows, k * q])
-            let dW1 = Tensor(uninitializedShape: w1.shape), dW2 = Tensor(uninitializedShape: w2.shape)
-            let dX = needX ? Tensor(uninitializedShape: [rows, n]) : nil
-            withExtendedLifetime((gOut, xin, z, w1, w2)) {
-                transposeLastTwo(gOut.unsafeBase, dY2.unsafeBase, rows: rows, a: s, b: k)          // [N,s,k] -> [N,k,s]
-                // dW2[b] = dY2_b^T Z_b ; dZ_b = dY2_b W2[b]
-                monarchGEMM(serial: serialBlocks, batch: k, transA: true, transB: false, m: s, n: r, k: rows,
-                                         a: dY2.unsafeBase, lda: k * s, strideA: s, b: z.unsafeBase, ldb: k * r, strideB: r,
-                                         c: dW2.unsafeBase, ldc: r, strideC: s * r)
-                monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: false, m: rows, n: r, k: s,
-                                         a: dY2.unsafeBase, lda: k * s, strideA: s, b: w2.unsafeBase, ldb: r, strideB: s * r,
-                                         c: dZ.unsafeBase, ldc: k * r, strideC: r)
-                transposeLastTwo(dZ.unsafeBase, dY1.unsafeBase, rows: rows, a: k, b: q)            // [N,k,q] -> [N,q,k]
-                // dW1[b] = dY1_b^T X_b ; dX_b = dY1_b W1[b]
-                monarchGEMM(serial: serialBlocks, batch: k, transA: true, transB: false, m: q, n: p, k: rows,
-                                         a: dY1.unsafeBase, lda: k * q, strideA: q, b: xin.unsafeBase, ldb: n, strideB: p,
-                                         c: dW1.unsafeBase, ldc: p, strideC: q * p)
-                if let dX {
-                    monarchGEMM(serial: serialBlocks, batch: k, transA: false, transB: false, m: rows, n: p, k: q,
-                                             a: dY1.unsafeBase, lda: k * q, strideA: q, b: w1.unsafeBase, ldb: p, strideB: q * p,
-                                             c: dX.unsafeBase, ldc: n, strideC: p)
-                }
-            }
-            let grads = [try dX?.reshaped(x.shape), dW1, dW2]
-            return bias == nil ? grads : grads + [try gOut.sum(toShape: [m])]
-        }
-    }
-}
-
-/// The block products: one single-threaded GEMM per block, split across the worker threads (the
-/// default), or with `serial`, one multithreaded GEMM per block after another (for comparisons).
-@inline(__always)
-func monarchGEMM(serial: Bool, batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int,
-                 a: UnsafePointer<Float>, lda: Int, strideA: Int, b: UnsafePointer<Float>, ldb: Int, strideB: Int,
-                 c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
-    if serial {
-        BLAS.sgemmStridedBatched(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, strideA: strideA,
-                                 b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC)
-    } else {
-        BLAS.sgemmBatchedAcrossThreads(batch: batch, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda,
-                                       strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC)
-    }
-}
-
-/// dst[i][j][l] = src[i][l][j] (+ add[j * a + l]) for `rows` matrices of shape [a, b] (src) ->
-/// [b, a] (dst). Parallel over rows; each worker writes only its own rows. The inner loop runs
-/// along the longer side (Monarch's shapes are [q, k] and [k, s] with k = nblocks small):
-/// contiguous writes and interleaved reads when b is the short side, the other way round when a is.
-func transposeLastTwo(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePointer<Float>, rows: Int, a: Int, b: Int,
-                      adding add: UnsafePointer<Float>? = nil) {
-    let s = SendablePointer(src), d = SendablePointer(dst), bias = add.map { SendablePointer($0) }
-    Parallel.forRange(rows, costPerItem: a * b) { range in
-        for i in range {
-            let sp = s.p + i * a * b, dp = d.p + i * a * b
-            if b <= a {
-                for j in 0..<b {
-                    let out = dp + j * a
-                    for l in 0..<a { out[l] = sp[l * b + j] }
-                }
-            } else {
-                for l in 0..<a {
-                    let row = sp + l * b
-                    for j in 0..<b { dp[j * a + l] = row[j] }
-                }
-            }
-            if let bias {
-                for e in 0..<(a * b) { dp[e] += bias.p[e] }
-            }
-        }
+        // Y1 rows [k, q] read as [q, k] and transposed (P^T); Y2 rows [k, s] transposed to [s, k] (P).
+        var pair = BlockFactorPair(blocks1: k, out1: q, in1: p, midA: q, midB: k, midChunk: 1, blocks2: k, out2: s, in2: r,
+                                   final: (a: k, b: s))
+        pair.serialBlocks = serialBlocks
+        return try pair.multiply(x, w1v, w2v, bias: bias, name: "monarch")
     }
 }

@@ -22,6 +22,7 @@ public enum Projection {
         case .lowRank(let r): return try lowRank(weight: weight, bias: bias, rank: r, name: name)
         case .monarch(let k): return try monarch(weight: weight, bias: bias, nblocks: k, name: name)
         case .butterfly(let k): return try butterfly(weight: weight, bias: bias, nblocks: k, iterations: butterflyIterations, name: name)
+        case .btt(let r, let normalized): return try btt(weight: weight, bias: bias, rank: r, normalized: normalized, name: name)
         }
     }
 
@@ -95,6 +96,46 @@ public enum Projection {
         }
         let layer = try MonarchLinear(inFeatures: n, outFeatures: m, blkdiag1: try Tensor(shape: s1, scalars: w1),
                                       blkdiag2: try Tensor(shape: s2, scalars: w2), bias: bias)
+        return Result(layer: layer, relativeError: try relativeError(weight, layer), iterations: 0)
+    }
+
+    /// The closed-form optimal block tensor-train projection (two cores, rank r): entry
+    /// W[j0 n1 + j1, i1 m0 + i0] involves only core2[j0, j1, i1 r + t] and core1[i1, j0 r + t, i0]
+    /// (t < r), and each (i1, j0) pair owns its factor entries. So the problem splits into m1 * n0
+    /// independent sub-blocks T[j1, i0], each approximated optimally by its truncated SVD of
+    /// rank r, as for Monarch. The normalized variant gets gammas that undo its RMS cap, so the
+    /// layer computes exactly the projected matrix.
+    public static func btt(weight: Tensor, bias: Tensor?, rank r: Int, normalized: Bool = false, name: String = "layer") throws -> Result {
+        let m = weight.shape.first ?? 0, n = weight.rank == 2 ? weight.shape[1] : 0
+        let kind = LinearKind.btt(rank: r, normalized: normalized)
+        let a = try validated(weight, name, kind.description)
+        let (c1, c2) = try BTTLinear.coreShapes(inFeatures: n, outFeatures: m, rank: r)
+        let (m0, m1) = BTTLinear.split(n), (n0, n1) = BTTLinear.split(m)
+        var w1 = [Float](repeating: 0, count: c1.reduce(1, *))
+        var w2 = [Float](repeating: 0, count: c2.reduce(1, *))
+        let kmin = min(n1, m0)
+        var t = [Double](repeating: 0, count: n1 * m0)
+        for i1 in 0..<m1 {
+            for j0 in 0..<n0 {
+                for j1 in 0..<n1 { for i0 in 0..<m0 { t[j1 * m0 + i0] = a[(j0 * n1 + j1) * n + i1 * m0 + i0] } }
+                let (u, sv, vt) = try SVD.decompose(t, m: n1, n: m0, what: "\(name) (\(kind) projection)")
+                for k in 0..<r where k < kmin {
+                    let scale = sv[k].squareRoot()
+                    for i0 in 0..<m0 { w1[(i1 * n0 * r + j0 * r + k) * m0 + i0] = Float(scale * vt[k * m0 + i0]) }
+                    for j1 in 0..<n1 { w2[(j0 * n1 + j1) * m1 * r + i1 * r + k] = Float(scale * u[j1 * kmin + k]) }
+                }
+            }
+        }
+        var gammas: (Tensor, Tensor)?
+        if normalized {
+            func undoCap(_ w: [Float], dIn: Int, dOut: Int) -> Tensor {
+                let rms = (w.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(w.count) + 1e-8).squareRoot()
+                return Tensor(shape: [1], repeating: Float(max(1, rms / Double(BTTLinear.maxRMS(dIn: dIn, dOut: dOut)))))
+            }
+            gammas = (undoCap(w1, dIn: m0, dOut: n0 * r), undoCap(w2, dIn: m1 * r, dOut: n1))
+        }
+        let layer = try BTTLinear(inFeatures: n, outFeatures: m, core1: try Tensor(shape: c1, scalars: w1),
+                                  core2: try Tensor(shape: c2, scalars: w2), gammas: gammas, bias: bias)
         return Result(layer: layer, relativeError: try relativeError(weight, layer), iterations: 0)
     }
 }

@@ -26,21 +26,25 @@ public struct ModelShape: Codable, Hashable, Sendable {
     public var vocabSize: Int
     /// The MLP layer spec string (`dense`, `monarch:4`, ...).
     public var mlp: String
+    /// The spec of every linear layer (`mlp=monarch:4,attn=monarch:4,head=lowrank:256`), when
+    /// more than the MLP is structured; absent in records written before per-site kinds.
+    public var linear: String?
 
-    public init(nLayer: Int, nEmbd: Int, nHead: Int, nPositions: Int, vocabSize: Int, mlp: String) {
+    public init(nLayer: Int, nEmbd: Int, nHead: Int, nPositions: Int, vocabSize: Int, mlp: String, linear: String? = nil) {
         self.nLayer = nLayer
         self.nEmbd = nEmbd
         self.nHead = nHead
         self.nPositions = nPositions
         self.vocabSize = vocabSize
         self.mlp = mlp
+        self.linear = linear
     }
 
     /// Short size name used in tables and sentences: `4L-256d` (layers, embedding width).
     public var sizeLabel: String { "\(nLayer)L-\(nEmbd)d" }
 
     enum CodingKeys: String, CodingKey {
-        case nLayer = "n_layer", nEmbd = "n_embd", nHead = "n_head", nPositions = "n_positions", vocabSize = "vocab_size", mlp
+        case nLayer = "n_layer", nEmbd = "n_embd", nHead = "n_head", nPositions = "n_positions", vocabSize = "vocab_size", mlp, linear
     }
 }
 

@@ -9,7 +9,7 @@ import Foundation
 /// ```yaml
 /// name: shakespeare-dense
 /// seed: 1337
-/// model: {preset: tiny, mlp: dense, dropout: 0.0}
+/// model: {preset: tiny, linear: {mlp: monarch:4, attn: monarch:4@2-3, head: tied}, dropout: 0.0}
 /// data: {paths: [Recipes/corpora/shakespeare], split: tail, val_fraction: 0.05, loader: shuffled}
 /// tokenizer: {path: Checkpoints/tokenizers/shakespeare-4096, vocab_size: 4096}
 /// optimizer: {lr: 1e-3, weight_decay: 0.1, beta2: 0.95, no_decay: [.bias, ln_, wte, wpe]}
@@ -24,8 +24,12 @@ public struct Recipe: Sendable {
     public struct Model: Sendable {
         public var preset: String?
         public var nLayer: Int?, nHead: Int?, nEmbd: Int?, nPositions: Int?, nInner: Int?
-        /// Per-layer MLP kinds (`dense`, `monarch:4`, `monarch:4@6-11`, ...).
+        /// Per-layer MLP kinds (`dense`, `monarch:4`, `monarch:4@6-11`, ...): both MLP projections.
         public var mlp = "dense"
+        /// Kinds per site (`model.linear`), in the order written: a site group (`mlp`, `attn`,
+        /// `mlp.c_fc`, `mlp.c_proj`, `attn.c_attn`, `attn.c_proj`) or `head`, and its value
+        /// (``LinearPlan``). Applied after `mlp`.
+        public var linear: [(site: String, spec: String)] = []
         public var dropout: Float = 0
         /// A checkpoint (.h5) or Hugging Face folder to start from instead of random weights.
         public var initFrom: String?
@@ -126,9 +130,10 @@ public struct Recipe: Sendable {
             r.model.nLayer = try m.int("n_layer"); r.model.nHead = try m.int("n_head"); r.model.nEmbd = try m.int("n_embd")
             r.model.nPositions = try m.int("n_positions"); r.model.nInner = try m.int("n_inner")
             r.model.mlp = try m.string("mlp") ?? r.model.mlp
+            r.model.linear = try m.linearEntries("linear")
             r.model.dropout = Float(try m.double("dropout") ?? 0)
             r.model.initFrom = try m.string("init_from")
-            try m.finish(allowed: ["preset", "n_layer", "n_head", "n_embd", "n_positions", "n_inner", "mlp", "dropout", "init_from"])
+            try m.finish(allowed: ["preset", "n_layer", "n_head", "n_embd", "n_positions", "n_inner", "mlp", "linear", "dropout", "init_from"])
         }
         if let d = try root.section("data") {
             r.data.paths = try d.strings("paths") ?? []
@@ -273,8 +278,15 @@ public struct Recipe: Sendable {
         if let v = model.nInner { c.nInner = v }
         c.vocabSize = vocabSize
         c.embdDropout = model.dropout; c.attnDropout = model.dropout; c.residDropout = model.dropout
-        do { c.mlp = try GPT2Config.mlpKinds(model.mlp, layers: c.nLayer) } catch {
+        do { c.linear = try LinearPlan.parse(model.mlp, layers: c.nLayer) } catch {
             throw TrainingError.recipe("model.mlp: \(error)")
+        }
+        for (site, spec) in model.linear {
+            do {
+                if site.isEmpty { try c.linear.apply(spec, layers: c.nLayer) } else { try c.linear.set(site, spec, layers: c.nLayer) }
+            } catch {
+                throw TrainingError.recipe("model.linear\(site.isEmpty ? "" : ".\(site)"): \(error)")
+            }
         }
         guard training.seqLen <= c.nPositions else {
             throw TrainingError.recipe("training.seq_len \(training.seqLen) exceeds the model's context n_positions \(c.nPositions)")

@@ -124,6 +124,24 @@ public final class RecipeReader {
         }
     }
 
+    /// `model.linear`: a spec string (`mlp=monarch:4,attn=monarch:4`) or a section of site:
+    /// spec entries, in the order written; empty when absent.
+    public func linearEntries(_ key: String) throws -> [(site: String, spec: String)] {
+        guard let n = node(key) else { return [] }
+        switch n {
+        case .scalar(let s):
+            // One string: a whole LinearPlan spec (site "" means the spec's own entries).
+            return [("", s.string)]
+        case .mapping(let m):
+            return try m.map { k, v in
+                guard let site = k.string else { throw mismatch(key, k, "a section of site: kind entries") }
+                guard case .scalar(let s) = v else { throw mismatch("\(key).\(site)", v, "a kind such as monarch:4 or lowrank:64@0-5") }
+                return (site, s.string)
+            }
+        case .sequence: throw mismatch(key, n, "a spec string or a section of site: kind entries")
+        }
+    }
+
     /// A nested section, or nil when absent.
     public func section(_ key: String) throws -> RecipeReader? {
         guard let n = node(key) else { return nil }

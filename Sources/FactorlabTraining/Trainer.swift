@@ -377,9 +377,10 @@ public final class Trainer {
     /// run.json: what this run trains.
     func description(model: GPT2Model, flopsPerToken: Double, totalSteps: Int, initFLOPs: Double) -> RunDescription {
         let c = model.config
-        var d = RunDescription(name: recipe.name, family: c.mlpSpec,
+        var d = RunDescription(name: recipe.name, family: c.linearSpec,
                                model: ModelShape(nLayer: c.nLayer, nEmbd: c.nEmbd, nHead: c.nHead, nPositions: c.nPositions,
-                                                 vocabSize: c.vocabSize, mlp: c.mlpSpec),
+                                                 vocabSize: c.vocabSize, mlp: c.mlpSpec,
+                                                 linear: c.linearSpec == c.mlpSpec ? nil : c.linearSpec),
                                parameters: model.parameterCount, nonEmbeddingParameters: model.nonEmbeddingParameterCount,
                                flopsPerToken: flopsPerToken, seed: Int(truncatingIfNeeded: recipe.seed), arm: recipe.arm)
         d.formatVersion = runRecordsFormatVersion

@@ -63,7 +63,7 @@ final class ProfilerTests: XCTestCase {
         let measured = [BenchFigure("tiny.dense.train_tokens_per_s", 1000, ""), BenchFigure("tiny.monarch.train_tokens_per_s", 1500, ""),
                         BenchFigure("tiny.dense.train_flops_per_token", 6e6, ""), BenchFigure("tiny.monarch.train_flops_per_token", 3e6, ""),
                         BenchFigure("tiny.monarch.generate_weight_gbps", 18, "")]
-        let derived = ModelBench.derivedFigures(measured, setups: [setup], kinds: [.dense, .monarch(nblocks: 4)], sgemmGFLOPs: 200,
+        let derived = ModelBench.derivedFigures(measured, setups: [setup], specs: ["dense", "monarch:4"], sgemmGFLOPs: 200,
                                                 readGBps: 36)
         let value = { (k: String) in derived.first { $0.key == k }?.value }
         XCTAssertEqual(value("tiny.monarch.train_speedup"), 1.5)

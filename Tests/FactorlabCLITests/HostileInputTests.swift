@@ -154,7 +154,7 @@ final class HostileInputTests: XCTestCase {
         let run = try trainedRun()
         let good = try XCTUnwrap(try CheckpointFiles.latest(in: run.appendingPathComponent("runs/m")))
         let (model, _) = try Checkpoint.loadModel(good)
-        model.wte.weight.value.withUnsafeMutablePointer { $0[7] = .nan }
+        model.wte!.weight.value.withUnsafeMutablePointer { $0[7] = .nan }
         let nan = run.appendingPathComponent("nan.h5")
         try Checkpoint.save(model: model, to: nan)
         try refuses(["eval", "--model", "nan.h5", "--data", "m.yaml", "--tokenizer", "runs/m/tokenizer"], in: run,

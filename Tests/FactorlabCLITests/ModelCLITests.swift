@@ -91,7 +91,7 @@ final class ModelCLITests: XCTestCase {
         // The run has a Monarch layer: plain export is refused, --densify exports its dense equivalent.
         let refused = try CLI.run(["export-hf", "runs/m", "--out", "hf"], in: dir)
         XCTAssertNotEqual(refused.status, 0)
-        XCTAssertTrue(refused.stderr.contains("dense MLPs only"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("dense layers only"), refused.stderr)
         XCTAssertEqual(try CLI.run(["export-hf", "runs/m", "--out", "hf", "--densify"], in: dir).status, 0)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("hf/vocab.json").path))
         XCTAssertEqual(try CLI.run(["import-hf", "hf", "--out", "imported/model.h5"], in: dir).status, 0)

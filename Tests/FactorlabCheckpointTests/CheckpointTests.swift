@@ -125,8 +125,8 @@ final class CheckpointTests: XCTestCase {
     func testFlippedByteInAParameterIsDetected() throws {
         let model = try smallModel(mlp: "dense")
         // A recognisable value pattern in one parameter so the test can find its bytes.
-        let marker = Tensor(shape: model.wte.weight.shape) { Float($0) * 0.001 + 7 }
-        model.wte.weight.value = marker
+        let marker = Tensor(shape: model.wte!.weight.shape) { Float($0) * 0.001 + 7 }
+        model.wte!.weight.value = marker
         let url = dir.appendingPathComponent("flip.h5")
         try Checkpoint.save(model: model, to: url)
         var bytes = [UInt8](try Data(contentsOf: url))

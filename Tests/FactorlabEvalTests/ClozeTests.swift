@@ -25,7 +25,7 @@ final class ClozeTests: XCTestCase {
         XCTAssertEqual(cat.count, 1)
         scores[Int(cat[0])] = 9
         let v = tokenizer.vocabularySize
-        model.wte.weight.value = Tensor(shape: [v, 4]) { i in i % 4 == 0 ? Float(self.scores[i / 4]) : 0 }
+        model.wte!.weight.value = Tensor(shape: [v, 4]) { i in i % 4 == 0 ? Float(self.scores[i / 4]) : 0 }
         model.lnF.weight.value = Tensor(zeros: [4])
         model.lnF.bias.value = try Tensor(shape: [4], scalars: [1, 0, 0, 0])
     }

@@ -53,7 +53,7 @@ final class CoQAFinetunerTests: XCTestCase {
     /// token 0 every time (ties go to the lowest id): what token 0 is decides where decoding stops.
     func zeroHeadModel() throws -> GPT2Model {
         let m = try tinyModel(vocab: 32)
-        m.wte.weight.value = Tensor(zeros: m.wte.weight.value.shape)
+        m.wte!.weight.value = Tensor(zeros: m.wte!.weight.value.shape)
         return m
     }
 

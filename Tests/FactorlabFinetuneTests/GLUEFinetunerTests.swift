@@ -37,8 +37,8 @@ final class GLUEFinetunerTests: XCTestCase {
             XCTAssertEqual(p.value.scalars, baseParams[name], name)
         }
         // Own storage: changing the classifier leaves the base model alone.
-        clf.wte.weight.value = Tensor(shape: clf.wte.weight.value.shape, generator: { _ in 0 })
-        XCTAssertEqual(base.wte.weight.value.scalars, baseParams["wte.weight"])
+        clf.wte!.weight.value = Tensor(shape: clf.wte!.weight.value.shape, generator: { _ in 0 })
+        XCTAssertEqual(base.wte!.weight.value.scalars, baseParams["wte.weight"])
     }
 
     func testFinetuningLearnsATokenPresenceTaskAndLowersTheLoss() throws {

@@ -104,7 +104,7 @@ final class ForwardPathTests: XCTestCase {
         XCTAssertEqual(fc.blkdiag1.name, "h.1.mlp.c_fc.monarch.blkdiag1")
         let wrong = try MonarchLinear(inFeatures: 64, outFeatures: 16, nblocks: 2, rng: &rng)
         XCTAssertThrowsError(try m.replaceMLP(layer: 0, fc: wrong, proj: proj)) { e in
-            XCTAssertTrue("\(e)".contains("do not fit 16->64->16"), "\(e)")
+            XCTAssertTrue("\(e)".contains("layer 0 mlp.c_fc: the replacement monarch:2 64->16 does not fit 16->64"), "\(e)")
         }
         // The projection of a dense layer is exact when the kind is dense.
         let report = try ModelProjection.project(m, to: .lowRank(rank: 16), layers: [0])

@@ -23,7 +23,7 @@ final class ModelTests: XCTestCase {
         var bad = GPT2Config(nLayer: 2, nHead: 5, nEmbd: 64)
         XCTAssertThrowsError(try GPT2Model(bad)) { e in XCTAssertTrue("\(e)".contains("n_head 5 does not divide n_embd 64"), "\(e)") }
         bad = GPT2Config(nLayer: 2, nHead: 4, nEmbd: 64, mlp: .monarch(nblocks: 3))
-        XCTAssertThrowsError(try GPT2Model(bad)) { e in XCTAssertTrue("\(e)".contains("layer 0 MLP: monarch:3 64->256"), "\(e)") }
+        XCTAssertThrowsError(try GPT2Model(bad)) { e in XCTAssertTrue("\(e)".contains("layer 0 mlp.c_fc (64 -> 256): nblocks 3 must divide"), "\(e)") }
     }
 
     func testPerLayerMLPKindsAndNames() throws {
@@ -105,7 +105,7 @@ final class ModelTests: XCTestCase {
         assertClose(try dense.logits(ids, batch: 2, seqLen: 3).value, try model.logits(ids, batch: 2, seqLen: 3).value,
                     rtol: 1e-4, atol: 1e-5, "dense equivalent")
         XCTAssertThrowsError(try model.saveHuggingFace(URL(fileURLWithPath: "/tmp/never"))) { e in
-            XCTAssertTrue("\(e)".contains("Hugging Face's GPT-2 has dense MLPs only"), "\(e)")
+            XCTAssertTrue("\(e)".contains("Hugging Face's GPT-2 has dense layers only"), "\(e)")
         }
     }
 }

@@ -26,8 +26,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Models for the model suite: tiny, mini, gpt2 (comma-separated).")
     var models: String = "tiny,mini,gpt2"
 
-    @Option(help: "MLP kinds for the model suite (comma-separated).")
-    var modelKinds: String = "dense,monarch:4"
+    @Option(parsing: .upToNextOption,
+            help: "Linear specs for the model suite, each one argument: 'dense' 'monarch:4' 'mlp=monarch:4,attn=monarch:4,head=lowrank:256' (an argument of bare kinds separated by commas is a list, as before).")
+    var modelKinds: [String] = ["dense", "monarch:4"]
 
     @Option(help: "Model suite: also train this many steps and report resident-memory growth (0: skip).")
     var growthSteps: Int = 0
@@ -46,6 +47,12 @@ struct Bench: ParsableCommand {
 
     @Flag(help: .hidden) var worker = false
 
+    /// The model suite's specs: one per argument; an argument of bare kinds joined by commas
+    /// (`dense,monarch:4`, the earlier form) is split.
+    var modelSpecs: [String] {
+        modelKinds.flatMap { $0.contains("=") ? [$0] : $0.split(separator: ",").map(String.init) }
+    }
+
     func run() throws {
         let known = ["gemm", "mlp", "attention", "model", "memory"]
         let suites = Set(suite == "all" ? known : suite.split(separator: ",").map(String.init))
@@ -56,15 +63,16 @@ struct Bench: ParsableCommand {
         guard (0...1_000_000).contains(growthSteps) else { throw ValidationError("--growth-steps must be between 0 and 1000000, got \(growthSteps)") }
         guard minSeconds >= 0, minSeconds <= 3600 else { throw ValidationError("--min-seconds must be between 0 and 3600, got \(minSeconds)") }
         let setups = try models.split(separator: ",").map { try ModelBench.setup(named: String($0)) }
-        let modelKindList = try modelKinds.split(separator: ",").map { try LinearKind(spec: String($0)) }
+        let modelKindList = modelSpecs
+        for spec in modelKindList { _ = try ModelBench.setups[0].config(linear: spec) }
         let progress: (String) -> Void = { Console.progress("bench: \($0)") }
 
         if worker {
             // One model configuration, in this process; figures as [key, value, unit] for the parent.
             var rows: [[Any]] = []
             for s in setups {
-                for kind in modelKindList {
-                    for f in try ModelBench.run(s, mlp: kind, repeats: repeats, minSeconds: minSeconds, growthSteps: growthSteps,
+                for spec in modelKindList {
+                    for f in try ModelBench.run(s, linear: spec, repeats: repeats, minSeconds: minSeconds, growthSteps: growthSteps,
                                                 monarchSerialBlocks: monarchSerialBlocks, progress: progress) {
                         rows.append([f.key, f.value, f.unit])
                     }
@@ -103,13 +111,13 @@ struct Bench: ParsableCommand {
 
     /// Each (model, kind) runs in a child process (`bench --worker`), so that its peak resident
     /// memory is its own; then speed-ups over dense and the fraction of the sgemm ceiling.
-    func modelSuite(setups: [ModelBench.Setup], kinds: [LinearKind], sgemm: Double?, readGBps: Double?,
+    func modelSuite(setups: [ModelBench.Setup], kinds: [String], sgemm: Double?, readGBps: Double?,
                     progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
         for s in setups {
-            for kind in kinds {
-                progress("\(s.name) \(kind)")
-                out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", kind.description,
+            for spec in kinds {
+                progress("\(s.name) \(spec)")
+                out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", spec,
                                       "--repeats", String(repeats), "--min-seconds", String(minSeconds),
                                       "--growth-steps", String(growthSteps)] + (monarchSerialBlocks ? ["--monarch-serial-blocks"] : []))
             }
@@ -118,7 +126,7 @@ struct Bench: ParsableCommand {
         let bandwidth = readGBps ?? MemoryBench.run(megabytes: 256, repeats: 3, progress: progress)
             .first { $0.key == "memory.read_gbps_all_threads" }?.value
         if readGBps == nil, let bandwidth { out.append(BenchFigure("memory.read_gbps_all_threads", bandwidth, "GB/s")) }
-        return out + ModelBench.derivedFigures(out, setups: setups, kinds: kinds, sgemmGFLOPs: ceiling, readGBps: bandwidth)
+        return out + ModelBench.derivedFigures(out, setups: setups, specs: kinds, sgemmGFLOPs: ceiling, readGBps: bandwidth)
     }
 
     func runWorker(_ args: [String]) throws -> [BenchFigure] {

@@ -50,11 +50,20 @@ struct ExportHF: ParsableCommand {
 
 struct Factorize: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Project the MLP layers of a trained model onto a structured class and record each layer's error.")
+        abstract: "Project linear layers of a trained model onto a structured class and record each layer's error.",
+        discussion: """
+        Examples: factorize --model run/best.h5 --kind monarch:4 --out proj.h5 (both MLP projections of every layer);
+        --kind btt:2 --site attn --layers 6-11; --site head --kind lowrank:64 (a factorized, tied embedding);
+        --site head --kind untied:monarch:4.
+        """)
     @Option(help: "A .h5 checkpoint, run folder or Hugging Face folder.")
     var model: String
-    @Option(help: "Target kind: lowrank:R, monarch:NBLOCKS or butterfly[:NBLOCKS].")
-    var mlp: String
+    @Option(help: "Target kind: lowrank:R, monarch:NBLOCKS, butterfly[:NBLOCKS], btt:RANK or btt-norm:RANK; for --site head: lowrank:R or untied[:KIND].")
+    var kind: String?
+    @Option(help: "The target kind of the MLP projections (the older spelling of --kind K --site mlp).")
+    var mlp: String?
+    @Option(help: "Sites to project, comma-separated: mlp, attn, mlp.c_fc, mlp.c_proj, attn.c_attn, attn.c_proj, or head.")
+    var site: String = "mlp"
     @Option(help: "Layers to project, e.g. 6-11 or 0,2,4 (default: all).")
     var layers: String?
     @Option(help: "Adam iterations for butterfly fitting.")
@@ -66,15 +75,43 @@ struct Factorize: ParsableCommand {
 
     func validate() throws {
         guard (0...1_000_000).contains(iterations) else { throw ValidationError("--iterations must be between 0 and 1000000, got \(iterations)") }
+        guard (kind == nil) != (mlp == nil) else { throw ValidationError("give the target kind once: --kind KIND (or --mlp KIND for the MLP)") }
+        if mlp != nil, site != "mlp" { throw ValidationError("--mlp projects the MLP; for --site \(site) use --kind") }
+        let names = site.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if names.contains("head") {
+            guard names == ["head"] else { throw ValidationError("--site head takes a head kind; project it in a command of its own") }
+            guard layers == nil else { throw ValidationError("--layers does not apply to --site head") }
+        }
+    }
+
+    /// The block sites `--site` names (nil for the head).
+    func blockSites() throws -> [LinearSite]? {
+        var out: [LinearSite] = []
+        for name in site.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
+            if name == "head" { return nil }
+            guard let group = LinearSite.group(name) else {
+                throw ValidationError("--site: unknown site '\(name.prefix(40))'; sites are mlp, attn, \(LinearSite.allCases.map(\.rawValue).joined(separator: ", ")), head")
+            }
+            out += group.filter { !out.contains($0) }
+        }
+        return out
     }
 
     func run() throws {
         let loaded = try ModelFiles.load(model)
-        let kind = try LinearKind(spec: mlp)
-        let n = loaded.model.config.nLayer
-        let chosen = try layers.map { try GPT2Config.parseLayers($0, layers: n, spec: "--layers \($0)") } ?? Array(0..<n)
-        let report = try ModelProjection.project(loaded.model, to: kind, layers: chosen, iterations: iterations) {
-            Console.progress("factorize: \($0)")
+        let target = kind ?? mlp ?? ""
+        let report: ProjectionReport
+        if let sites = try blockSites() {
+            let kind = try LinearKind(spec: target)
+            let n = loaded.model.config.nLayer
+            let chosen = try layers.map { try GPT2Config.parseLayers($0, layers: n, spec: "--layers \($0)") } ?? Array(0..<n)
+            report = try ModelProjection.project(loaded.model, to: kind, sites: sites, layers: chosen, iterations: iterations) {
+                Console.progress("factorize: \($0)")
+            }
+        } else {
+            report = try ModelProjection.project(loaded.model, head: try HeadKind(spec: target), iterations: iterations) {
+                Console.progress("factorize: \($0)")
+            }
         }
         Console.endProgress()
         // The source's training progress goes along (its compute counts for runs started from the result).

@@ -12,8 +12,10 @@ struct Profile: ParsableCommand {
 
     @Option(help: "A preset (gpt2, gpt2-medium, gpt2-large, gpt2-xl, nano, micro, tiny, mini, small) or a model path.")
     var model: String = "gpt2"
-    @Option(help: "MLP kinds for a preset (dense, monarch:4, lowrank:R, butterfly, or per-layer KIND@LAYERS).")
+    @Option(help: "MLP kinds for a preset (dense, monarch:4, lowrank:R, butterfly, btt:R, or per-layer KIND@LAYERS).")
     var mlp: String = "dense"
+    @Option(help: "Kinds of every linear layer for a preset, e.g. 'mlp=monarch:4,attn=monarch:4,head=lowrank:256' (applied after --mlp).")
+    var linear: String?
     @Option(help: "Batch size.")
     var batch: Int = 1
     @Option(parsing: .upToNextOption, help: "Sequence length(s).")
@@ -37,14 +39,19 @@ struct Profile: ParsableCommand {
         let m: GPT2Model
         if GPT2Config.presets.contains(where: { $0.name == model }) {
             var config = try GPT2Config.preset(model)
-            config.mlp = try GPT2Config.mlpKinds(mlp, layers: config.nLayer)
+            config.linear = try LinearPlan.parse(mlp, layers: config.nLayer)
+            if let linear { try config.linear.apply(linear, layers: config.nLayer) }
+            try config.validate()
             config.embdDropout = 0; config.attnDropout = 0; config.residDropout = 0
-            Console.progress("profile: building \(model) (\(config.mlpSpec))")
+            Console.progress("profile: building \(model) (\(config.linearSpec))")
             m = try GPT2Model(config)
         } else {
+            guard linear == nil, mlp == "dense" else {
+                throw ValidationError("--mlp and --linear choose the kinds of a preset; a model file has its own (project it with factorlab factorize)")
+            }
             m = try ModelFiles.load(model).model
         }
-        var results: [String: Any] = ["model": model, "mlp": m.config.mlpSpec, "parameters": m.parameterCount, "batch": batch]
+        var results: [String: Any] = ["model": model, "mlp": m.config.mlpSpec, "linear": m.config.linearSpec, "parameters": m.parameterCount, "batch": batch]
         var rows: [[String: Any]] = []
         for t in seq {
             Console.progress("profile: \(model) T=\(t)")
@@ -69,7 +76,7 @@ struct Profile: ParsableCommand {
             rows.append(row)
             if !json {
                 Console.endProgress()
-                print("\(model) (\(m.config.mlpSpec)), batch \(batch), T \(t): forward \(String(format: "%.1f", r.totalSeconds * 1e3)) ms")
+                print("\(model) (\(m.config.linearSpec)), batch \(batch), T \(t): forward \(String(format: "%.1f", r.totalSeconds * 1e3)) ms")
                 print("  component             time ms   time %    GFLOP   FLOP %")
                 let totalFlops = r.components.reduce(0) { $0 + $1.flops }
                 for comp in r.components {
