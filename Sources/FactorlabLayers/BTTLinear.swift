@@ -21,11 +21,14 @@ import Foundation
 /// 172,032, 7.3% of dense).
 ///
 /// Init: the authors' rule gives each core N(0, sigma^2) with sigma = sqrt(1/d_in) *
-/// min(1, sqrt(d_out/d_in)) for the core's own d_in and d_out (m0 -> r n0, then r m1 -> n1), the
-/// structured counterpart of a dense layer with sigma = sqrt(1/in) * min(1, sqrt(out/in)). GPT-2
-/// initialises dense layers with `std` instead, so both cores are scaled by
-/// sqrt(std / (sqrt(1/in) * min(1, sqrt(out/in)))): the rule's shape, at the scale of the dense
-/// layer the BTT layer replaces (for 768 -> 3072 with std 0.02: each core x 0.74).
+/// min(1, sqrt(d_out/d_in)) for the core's own d_in and d_out (m0 -> r n0, then r m1 -> n1). We
+/// keep the rule's balance between the two cores and scale both by one factor t so that, for
+/// unit-variance inputs, the output variance is the dense layer's in * std^2, as for every other
+/// kind here: in r (t sigma1)^2 (t sigma2)^2 = in std^2. The rule alone (a muP scale) would start
+/// GPT-2's BTT layers at a different output variance from the dense layers they replace: 1.0 /
+/// (in std^2) times dense for 768 -> 3072 at std 0.02 (3.3x), and half of what its own dense
+/// counterpart gives for 256 -> 512 at rank 4 (`LayerTests.testInitKeepsDenseOutputVariance`
+/// measures the matched variance).
 ///
 /// `normalized` (the authors' `btt_norm`, which they needed for GPT-2) rescales each core in the
 /// forward by gamma / max(1, rms(core) / max_rms), max_rms = sqrt(min(d_in, d_out)) / d_in, with a
@@ -91,12 +94,13 @@ public final class BTTLinear: LinearLayer {
         let (c1, c2) = try BTTLinear.coreShapes(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank)
         let (m0, m1) = BTTLinear.split(inFeatures), (n0, n1) = BTTLinear.split(outFeatures)
         func rule(_ dIn: Int, _ dOut: Int) -> Float { (1 / Float(dIn)).squareRoot() * min(1, (Float(dOut) / Float(dIn)).squareRoot()) }
-        let scale = (std / rule(inFeatures, outFeatures)).squareRoot()
+        let sigma1 = rule(m0, n0 * rank), sigma2 = rule(m1 * rank, n1)
+        let t = (std / (Float(rank).squareRoot() * sigma1 * sigma2)).squareRoot()
         self.inFeatures = inFeatures
         self.outFeatures = outFeatures
         self.rank = rank
-        core1 = Parameter("btt.core1", weights.normal(c1, std: scale * rule(m0, n0 * rank)))
-        core2 = Parameter("btt.core2", weights.normal(c2, std: scale * rule(m1 * rank, n1)))
+        core1 = Parameter("btt.core1", weights.normal(c1, std: t * sigma1))
+        core2 = Parameter("btt.core2", weights.normal(c2, std: t * sigma2))
         gamma1 = normalized ? Parameter("btt.gamma1", Tensor(shape: [1], repeating: 1)) : nil
         gamma2 = normalized ? Parameter("btt.gamma2", Tensor(shape: [1], repeating: 1)) : nil
         self.bias = bias ? Parameter("bias", Tensor(zeros: [outFeatures])) : nil
@@ -129,10 +133,19 @@ public final class BTTLinear: LinearLayer {
     /// The block products: core1 on m1 chunks of m0 inputs; each chunk's [n0, r] outputs
     /// regrouped by j0 (rows [m1, n0, r] -> [n0, m1, r]); core2 on n0 groups of m1 r values,
     /// writing the output chunks in place (no final permutation).
-    var pair: BlockFactorPair {
+    static func pair(inFeatures: Int, outFeatures: Int, rank: Int) -> BlockFactorPair {
         let (m0, m1) = BTTLinear.split(inFeatures), (n0, n1) = BTTLinear.split(outFeatures)
         return BlockFactorPair(blocks1: m1, out1: n0 * rank, in1: m0, midA: m1, midB: n0, midChunk: rank,
                                blocks2: n0, out2: n1, in2: m1 * rank, final: nil)
+    }
+
+    var pair: BlockFactorPair { BTTLinear.pair(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank) }
+
+    /// The differentiable BTT product x -> x W^T (+ bias) for x [..., in] and cores of the shapes
+    /// ``coreShapes(inFeatures:outFeatures:rank:)`` gives.
+    public static func multiply(_ x: Variable, _ core1: Variable, _ core2: Variable, inFeatures: Int, outFeatures: Int, rank: Int,
+                                bias: Variable? = nil) throws -> Variable {
+        try pair(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank).multiply(x, core1, core2, bias: bias, name: "btt")
     }
 
     /// The cores the forward multiplies with: the parameters, or their normalized versions.
@@ -163,7 +176,7 @@ public final class BTTLinear: LinearLayer {
     /// gamma * w / max(1, rms(w) / maxRMS), rms(w) = sqrt(mean(w^2) + 1e-8), differentiable in w
     /// and gamma. Where the cap is active (c = maxRMS / rms < 1) the gradient of c * w is
     /// c g - c w (g . w) / (n rms^2).
-    static func capRMS(_ w: Variable, gamma: Variable, maxRMS: Float) -> Variable {
+    public static func capRMS(_ w: Variable, gamma: Variable, maxRMS: Float) -> Variable {
         let values = w.value.contiguous()
         let n = values.count
         let meanSquare = values.scalars.reduce(0.0) { $0 + Double($1) * Double($1) } / Double(max(n, 1))

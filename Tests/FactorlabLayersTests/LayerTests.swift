@@ -55,7 +55,8 @@ final class LayerTests: XCTestCase {
         let configs: [(LinearKind, Int, Int)] = [(.dense, 12, 20), (.lowRank(rank: 3), 12, 20), (.monarch(nblocks: 4), 16, 32),
                                                  (.monarch(nblocks: 2), 32, 8), (.monarch(nblocks: 4), 16, 16),
                                                  (.butterfly(nblocks: 1), 12, 20), (.butterfly(nblocks: 2), 16, 16),
-                                                 (.butterfly(nblocks: 1), 40, 12)]
+                                                 (.butterfly(nblocks: 1), 40, 12), (.btt(rank: 1, normalized: false), 12, 20),
+                                                 (.btt(rank: 2, normalized: false), 16, 36), (.btt(rank: 3, normalized: true), 36, 16)]
         for (kind, n, m) in configs {
             let layer = try makeLinear(kind, inFeatures: n, outFeatures: m, std: 0.3, rng: &rng)
             layer.bias?.value = randn([m])
@@ -99,6 +100,50 @@ final class LayerTests: XCTestCase {
         }
     }
 
+    func testGradientsOfBlockTensorTrain() throws {
+        let tol = 1e-2 // see GradientCheck for the argument
+        for (n, m, r) in [(12, 20, 1), (16, 36, 2), (36, 16, 3), (6, 6, 2)] {
+            let (c1, c2) = try BTTLinear.coreShapes(inFeatures: n, outFeatures: m, rank: r)
+            var res = try GradientCheck.check([randn([2, 3, n]), randn(c1, std: 0.5), randn(c2, std: 0.5), randn([m])]) { v in
+                try BTTLinear.multiply(v[0], v[1], v[2], inFeatures: n, outFeatures: m, rank: r, bias: v[3])
+            }
+            XCTAssertLessThan(res.worst, tol, "btt \(n)->\(m) r\(r) \(res)")
+            // The normalized cores, with the cap active (rms 2 against max_rms <= 1) and inactive.
+            for std: Float in [2, 0.05] {
+                res = try GradientCheck.check([randn(c1, std: std), randn([1], std: 1)]) { v in
+                    BTTLinear.capRMS(v[0], gamma: v[1], maxRMS: 0.5)
+                }
+                XCTAssertLessThan(res.worst, tol, "btt-norm cap, core std \(std) \(res)")
+            }
+        }
+        // A whole normalized product, through both capped cores (core1 capped, core2 not).
+        let (c1, c2) = try BTTLinear.coreShapes(inFeatures: 16, outFeatures: 36, rank: 2)
+        let res = try GradientCheck.check([randn([4, 16]), randn(c1, std: 3), randn(c2, std: 0.05), randn([1]), randn([1])]) { v in
+            try BTTLinear.multiply(v[0], BTTLinear.capRMS(v[1], gamma: v[3], maxRMS: 0.5), BTTLinear.capRMS(v[2], gamma: v[4], maxRMS: 0.5),
+                                   inFeatures: 16, outFeatures: 36, rank: 2)
+        }
+        XCTAssertLessThan(res.worst, tol, "btt-norm layer \(res)")
+    }
+
+    func testBlockTensorTrainShapesFollowTheAuthorsSplit() throws {
+        XCTAssertTrue(BTTLinear.split(768) == (16, 48) && BTTLinear.split(3072) == (32, 96) && BTTLinear.split(2304) == (48, 48))
+        XCTAssertTrue(BTTLinear.split(50257) == (29, 1733) && BTTLinear.split(7) == (1, 7) && BTTLinear.split(1) == (1, 1))
+        let (c1, c2) = try BTTLinear.coreShapes(inFeatures: 768, outFeatures: 3072, rank: 1)
+        XCTAssertEqual(c1, [48, 32, 16])
+        XCTAssertEqual(c2, [32, 96, 48])
+        XCTAssertEqual(try LinearKind.btt(rank: 1, normalized: false).parameterCount(inFeatures: 768, outFeatures: 3072, bias: false),
+                       768 * 32 + 3072 * 48)
+        XCTAssertEqual(try LinearKind(spec: "btt:4"), .btt(rank: 4, normalized: false))
+        XCTAssertEqual(try LinearKind(spec: "btt:2:4"), .btt(rank: 4, normalized: false))
+        XCTAssertEqual(try LinearKind(spec: "btt-norm:2"), .btt(rank: 2, normalized: true))
+        XCTAssertEqual(LinearKind.btt(rank: 2, normalized: true).description, "btt-norm:2")
+        XCTAssertThrowsError(try LinearKind(spec: "btt:3:4")) { e in XCTAssertTrue("\(e)".contains("2 cores"), "\(e)") }
+        // Rank beyond min(m0, n1) = 16 would be a dense layer with more parameters.
+        XCTAssertThrowsError(try LinearKind.btt(rank: 17, normalized: false).parameterCount(inFeatures: 768, outFeatures: 3072)) { e in
+            XCTAssertTrue("\(e)".contains("rank 17 must be between 1 and min(m0, n1) = 16 for in 768 = 16 x 48 and out 3072 = 32 x 96"), "\(e)")
+        }
+    }
+
     /// Vectorized stages (stride >= 16) against the dense equivalent and a gradient check on a
     /// slice of a larger layer.
     func testWideButterflyUsesVectorStagesCorrectly() throws {
@@ -121,7 +166,8 @@ final class LayerTests: XCTestCase {
         let x = randn([256, 256])
         let std: Float = 0.02
         let expected = 256 * std * std
-        for kind in [LinearKind.dense, .lowRank(rank: 32), .monarch(nblocks: 4), .butterfly(nblocks: 1), .butterfly(nblocks: 2)] {
+        for kind in [LinearKind.dense, .lowRank(rank: 32), .monarch(nblocks: 4), .butterfly(nblocks: 1), .butterfly(nblocks: 2),
+                     .btt(rank: 1, normalized: false), .btt(rank: 4, normalized: false), .btt(rank: 2, normalized: true)] {
             var variances: [Float] = []
             for seed in 0..<4 {
                 var g = RandomGenerator(seed: UInt64(100 + seed))

@@ -24,12 +24,27 @@ final class ProjectionTests: XCTestCase {
         }
     }
 
+    func testBlockTensorTrainRecoversAnExactlyBTTMatrix() throws {
+        for (n, m, r, norm) in [(12, 20, 1, false), (16, 36, 2, false), (36, 16, 3, true), (64, 64, 4, false)] {
+            let truth = try BTTLinear(inFeatures: n, outFeatures: m, rank: r, bias: false, std: 0.5, rng: &rng)
+            let w = try truth.denseMatrix()
+            let res = try Projection.btt(weight: w, bias: nil, rank: r, normalized: norm)
+            XCTAssertLessThan(res.relativeError, 1e-5, "btt \(n)->\(m) r\(r)")
+            XCTAssertEqual(res.layer.kind, .btt(rank: r, normalized: norm))
+        }
+        // Rank 1 is a Monarch-like class: BTT of rank r can only get closer as r grows.
+        let w = randn([36, 16])
+        let errors = try [1, 2, 4].map { try Projection.btt(weight: w, bias: nil, rank: $0).relativeError }
+        XCTAssertTrue(errors[0] > errors[1] && errors[1] > errors[2], "\(errors)")
+    }
+
     /// Optimality spot check: small random perturbations of the projected factors never reduce
     /// the Frobenius error (the projections are exact minimizers).
     func testProjectionsAreNotBeatenByPerturbations() throws {
         let w = randn([16, 16])
         let results = [try Projection.lowRank(weight: w, bias: nil, rank: 4),
-                       try Projection.monarch(weight: w, bias: nil, nblocks: 4)]
+                       try Projection.monarch(weight: w, bias: nil, nblocks: 4),
+                       try Projection.btt(weight: w, bias: nil, rank: 2)]
         for res in results {
             XCTAssertGreaterThan(res.relativeError, 0.1, "a random matrix is far from either class")
             for trial in 0..<20 {
