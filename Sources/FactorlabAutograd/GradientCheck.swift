@@ -59,4 +59,48 @@ public enum GradientCheck {
         }
         return Result(normalizedErrors: errors)
     }
+
+    /// The same check for the parameters of a model: tape gradients of L = sum(f() * R) against
+    /// central differences of each parameter element (perturbed in place and restored). One
+    /// normalized error per parameter, in the order given.
+    public static func checkParameters(_ parameters: [Parameter], step h: Float = 1e-2, seed: UInt64 = 7,
+                                       _ f: () throws -> Variable) throws -> Result {
+        for p in parameters { p.zeroGrad() }
+        let tape = Tape()
+        let out = try tape.record { try f() }
+        var rng = RandomGenerator(seed: seed)
+        let weights = Tensor.randomNormal(out.shape, using: &rng)
+        try tape.backward(out, seed: weights)
+        let w = weights.scalars
+        func loss() throws -> Double {
+            let y = try Tape.withoutRecording { try f() }.value.scalars
+            var acc: Double = 0
+            for i in 0..<y.count { acc += Double(y[i]) * Double(w[i]) }
+            return acc
+        }
+        var errors: [Double] = []
+        for p in parameters {
+            let analytic = p.grad?.contiguous().scalars ?? [Float](repeating: 0, count: p.value.count)
+            let saved = p.value
+            var base = saved.contiguous().scalars
+            var numeric = [Double](repeating: 0, count: base.count)
+            for i in 0..<base.count {
+                let orig = base[i]
+                base[i] = orig + h
+                p.value = try Tensor(shape: saved.shape, scalars: base)
+                let up = try loss()
+                base[i] = orig - h
+                p.value = try Tensor(shape: saved.shape, scalars: base)
+                let down = try loss()
+                base[i] = orig
+                numeric[i] = (up - down) / (2 * Double(h))
+            }
+            p.value = saved
+            let scale = max(numeric.map(abs).max() ?? 0, 1e-3)
+            var worst: Double = 0
+            for i in 0..<numeric.count { worst = max(worst, abs(Double(analytic[i]) - numeric[i]) / scale) }
+            errors.append(worst)
+        }
+        return Result(normalizedErrors: errors)
+    }
 }

@@ -165,6 +165,7 @@ public struct LinearPlan: Equatable, Sendable {
             head = try HeadKind(spec: value)
             return
         }
+        guard !value.isEmpty else { throw GPT2Error.config("\(key): expected KIND or KIND@LAYERS after '\(key)=', got nothing") }
         guard let sites = LinearSite.group(key) else {
             throw GPT2Error.config("unknown linear site '\(key.prefix(40))'; sites are mlp, attn, \(LinearSite.allCases.map(\.rawValue).joined(separator: ", ")) and head")
         }
