@@ -18,8 +18,22 @@ final class HuggingFaceParityTests: XCTestCase {
     }
 
     func testLanguageModelLogitsLossAndGradients() throws {
-        let model = try GPT2Model.loadHuggingFace(try fixtureURL("tiny-gpt2"))
-        let ref = try SafetensorsFile.read(try fixtureURL("tiny-gpt2-reference.safetensors"))
+        let checked = try compareLanguageModel("tiny-gpt2")
+        XCTAssertEqual(checked, 2 + 12 * 2 + 2, "every parameter compared")
+    }
+
+    /// Every block site structured (BTT QKV, low-rank attention output, Monarch MLP): the
+    /// transformers model with its linear modules replaced by einsum references.
+    func testFactorizedAttentionAndMLPMatchTransformersWithReferenceModules() throws {
+        let checked = try compareLanguageModel("tiny-gpt2-factorized")
+        XCTAssertEqual(checked, 2 + (4 + 3 + 3 + 3 + 3) * 2 + 2, "every parameter compared")
+    }
+
+    /// Logits, loss and every parameter gradient of the folder `name` against its reference file;
+    /// returns the number of parameters compared.
+    func compareLanguageModel(_ name: String) throws -> Int {
+        let model = try GPT2Model.loadHuggingFace(try fixtureURL(name))
+        let ref = try SafetensorsFile.read(try fixtureURL("\(name)-reference.safetensors"))
         let ids = try ref.tensor("ids").scalars.map { Int32($0) }
         let (b, t) = (2, 16)
         var targets = [Int32](repeating: -100, count: ids.count)
@@ -39,7 +53,7 @@ final class HuggingFaceParityTests: XCTestCase {
             assertClose(p.grad!, g, rtol: 1e-3, atol: 1e-6, "grad \(name)")
             checked += 1
         }
-        XCTAssertEqual(checked, 2 + 12 * 2 + 2, "every parameter compared")
+        return checked
     }
 
     func testSequenceClassificationHead() throws {
