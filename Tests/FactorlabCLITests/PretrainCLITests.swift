@@ -33,14 +33,31 @@ final class PretrainCLITests: XCTestCase {
     /// 12 steps in one go, and 8 steps + stop + resume to 12, give bit-identical parameters,
     /// optimizer state and loss curves.
     func testStopAndResumeIsBitwiseIdentical() throws {
-        let full = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "full"), "full.yaml"), "--json"], in: dir)
+        try assertStopAndResumeIsBitwiseIdentical(overrides: [])
+    }
+
+    /// The same with every linear layer structured: each block site of a different kind, the
+    /// normalized BTT's core scales among the parameters, and a factorized tied embedding.
+    func testStopAndResumeWithEverySiteStructuredIsBitwiseIdentical() throws {
+        let spec = "mlp.c_fc=monarch:4,mlp.c_proj=btt-norm:2,attn.c_attn=btt:2,attn.c_proj=lowrank:8,head=lowrank:16"
+        try assertStopAndResumeIsBitwiseIdentical(overrides: ["--set", "model.linear=\(spec)"])
+        let run = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("runs/split/run.json"))) as! [String: Any]
+        XCTAssertEqual(run["family"] as? String, spec, "the family is the whole linear spec")
+        let params = try Checkpoint.read(dir.appendingPathComponent("runs/split/ckpt-00000012.h5")).parameters
+        XCTAssertNotNil(params["h.1.mlp.c_proj.btt.gamma1"])
+        XCTAssertNotNil(params["wte.lowrank.a"])
+        XCTAssertNil(params["wte.weight"])
+    }
+
+    func assertStopAndResumeIsBitwiseIdentical(overrides: [String]) throws {
+        let full = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "full"), "full.yaml"), "--json"] + overrides, in: dir)
         XCTAssertEqual(full.status, 0, full.stderr)
         let summary = try JSONSerialization.jsonObject(with: Data(full.stdout.utf8)) as! [String: Any]
         XCTAssertEqual(summary["steps"] as? Int, 12)
         XCTAssertLessThan(summary["final_train_loss"] as! Double, summary["first_train_loss"] as! Double, "the loss falls")
 
         let recipe = try write(CLI.tinyRecipe(name: "split"), "split.yaml")
-        let first = try CLI.run(["pretrain", recipe], in: dir, environment: ["FACTORLAB_STOP_AFTER_STEPS": "8"])
+        let first = try CLI.run(["pretrain", recipe] + overrides, in: dir, environment: ["FACTORLAB_STOP_AFTER_STEPS": "8"])
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("runs/split/ckpt-00000008.h5").path))
         let second = try CLI.run(["resume", "runs/split"], in: dir)
