@@ -112,6 +112,31 @@ final class ModelCLITests: XCTestCase {
         let bad = try CLI.run(["factorize", "--model", "imported/model.h5", "--mlp", "monarch:5", "--out", "x.h5"], in: dir)
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("nblocks 5 must divide"), bad.stderr)
+
+        // Attention sites and the head: BTT on both attention projections, then a factorized
+        // embedding; every layer's error recorded; densified, the export computes the same.
+        let att = try json(try CLI.run(["factorize", "--model", "imported/model.h5", "--kind", "btt:2", "--site", "attn",
+                                        "--out", "att/model.h5", "--json"], in: dir))
+        XCTAssertEqual((att["layers"] as? [[String: Any]])?.map { $0["name"] as? String },
+                       ["h.0.attn.c_attn", "h.0.attn.c_proj", "h.1.attn.c_attn", "h.1.attn.c_proj"])
+        let head = try json(try CLI.run(["factorize", "--model", "att/model.h5", "--kind", "lowrank:8", "--site", "head",
+                                         "--out", "head/model.h5", "--json"], in: dir))
+        XCTAssertEqual((head["layers"] as? [[String: Any]])?.map { $0["name"] as? String }, ["head"])
+        let h = try Checkpoint.read(dir.appendingPathComponent("head/model.h5"))
+        XCTAssertEqual(h.config.linearSpec, "attn=btt:2,head=lowrank:8")
+        XCTAssertTrue(h.projection?.contains("head=lowrank:8") ?? false, h.projection ?? "")
+        XCTAssertEqual(try CLI.run(["export-hf", "head/model.h5", "--out", "hf2", "--densify"], in: dir).status, 0)
+        XCTAssertEqual(try CLI.run(["import-hf", "hf2", "--out", "imported2/model.h5"], in: dir).status, 0)
+        let p = try json(try CLI.run(["eval", "--model", "head/model.h5", "--data", "e.txt", "--tokenizer", "tok", "--json"], in: dir))
+        let q = try json(try CLI.run(["eval", "--model", "imported2/model.h5", "--data", "e.txt", "--tokenizer", "tok", "--json"], in: dir))
+        XCTAssertEqual(p["nll_per_token"] as! Double, q["nll_per_token"] as! Double, accuracy: 1e-4)
+        for (args, expected) in [(["--kind", "monarch:4", "--site", "head"], "untie it: untied:monarch:4"),
+                                 (["--kind", "btt:2", "--site", "attn.c_atn"], "unknown site 'attn.c_atn'"),
+                                 (["--kind", "btt:2", "--mlp", "btt:2"], "give the target kind once")] {
+            let r = try CLI.run(["factorize", "--model", "imported/model.h5", "--out", "y.h5"] + args, in: dir)
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains(expected), "\(args): \(r.stderr)")
+        }
     }
 
     /// The model suite of `factorlab bench` reports every measure under its documented key, each a
