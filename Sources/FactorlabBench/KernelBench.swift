@@ -50,17 +50,24 @@ public enum KernelBench {
                 for p in fc.parameters + proj.parameters { p.zeroGrad() }
             }
             let macs = Double(fc.macsPerToken + proj.macsPerToken) * Double(tokens)
-            let name = kindKey(kind)
+            // The family name (`mlp.monarch.*`), or the whole kind when two kinds of a family are compared (`mlp.btt2`, `mlp.btt4`).
+            let name = kinds.filter({ kindKey($0) == kindKey(kind) }).count > 1
+                ? kind.description.replacingOccurrences(of: ":", with: "").replacingOccurrences(of: "-", with: "") : kindKey(kind)
             if kind == .dense { denseTime = m.median }
             out.append(BenchFigure("mlp.\(name).ms", m.median * 1e3, "ms"))
             out.append(BenchFigure("mlp.\(name).spread", m.spread, "ratio"))
             out.append(BenchFigure("mlp.\(name).gflops", 6 * macs / m.median / 1e9, "GFLOP/s"))
             out.append(BenchFigure("mlp.\(name).params", Double(fc.parameterCount + proj.parameterCount), "count"))
             out.append(BenchFigure("mlp.\(name).flop_ratio", Double(2 * d * 4 * d) / Double(fc.macsPerToken + proj.macsPerToken), "x"))
-            if denseTime.isFinite { out.append(BenchFigure("mlp.\(name).speedup", denseTime / m.median, "x")) }
+            if denseTime.isFinite {
+                let speedup = denseTime / m.median, ratio = Double(2 * d * 4 * d) / Double(fc.macsPerToken + proj.macsPerToken)
+                out.append(BenchFigure("mlp.\(name).speedup", speedup, "x"))
+                // 1 when every FLOP runs as fast as dense's; below, the kind's kernels are slower per FLOP.
+                out.append(BenchFigure("mlp.\(name).efficiency", speedup / ratio, "speed-up / FLOP ratio"))
+            }
             if kind == .dense { out += try rawDenseMLP(d: d, tokens: tokens, repeats: repeats, framework: m.median) }
-            if case .monarch(let blocks) = kind {
-                out += rawMonarchMLP(d: d, tokens: tokens, nblocks: blocks, repeats: repeats, framework: m.median)
+            if let f = fc as? BlockFactorLayer, let p = proj as? BlockFactorLayer {
+                out += rawBlockMLP(name, fc: f, proj: p, tokens: tokens, repeats: repeats, framework: m.median)
             }
         }
         return out
@@ -84,48 +91,26 @@ public enum KernelBench {
             BLAS.sgemm(transA: true, transB: false, m: h4, n: d, k: tokens, a: dh.unsafeBase, lda: h4, b: x.unsafeBase, ldb: d, c: dw1.unsafeBase, ldc: d)
         }
         return [BenchFigure("mlp.dense.raw_blas_ms", m.median * 1e3, "ms"),
+                BenchFigure("mlp.dense.raw_blas_gflops", 6 * Double(2 * d * h4 * tokens) / m.median / 1e9, "GFLOP/s of the GEMMs alone"),
                 BenchFigure("mlp.dense.overhead_pct", (framework / m.median - 1) * 100, "%")]
     }
 
-    /// The twelve block-GEMM batches of a Monarch MLP forward+backward (two per layer forward,
-    /// four per layer backward), through the same thread-per-block BLAS calls as the layer,
-    /// without the permutations, bias, GELU or autodiff: what is left is the framework's overhead.
-    static func rawMonarchMLP(d: Int, tokens: Int, nblocks k: Int, repeats: Int, framework: Double) -> [BenchFigure] {
-        var rng = RandomGenerator(seed: 4)
-        // (n -> m): R blocks (k, q, p), L blocks (k, s, q) with p = n/k, s = m/k, q = min(n, m)/k.
-        let layers = [(d, 4 * d), (4 * d, d)].map { (n, m) -> (p: Int, q: Int, s: Int, w1: Tensor, w2: Tensor) in
-            let p = n / k, s = m / k, q = min(n, m) / k
-            return (p, q, s, Tensor.randomNormal([k, q, p], using: &rng), Tensor.randomNormal([k, s, q], using: &rng))
-        }
-        let x = Tensor.randomNormal([tokens, 4 * d], using: &rng)
-        let buffers = (0..<6).map { _ in Tensor.randomNormal([tokens, 4 * d], using: &rng) }
-        let dw = (0..<2).map { _ in Tensor(uninitializedShape: [4 * d * d]) } // holds any factor's gradient
+    /// The twelve block-GEMM batches of a Monarch or BTT MLP forward+backward (two per layer
+    /// forward, four per layer backward), through the same BLAS calls as the layers, without the
+    /// permutations, bias, GELU or autodiff: what is left is the framework's overhead, and the
+    /// GEMMs' own GFLOP/s says how fast blocks of these shapes run at all.
+    static func rawBlockMLP(_ name: String, fc: BlockFactorLayer, proj: BlockFactorLayer, tokens: Int, repeats: Int,
+                            framework: Double) -> [BenchFigure] {
+        let width = max(fc.inFeatures, fc.outFeatures, proj.outFeatures) * 4 // the widest intermediate, with room
+        let scratch = BlockGEMMScratch(rows: tokens, width: width, factorSize: max(fc.parameterCount, proj.parameterCount))
         let m = Measurement.of(repeats: repeats) {
-            for l in layers {
-                let (p, q, s) = (l.p, l.q, l.s)
-                let (a, y1, y2) = (x.unsafeBase, buffers[0].unsafeBase, buffers[1].unsafeBase)
-                BLAS.sgemmBatchedAcrossThreads(batch: k, transA: false, transB: true, m: tokens, n: q, k: p, a: a, lda: k * p, strideA: p,
-                                               b: l.w1.unsafeBase, ldb: p, strideB: q * p, c: y1, ldc: k * q, strideC: q)
-                BLAS.sgemmBatchedAcrossThreads(batch: k, transA: false, transB: true, m: tokens, n: s, k: q, a: y1, lda: k * q, strideA: q,
-                                               b: l.w2.unsafeBase, ldb: q, strideB: s * q, c: y2, ldc: k * s, strideC: s)
-            }
-            for l in layers.reversed() {
-                let (p, q, s) = (l.p, l.q, l.s)
-                let (dy2, z, dz, xin, dx) = (buffers[2].unsafeBase, buffers[3].unsafeBase, buffers[4].unsafeBase, x.unsafeBase,
-                                            buffers[5].unsafeBase)
-                BLAS.sgemmBatchedAcrossThreads(batch: k, transA: true, transB: false, m: s, n: q, k: tokens, a: dy2, lda: k * s, strideA: s,
-                                               b: z, ldb: k * q, strideB: q, c: dw[0].unsafeBase, ldc: q, strideC: s * q)
-                BLAS.sgemmBatchedAcrossThreads(batch: k, transA: false, transB: false, m: tokens, n: q, k: s, a: dy2, lda: k * s, strideA: s,
-                                               b: l.w2.unsafeBase, ldb: q, strideB: s * q, c: dz, ldc: k * q, strideC: q)
-                BLAS.sgemmBatchedAcrossThreads(batch: k, transA: true, transB: false, m: q, n: p, k: tokens, a: dz, lda: k * q, strideA: q,
-                                               b: xin, ldb: k * p, strideB: p, c: dw[1].unsafeBase, ldc: p, strideC: q * p)
-                BLAS.sgemmBatchedAcrossThreads(batch: k, transA: false, transB: false, m: tokens, n: p, k: q, a: dz, lda: k * q, strideA: q,
-                                               b: l.w1.unsafeBase, ldb: p, strideB: q * p, c: dx, ldc: k * p, strideC: p)
-            }
+            fc.runBlockGEMMs(rows: tokens, scratch: scratch)
+            proj.runBlockGEMMs(rows: tokens, scratch: scratch)
         }
-        withExtendedLifetime((layers, x, buffers, dw)) {}
-        return [BenchFigure("mlp.monarch.raw_blas_ms", m.median * 1e3, "ms"),
-                BenchFigure("mlp.monarch.overhead_pct", (framework / m.median - 1) * 100, "%")]
+        let macs = Double(fc.macsPerToken + proj.macsPerToken) * Double(tokens)
+        return [BenchFigure("mlp.\(name).raw_blas_ms", m.median * 1e3, "ms"),
+                BenchFigure("mlp.\(name).raw_blas_gflops", 6 * macs / m.median / 1e9, "GFLOP/s of the block GEMMs alone"),
+                BenchFigure("mlp.\(name).overhead_pct", (framework / m.median - 1) * 100, "%")]
     }
 
     /// Forward+backward of the fused causal attention core (12 heads, d 768), B*T = `tokens`.

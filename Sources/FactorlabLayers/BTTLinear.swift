@@ -33,7 +33,7 @@ import Foundation
 /// `normalized` (the authors' `btt_norm`, which they needed for GPT-2) rescales each core in the
 /// forward by gamma / max(1, rms(core) / max_rms), max_rms = sqrt(min(d_in, d_out)) / d_in, with a
 /// learned scalar gamma per core (initially 1).
-public final class BTTLinear: LinearLayer {
+public final class BTTLinear: BlockFactorLayer {
     public let core1: Parameter
     public let core2: Parameter
     /// The learned core scales of the normalized variant, shape [1] each.
@@ -160,6 +160,10 @@ public final class BTTLinear: LinearLayer {
         try checkInput(x, "\(kind) \(inFeatures)->\(outFeatures)")
         let (w1, w2) = effectiveCores()
         return try pair.multiply(x, w1, w2, bias: bias?.variable, name: "btt")
+    }
+
+    public func runBlockGEMMs(rows: Int, scratch: BlockGEMMScratch) {
+        pair.runGEMMsOnly(rows: rows, w1: core1.value, w2: core2.value, scratch: scratch)
     }
 
     public func denseMatrix() throws -> Tensor {

@@ -120,6 +120,50 @@ struct BlockFactorPair {
     }
 }
 
+extension BlockFactorPair {
+    /// For benchmarks: the six GEMM batches of one forward+backward (two forward, four backward)
+    /// with this product's shapes, on `scratch`, without the permutations, bias or autodiff.
+    func runGEMMsOnly(rows: Int, w1: Tensor, w2: Tensor, scratch: BlockGEMMScratch) {
+        let n = inFeatures, m = outFeatures, mid = blocks1 * out1
+        let b = scratch.buffers.map(\.unsafeBase), dw = scratch.factorGradient.unsafeBase
+        withExtendedLifetime((w1, w2, scratch)) {
+            gemm(batch: blocks1, transA: false, transB: true, m: rows, n: out1, k: in1, a: b[0], lda: n, strideA: in1,
+                 b: w1.unsafeBase, ldb: in1, strideB: out1 * in1, c: b[1], ldc: mid, strideC: out1)
+            gemm(batch: blocks2, transA: false, transB: true, m: rows, n: out2, k: in2, a: b[1], lda: mid, strideA: in2,
+                 b: w2.unsafeBase, ldb: in2, strideB: out2 * in2, c: b[2], ldc: m, strideC: out2)
+            gemm(batch: blocks2, transA: true, transB: false, m: out2, n: in2, k: rows, a: b[2], lda: m, strideA: out2,
+                 b: b[1], ldb: mid, strideB: in2, c: dw, ldc: in2, strideC: out2 * in2)
+            gemm(batch: blocks2, transA: false, transB: false, m: rows, n: in2, k: out2, a: b[2], lda: m, strideA: out2,
+                 b: w2.unsafeBase, ldb: in2, strideB: out2 * in2, c: b[3], ldc: mid, strideC: in2)
+            gemm(batch: blocks1, transA: true, transB: false, m: out1, n: in1, k: rows, a: b[3], lda: mid, strideA: out1,
+                 b: b[0], ldb: n, strideB: in1, c: dw, ldc: in1, strideC: out1 * in1)
+            gemm(batch: blocks1, transA: false, transB: false, m: rows, n: in1, k: out1, a: b[3], lda: mid, strideA: out1,
+                 b: w1.unsafeBase, ldb: in1, strideB: out1 * in1, c: b[4], ldc: n, strideC: in1)
+        }
+    }
+}
+
+/// Buffers for ``BlockFactorLayer/runBlockGEMMs(rows:scratch:)``, allocated once outside a timed loop.
+public final class BlockGEMMScratch {
+    let buffers: [Tensor]
+    let factorGradient: Tensor
+
+    /// Room for `rows` rows of up to `width` values in each buffer, and a factor of up to `factorSize` values.
+    public init(rows: Int, width: Int, factorSize: Int) {
+        var rng = RandomGenerator(seed: 4)
+        buffers = (0..<5).map { _ in Tensor.randomNormal([rows, width], using: &rng) }
+        factorGradient = Tensor(zeros: [factorSize])
+    }
+}
+
+/// Layers made of two block-diagonal products (Monarch, BTT).
+public protocol BlockFactorLayer: LinearLayer {
+    /// For benchmarks: the layer's six GEMM batches of one forward+backward alone (no
+    /// permutations, bias, normalization or autodiff), so that the framework's overhead and the
+    /// speed of the block GEMMs themselves can be told apart.
+    func runBlockGEMMs(rows: Int, scratch: BlockGEMMScratch)
+}
+
 /// Copies `count` values from `src` into each of `rows` rows of `dst` (parallel over rows).
 func fillRows(_ dst: UnsafeMutablePointer<Float>, rows: Int, with src: UnsafePointer<Float>, count: Int) {
     let d = SendablePointer(dst), s = SendablePointer(src)
@@ -141,8 +185,12 @@ func transposeLastTwo(_ src: UnsafeMutablePointer<Float>, _ dst: UnsafeMutablePo
         for i in range {
             let sp = s.p + i * size, dp = d.p + i * size
             if chunk > 1 {
+                // Chunks are a BTT rank (a few floats): an inline loop, not a memmove call per chunk.
                 for j in 0..<b {
-                    for l in 0..<a { (dp + (j * a + l) * chunk).update(from: sp + (l * b + j) * chunk, count: chunk) }
+                    for l in 0..<a {
+                        let o = dp + (j * a + l) * chunk, q = sp + (l * b + j) * chunk
+                        for c in 0..<chunk { o[c] = q[c] }
+                    }
                 }
             } else if b <= a {
                 for j in 0..<b {

@@ -21,7 +21,7 @@ import FactorlabTensor
 ///
 /// Init rule: both factors from N(0, s^2) with s^4 = in * std^2 / (q * p); for unit-variance
 /// inputs the output variance is then q * s^2 * p * s^2 = in * std^2, as for the dense layer.
-public final class MonarchLinear: LinearLayer {
+public final class MonarchLinear: BlockFactorLayer {
     public let blkdiag1: Parameter
     public let blkdiag2: Parameter
     public let bias: Parameter?
@@ -97,6 +97,14 @@ public final class MonarchLinear: LinearLayer {
             try MonarchLinear.multiply(Variable(eye), Variable(blkdiag1.value), Variable(blkdiag2.value), outFeatures: outFeatures)
         }
         return wt.value.transposed().contiguous()
+    }
+
+    public func runBlockGEMMs(rows: Int, scratch: BlockGEMMScratch) {
+        let k = nblocks, q = blkdiag1.shape[1], p = blkdiag1.shape[2], s = blkdiag2.shape[1]
+        var pair = BlockFactorPair(blocks1: k, out1: q, in1: p, midA: q, midB: k, midChunk: 1, blocks2: k, out2: s, in2: q,
+                                   final: (a: k, b: s))
+        pair.serialBlocks = serialBlocks
+        pair.runGEMMsOnly(rows: rows, w1: blkdiag1.value, w2: blkdiag2.value, scratch: scratch)
     }
 
     /// The differentiable Monarch product x -> P L P^T R x (+ bias) for x [..., in]. The bias is

@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     var suite: String = "all"
 
     @Option(help: "Linear kinds for the MLP suite (comma-separated; dense is always included as the baseline).")
-    var kinds: String = "monarch:4,lowrank:192,butterfly"
+    var kinds: String = "monarch:4,lowrank:192,butterfly,btt:4"
 
     @Option(help: "Models for the model suite: tiny, mini, gpt2 (comma-separated).")
     var models: String = "tiny,mini,gpt2"
