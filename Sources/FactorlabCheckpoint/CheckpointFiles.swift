@@ -17,9 +17,9 @@ public enum CheckpointFiles {
     /// The newest checkpoint in `dir`, if any.
     public static func latest(in dir: URL) throws -> URL? { try steps(in: dir).last?.url }
 
-    /// Deletes all but the newest `keep` step checkpoints (best.h5 is never touched).
-    public static func prune(in dir: URL, keep: Int) throws {
-        let all = try steps(in: dir)
+    /// Deletes all but the newest `keep` step checkpoints, never those of the `sparing` steps (nor best.h5).
+    public static func prune(in dir: URL, keep: Int, sparing: Set<Int> = []) throws {
+        let all = try steps(in: dir).filter { !sparing.contains($0.step) }
         for entry in all.dropLast(max(keep, 1)) { try FileManager.default.removeItem(at: entry.url) }
     }
 }

@@ -92,6 +92,9 @@ public struct Recipe: Sendable {
         public var dir: String?
         public var interval = 500
         public var keepLast = 2
+        /// Steps whose checkpoints are also written and never pruned (e.g. log-spaced steps of a
+        /// long run, to study the model along training).
+        public var keepSteps: [Int] = []
         public var keepBest = true
     }
 
@@ -188,7 +191,15 @@ public struct Recipe: Sendable {
             r.checkpoint.interval = try c.int("interval") ?? r.checkpoint.interval
             r.checkpoint.keepLast = try c.int("keep_last") ?? r.checkpoint.keepLast
             r.checkpoint.keepBest = try c.bool("keep_best") ?? r.checkpoint.keepBest
-            try c.finish(allowed: ["dir", "interval", "keep_last", "keep_best"])
+            if let steps = try c.strings("keep_steps") {
+                r.checkpoint.keepSteps = try steps.map { text in
+                    guard let n = Int(text), n >= 1, n <= Recipe.maxSteps else {
+                        throw TrainingError.recipe("\(file): checkpoint.keep_steps must list step numbers from 1 to \(Recipe.maxSteps), got '\(text.prefix(20))'")
+                    }
+                    return n
+                }
+            }
+            try c.finish(allowed: ["dir", "interval", "keep_last", "keep_best", "keep_steps"])
         }
         try root.finish(allowed: ["name", "arm", "seed", "model", "data", "tokenizer", "optimizer", "schedule", "training", "eval", "checkpoint"])
         r.text = RecipeText.recording(text, overrides: overrides)

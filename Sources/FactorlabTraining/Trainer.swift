@@ -159,6 +159,7 @@ public final class Trainer {
             records?.append(row)
             if comm.isRoot { options.progress(progressLine(state.progress, total: total, result: result, tokensPerSecond: tokensPerSecond)) }
             let due = state.progress.step % recipe.checkpoint.interval == 0 || isLast || state.progress.step == stopAt
+                || recipe.checkpoint.keepSteps.contains(state.progress.step)
             try saveCheckpoints(due ? begin.optimizer : nil, state: state, improved: improved, model: model)
         }
         let sample = state.progress.step == total ? try sample(model: model, tokenizer: tokenizer) : nil
@@ -337,7 +338,7 @@ public final class Trainer {
         if let optimizer {
             try Checkpoint.save(model: model, optimizer: optimizer, progress: state.progress, recipe: recipe.text, tokenizer: tokenizerFingerprint,
                                 to: runDirectory.appendingPathComponent(CheckpointFiles.name(step: step)))
-            try CheckpointFiles.prune(in: runDirectory, keep: recipe.checkpoint.keepLast)
+            try CheckpointFiles.prune(in: runDirectory, keep: recipe.checkpoint.keepLast, sparing: Set(recipe.checkpoint.keepSteps))
         }
         if improved && recipe.checkpoint.keepBest {
             try Checkpoint.save(model: model, optimizer: nil, progress: state.progress, recipe: recipe.text, tokenizer: tokenizerFingerprint,

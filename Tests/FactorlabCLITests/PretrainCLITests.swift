@@ -49,6 +49,17 @@ final class PretrainCLITests: XCTestCase {
         XCTAssertNil(params["wte.weight"])
     }
 
+    /// checkpoint.keep_steps: those steps' checkpoints are written and survive pruning.
+    func testKeepStepsSurvivePruning() throws {
+        let r = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "kept"), "kept.yaml"), "--set", "checkpoint.keep_steps=[2, 5]"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let steps = try CheckpointFiles.steps(in: dir.appendingPathComponent("runs/kept")).map(\.step)
+        XCTAssertEqual(steps, [2, 5, 8, 12], "keep_last 2 of the interval-4 checkpoints, plus steps 2 and 5")
+        let bad = try CLI.run(["pretrain", "kept.yaml", "--set", "checkpoint.keep_steps=[0]", "--set", "checkpoint.dir=runs/bad"], in: dir)
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("checkpoint.keep_steps must list step numbers"), bad.stderr)
+    }
+
     func assertStopAndResumeIsBitwiseIdentical(overrides: [String]) throws {
         let full = try CLI.run(["pretrain", try write(CLI.tinyRecipe(name: "full"), "full.yaml"), "--json"] + overrides, in: dir)
         XCTAssertEqual(full.status, 0, full.stderr)
