@@ -12,10 +12,18 @@ public struct ProjectionReport: Codable, Equatable, Sendable {
         public var relativeError: Double
         /// Optimizer iterations (butterfly fitting; 0 for closed forms).
         public var iterations: Int
+        /// Data-aware projections: ||(W - W') L||_F / ||W L||_F on the calibration inputs (X^T X = L L^T).
+        public var outputError: Double? = nil
+        /// Data-aware projections: the weight and output errors of the data-free projection they started from.
+        public var dataFreeRelativeError: Double? = nil
+        public var dataFreeOutputError: Double? = nil
 
         enum CodingKeys: String, CodingKey {
             case name, iterations
             case relativeError = "relative_error"
+            case outputError = "calibration_output_error"
+            case dataFreeRelativeError = "data_free_relative_error"
+            case dataFreeOutputError = "data_free_calibration_output_error"
         }
     }
 
@@ -23,9 +31,11 @@ public struct ProjectionReport: Codable, Equatable, Sendable {
     public var projection: String
     public var layers: [Layer]
     public var meanRelativeError: Double
+    /// How the calibration went, for data-aware projections.
+    public var calibration: CalibrationRecord? = nil
 
     enum CodingKeys: String, CodingKey {
-        case projection, layers
+        case projection, layers, calibration
         case meanRelativeError = "mean_relative_error"
     }
 

@@ -51,40 +51,59 @@ extension Projection {
     /// number of iterations run.
     static func refine(layer: ButterflyLinear, weight: Tensor, start: Double, iterations: Int,
                        learningRate: Float) throws -> (Tensor, Double, Int) {
-        let nIn = layer.inFeatures, m = layer.outFeatures
+        let nIn = layer.inFeatures
         var eye = Tensor(zeros: [nIn, nIn])
         eye.withUnsafeMutablePointer { p in for i in 0..<nIn { p[i * nIn + i] = 1 } }
-        let wt = weight.transposed().contiguous() // the layer applied to the identity gives W^T
-        let norm2 = Double(weight.squared().sum())
+        // The layer applied to the identity gives W^T.
         let param = Parameter("twiddle", layer.twiddle.value)
-        var mom = Tensor(zeros: param.shape), vel = Tensor(zeros: param.shape)
-        let scale = max((Double(param.value.squared().mean())).squareRoot(), 1e-3)
-        let lr = learningRate * Float(scale)
-        var best = param.value, bestErr = start
+        let fit = try fitAdam([param], input: eye, target: weight.transposed().contiguous(), start: start, iterations: iterations,
+                              learningRate: learningRate) { x in
+            try ButterflyLinear.multiply(x, param.variable, inFeatures: nIn, outFeatures: layer.outFeatures, n: layer.n, strides: layer.strides)
+        }
+        return (fit.best[0], fit.error, fit.iterations)
+    }
+
+    /// Adam on ||f(input) - target||^2 / ||target||^2 over `parameters` (f reads them through the
+    /// tape), with bias correction and a cosine-decayed step scaled by each parameter's RMS;
+    /// returns the best values seen (the start included), their relative error and the
+    /// iterations run. The butterfly fit and the data-aware projections share it.
+    static func fitAdam(_ parameters: [Parameter], input: Tensor, target: Tensor, start: Double, iterations: Int,
+                        learningRate: Float = 0.01, _ f: (Variable) throws -> Variable) throws
+        -> (best: [Tensor], error: Double, iterations: Int) {
+        let norm2 = Double(target.squared().sum())
+        var mom = parameters.map { Tensor(zeros: $0.shape) }, vel = parameters.map { Tensor(zeros: $0.shape) }
+        let lrs = parameters.map { learningRate * Float(max((Double($0.value.squared().mean())).squareRoot(), 1e-3)) }
+        var best = parameters.map(\.value), bestErr = start
         let beta1: Float = 0.9, beta2: Float = 0.999
-        for it in 1...iterations {
+        for it in 1...max(iterations, 1) where iterations > 0 {
             let tape = Tape()
             let loss = try tape.record { () -> Variable in
-                let y = try ButterflyLinear.multiply(Variable(eye), param.variable, inFeatures: nIn, outFeatures: m,
-                                                     n: layer.n, strides: layer.strides)
-                return try (y - Variable(wt)).squared().sum() * Float(1 / max(norm2, 1e-30))
+                try (try f(Variable(input)) - Variable(target)).squared().sum() * Float(1 / max(norm2, 1e-30))
             }
             let err = Double(loss.value.item).squareRoot()
-            if err < bestErr { bestErr = err; best = param.value }
-            param.zeroGrad()
+            if err < bestErr { bestErr = err; best = parameters.map(\.value) }
+            for p in parameters { p.zeroGrad() }
             try tape.backward(loss)
-            guard let g = param.grad else { break }
-            // Adam with bias correction and a cosine-decayed step.
-            let step = lr * Float(0.5 * (1 + cos(Double.pi * Double(it - 1) / Double(iterations))))
+            let decay = Float(0.5 * (1 + cos(Double.pi * Double(it - 1) / Double(iterations))))
             let c1 = 1 - powf(beta1, Float(it)), c2 = 1 - powf(beta2, Float(it))
-            let gp = g.scalars
-            mom.withUnsafeMutablePointer { mp in vel.withUnsafeMutablePointer { vp in param.value.withUnsafeMutablePointer { wp in
-                for i in 0..<gp.count {
-                    mp[i] = beta1 * mp[i] + (1 - beta1) * gp[i]
-                    vp[i] = beta2 * vp[i] + (1 - beta2) * gp[i] * gp[i]
-                    wp[i] -= step * (mp[i] / c1) / ((vp[i] / c2).squareRoot() + 1e-12)
-                }
-            }}}
+            for (k, p) in parameters.enumerated() {
+                guard let g = p.grad else { continue }
+                let gp = g.contiguous().scalars, step = lrs[k] * decay
+                p.value = p.value.contiguousCopy()
+                mom[k].withUnsafeMutablePointer { mp in vel[k].withUnsafeMutablePointer { vp in p.value.withUnsafeMutablePointer { wp in
+                    for i in 0..<gp.count {
+                        mp[i] = beta1 * mp[i] + (1 - beta1) * gp[i]
+                        vp[i] = beta2 * vp[i] + (1 - beta2) * gp[i] * gp[i]
+                        wp[i] -= step * (mp[i] / c1) / ((vp[i] / c2).squareRoot() + 1e-12)
+                    }
+                }}}
+            }
+        }
+        // The last update is evaluated too.
+        if iterations > 0 {
+            let y = try Tape.withoutRecording { try f(Variable(input)) }.value
+            let err = (Double(try (y - target).squared().sum()) / max(norm2, 1e-30)).squareRoot()
+            if err < bestErr { bestErr = err; best = parameters.map(\.value) }
         }
         return (best, bestErr, iterations)
     }

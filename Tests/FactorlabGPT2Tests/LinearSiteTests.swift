@@ -173,4 +173,44 @@ final class LinearSiteTests: XCTestCase {
         XCTAssertEqual(d.config.linearSpec, "mlp=monarch:2,attn=btt:2,head=untied:lowrank:2")
         XCTAssertEqual(try d.config.parameterCount(), d.parameterCount)
     }
+
+    /// The MLP ablation computes exactly what a model with its MLP output weights zeroed by hand does.
+    func testMLPAblationEqualsHandZeroedWeights() throws {
+        let m = try model("mlp=monarch:2", layers: 2), byHand = try model("dense", layers: 2)
+        try byHand.copyMatchingParameters(from: try m.denseEquivalent())
+        for b in byHand.blocks {
+            let proj = b.mlpProj as! DenseLinear
+            proj.weight.value = Tensor(zeros: proj.weight.shape)
+            proj.bias!.value = Tensor(zeros: proj.bias!.shape)
+        }
+        try m.ablateMLP()
+        let ids: [Int32] = [1, 7, 3, 9, 0, 4]
+        assertClose(try m.logits(ids, batch: 2, seqLen: 3).value, try byHand.logits(ids, batch: 2, seqLen: 3).value,
+                    rtol: 1e-5, atol: 1e-6, "ablated")
+    }
+
+    /// Data-aware projection through the model, both orders: every site's errors recorded, and
+    /// the output error never above the data-free start.
+    func testDataAwareProjectionOfAModel() throws {
+        for sequential in [false, true] {
+            let m = try model("dense", layers: 2)
+            var rng = RandomGenerator(seed: 9)
+            let ids = (0..<40).map { _ in Int32(rng.next() % 10) }
+            let data = try CalibrationData(ids: ids, seqLen: 6, maxTokens: 36, source: "test")
+            XCTAssertEqual(data.tokens, 36)
+            let report = try ModelProjection.project(m, to: .lowRank(rank: 2), sites: [.qkv, .mlpFc, .mlpProj], layers: [0, 1],
+                                                     calibration: data, sequential: sequential)
+            XCTAssertEqual(report.layers.map(\.name), ["h.0.attn.c_attn", "h.0.mlp.c_fc", "h.0.mlp.c_proj",
+                                                       "h.1.attn.c_attn", "h.1.mlp.c_fc", "h.1.mlp.c_proj"])
+            for l in report.layers {
+                XCTAssertLessThanOrEqual(l.outputError!, l.dataFreeOutputError! + 1e-6, "\(l.name) sequential \(sequential)")
+            }
+            XCTAssertEqual(report.calibration?.sequential, sequential)
+            XCTAssertEqual(m.config.linearSpec, "mlp=lowrank:2,attn.c_attn=lowrank:2")
+            XCTAssertTrue(report.jsonString.contains("calibration_output_error"))
+        }
+        XCTAssertThrowsError(try CalibrationData(ids: [], seqLen: 6, maxTokens: 10, source: "empty.txt")) { e in
+            XCTAssertTrue("\(e)".contains("empty.txt: the calibration text holds no tokens"), "\(e)")
+        }
+    }
 }

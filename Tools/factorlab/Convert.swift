@@ -1,5 +1,6 @@
 import ArgumentParser
 import FactorlabCheckpoint
+import FactorlabData
 import FactorlabEval
 import FactorlabGPT2
 import FactorlabLayers
@@ -66,8 +67,16 @@ struct Factorize: ParsableCommand {
     var site: String = "mlp"
     @Option(help: "Layers to project, e.g. 6-11 or 0,2,4 (default: all).")
     var layers: String?
-    @Option(help: "Adam iterations for butterfly fitting.")
+    @Option(help: "Adam iterations for butterfly fitting (and for data-aware Monarch, butterfly and BTT).")
     var iterations: Int = 300
+    @Option(help: "Calibration text: minimise each layer's output error on its inputs from this text instead of the weight error (data-aware projection).")
+    var calibrate: String?
+    @Option(help: "Calibration tokens to use (from the start of --calibrate).")
+    var calibTokens: Int = 16384
+    @Flag(help: "Calibrate each site on the outputs of the sites already projected before it (GPTQ-style), not on the original model's.")
+    var sequential = false
+    @Option(help: "Tokenizer folder for --calibrate; default: found beside the model.")
+    var tokenizer: String?
     @Option(help: "Output checkpoint (.h5).")
     var out: String
     @Flag(help: "Print one JSON object (per-layer errors) on stdout.")
@@ -81,7 +90,19 @@ struct Factorize: ParsableCommand {
         if names.contains("head") {
             guard names == ["head"] else { throw ValidationError("--site head takes a head kind; project it in a command of its own") }
             guard layers == nil else { throw ValidationError("--layers does not apply to --site head") }
+            guard calibrate == nil else { throw ValidationError("--calibrate projects block sites; the head's projection is data-free") }
         }
+        guard (1...(1 << 24)).contains(calibTokens) else { throw ValidationError("--calib-tokens must be between 1 and \(1 << 24), got \(calibTokens)") }
+        if calibrate == nil && sequential { throw ValidationError("--sequential needs --calibrate") }
+    }
+
+    /// The calibration windows: the text tokenized by the model's tokenizer (or --tokenizer, which
+    /// must be the one the model was trained with), cut to the model's context.
+    func calibrationData(_ path: String, loaded: ModelFiles.Loaded) throws -> CalibrationData {
+        let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read --calibrate \(path)") }
+        let ids = tok.encode(String(decoding: try TextNormalizer.decodeFile(bytes, path: path), as: UTF8.self))
+        return try CalibrationData(ids: ids, seqLen: loaded.model.config.nPositions, maxTokens: calibTokens, source: path)
     }
 
     /// The block sites `--site` names (nil for the head).
@@ -105,8 +126,16 @@ struct Factorize: ParsableCommand {
             let kind = try LinearKind(spec: target)
             let n = loaded.model.config.nLayer
             let chosen = try layers.map { try GPT2Config.parseLayers($0, layers: n, spec: "--layers \($0)") } ?? Array(0..<n)
-            report = try ModelProjection.project(loaded.model, to: kind, sites: sites, layers: chosen, iterations: iterations) {
-                Console.progress("factorize: \($0)")
+            if let calibrate {
+                let data = try calibrationData(calibrate, loaded: loaded)
+                var r = try ModelProjection.project(loaded.model, to: kind, sites: sites, layers: chosen, calibration: data,
+                                                    sequential: sequential, iterations: iterations) { Console.progress("factorize: \($0)") }
+                r.calibration?.source = calibrate
+                report = r
+            } else {
+                report = try ModelProjection.project(loaded.model, to: kind, sites: sites, layers: chosen, iterations: iterations) {
+                    Console.progress("factorize: \($0)")
+                }
             }
         } else {
             report = try ModelProjection.project(loaded.model, head: try HeadKind(spec: target), iterations: iterations) {
@@ -123,7 +152,14 @@ struct Factorize: ParsableCommand {
         }
         if json { try Console.printRecord(report) } else {
             print("wrote \(out)")
-            for l in report.layers { print(String(format: "  %@  relative error %.4f", l.name as NSString, l.relativeError)) }
+            for l in report.layers {
+                if let out = l.outputError, let free = l.dataFreeOutputError, let freeW = l.dataFreeRelativeError {
+                    print(String(format: "  %@  output error %.4f (data-free %.4f)  weight error %.4f (data-free %.4f)",
+                                 l.name as NSString, out, free, l.relativeError, freeW))
+                } else {
+                    print(String(format: "  %@  relative error %.4f", l.name as NSString, l.relativeError))
+                }
+            }
         }
     }
 }

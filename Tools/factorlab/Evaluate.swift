@@ -28,6 +28,8 @@ struct Evaluate: ParsableCommand {
     var stride: Int?
     @Option(help: "Tokenizer folder; default: found beside the model.")
     var tokenizer: String?
+    @Flag(help: "Zero every MLP's output (c_proj weights and bias) before evaluating: the reference of normalized projection damage, (NLL_projected - NLL_dense) / (NLL_ablated - NLL_dense).")
+    var ablateMlp = false
     @Option(help: "GLUE/CoQA: score at most this many dev examples (a seeded subset).")
     var maxExamples: Int?
     @Option(help: "GLUE/CoQA: longest input in tokens (default 128, at most the model's context).")
@@ -38,9 +40,13 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func run() throws {
-        if task.hasPrefix("glue-") || task == "coqa" { return try runTask() }
+        if task.hasPrefix("glue-") || task == "coqa" {
+            guard !ablateMlp else { throw ValidationError("--ablate-mlp applies to perplexity, lambada and cbt") }
+            return try runTask()
+        }
         let loaded = try ModelFiles.load(model)
         let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
+        if ablateMlp { try loaded.model.ablateMLP() }
         switch task {
         case "perplexity":
             guard let bytes = FileManager.default.contents(atPath: data) else { throw ValidationError("cannot read --data \(data)") }
