@@ -139,6 +139,37 @@ final class ModelCLITests: XCTestCase {
         }
     }
 
+    /// factorize --calibrate end to end: both errors of every layer in the checkpoint's projection
+    /// record and in --json; empty calibration text and --sequential alone are errors.
+    func testDataAwareFactorizeThroughTheCLI() throws {
+        let dir = try trainedRun()
+        try String(repeating: "Of Man's first disobedience, and the fruit of that forbidden tree. ", count: 40)
+            .write(to: dir.appendingPathComponent("calib.txt"), atomically: true, encoding: .utf8)
+        let r = try json(try CLI.run(["factorize", "--model", "runs/m", "--kind", "lowrank:4", "--site", "mlp", "--layers", "0",
+                                      "--calibrate", "calib.txt", "--calib-tokens", "512", "--sequential", "--out", "cal/model.h5",
+                                      "--json"], in: dir))
+        let layers = try XCTUnwrap(r["layers"] as? [[String: Any]])
+        XCTAssertEqual(layers.map { $0["name"] as? String }, ["h.0.mlp.c_fc", "h.0.mlp.c_proj"])
+        for l in layers {
+            let out = try XCTUnwrap(l["calibration_output_error"] as? Double), free = try XCTUnwrap(l["data_free_calibration_output_error"] as? Double)
+            XCTAssertLessThanOrEqual(out, free + 1e-6, "\(l)")
+            XCTAssertNotNil(l["data_free_relative_error"] as? Double)
+        }
+        let calibration = try XCTUnwrap(r["calibration"] as? [String: Any])
+        XCTAssertEqual(calibration["sequential"] as? Bool, true)
+        XCTAssertEqual(calibration["source"] as? String, "calib.txt")
+        let c = try Checkpoint.read(dir.appendingPathComponent("cal/model.h5"))
+        XCTAssertTrue(c.projection?.contains("calibration_output_error") ?? false)
+        XCTAssertEqual(c.config.linearSpec, "lowrank:4@0;monarch:2@1", "layer 0 projected; layer 1 was Monarch already")
+        try "".write(to: dir.appendingPathComponent("empty.txt"), atomically: true, encoding: .utf8)
+        for (args, expected) in [(["--calibrate", "empty.txt"], "the calibration text holds no tokens"),
+                                 (["--sequential"], "--sequential needs --calibrate")] {
+            let bad = try CLI.run(["factorize", "--model", "runs/m", "--kind", "lowrank:4", "--out", "z.h5"] + args, in: dir)
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.stderr.contains(expected), "\(args): \(bad.stderr)")
+        }
+    }
+
     /// The model suite of `factorlab bench` reports every measure under its documented key, each a
     /// positive finite number, and the speed-up is the ratio of the two kinds' tokens/s. (Timings
     /// themselves are not asserted: they belong to the benchmark, not to tests.)
