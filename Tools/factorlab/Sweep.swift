@@ -1,0 +1,262 @@
+import ArgumentParser
+import FactorlabAutograd
+import FactorlabGPT2
+import FactorlabOptim
+import FactorlabTensor
+import FactorlabTraining
+import Foundation
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a grid of pretraining runs (a sweep file): missing points start, stopped ones resume, finished ones are skipped.",
+        discussion: """
+        factorlab sweep SWEEP.yaml [--jobs N] [--dry-run]; factorlab sweep status SWEEP.yaml. The sweep can be stopped at any \
+        moment and run again: every point resumes exactly from its newest checkpoint. A failed point is recorded \
+        (sweep-status.json in its folder) and the others go on. A lock (sweep.lock) refuses a second sweep in the same folder.
+        """,
+        subcommands: [SweepRun.self, SweepStatusCommand.self], defaultSubcommand: SweepRun.self)
+}
+
+struct SweepRun: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the missing and stopped points of a sweep.")
+
+    @Argument(help: "Sweep file (YAML).")
+    var sweep: String
+    @Option(help: "Points to run at a time; the cores are split between them.")
+    var jobs: Int = 1
+    @Flag(help: "List the points and their estimated cost (FLOPs, and time from a short measured step) without running anything.")
+    var dryRun = false
+    @Flag(help: "Print one JSON object of results on stdout.")
+    var json = false
+
+    func validate() throws {
+        guard (1...64).contains(jobs) else { throw ValidationError("--jobs must be between 1 and 64, got \(jobs)") }
+    }
+
+    func run() throws {
+        let s = try Sweep.load(URL(fileURLWithPath: sweep))
+        let points = try s.points()
+        if dryRun { return try estimate(s, points) }
+        let lock = try SweepLock.acquire(s.out)
+        defer { lock.release() }
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let threads = max(1, cores / jobs)
+        if jobs > cores { Console.note("sweep: \(jobs) jobs on \(cores) cores share them (1 thread each)") }
+        var queue = points.filter { SweepPointStatus.read(s.folder($0)).0 != .done }
+        Console.note("sweep \(s.name): \(points.count) points, \(points.count - queue.count) done, \(queue.count) to run, \(jobs) at a time (\(threads) thread(s) each) -> \(s.out.path)")
+        var running: [(point: Sweep.Point, process: Process, log: URL)] = []
+        var failed = 0, finished = 0
+        while !queue.isEmpty || !running.isEmpty {
+            while running.count < jobs, !queue.isEmpty {
+                let p = queue.removeFirst()
+                let (state, status) = SweepPointStatus.read(s.folder(p))
+                if state == .running {
+                    Console.note("sweep: \(p.name) is running in another process (pid \(status?.pid ?? 0)); skipped")
+                    continue
+                }
+                do { running.append(try start(s, p, threads: threads)) } catch {
+                    // A point whose recipe is invalid fails alone; the others go on.
+                    try SweepPointStatus(state: .failed, error: "\(error)").write(to: s.folder(p))
+                    Console.endProgress()
+                    Console.note("sweep: \(p.name) failed: \(error)")
+                    failed += 1
+                }
+            }
+            Console.progress("sweep \(s.name): \(finished) finished, \(failed) failed, \(running.count) running (\(running.map(\.point.name).joined(separator: ", "))), \(queue.count) waiting")
+            Thread.sleep(forTimeInterval: 0.5)
+            for (i, r) in running.enumerated().reversed() where !r.process.isRunning {
+                running.remove(at: i)
+                let folder = s.folder(r.point)
+                let summary = FileManager.default.fileExists(atPath: folder.appendingPathComponent("summary.json").path)
+                if r.process.terminationStatus == 0, summary {
+                    try SweepPointStatus(state: .done).write(to: folder)
+                    finished += 1
+                } else if r.process.terminationStatus == 0 {
+                    // Stopped on request (FACTORLAB_STOP_AFTER_STEPS): resumable, not failed.
+                    try SweepPointStatus(state: .stopped).write(to: folder)
+                } else {
+                    let tail = Sweep.lastLines(of: r.log, count: 3)
+                    try SweepPointStatus(state: .failed, error: "exit \(r.process.terminationStatus): \(tail)").write(to: folder)
+                    Console.endProgress()
+                    Console.note("sweep: \(r.point.name) failed (exit \(r.process.terminationStatus)): \(tail)")
+                    failed += 1
+                }
+            }
+        }
+        Console.endProgress()
+        let table = SweepStatusCommand.rows(s, points)
+        if json {
+            try Console.printJSON(["sweep": s.name, "folder": s.out.path, "points": table.map(\.json), "finished": finished, "failed": failed])
+        } else {
+            SweepStatusCommand.printTable(table)
+        }
+        if failed > 0 { throw ValidationError("\(failed) point(s) failed; their errors are in the table above and in sweep-status.json") }
+    }
+
+    /// Starts one point as a child `factorlab` process: `resume` when it has a checkpoint,
+    /// `pretrain` with its overrides otherwise; its stderr goes to sweep.log in its folder.
+    func start(_ s: Sweep, _ p: Sweep.Point, threads: Int) throws -> (point: Sweep.Point, process: Process, log: URL) {
+        let folder = s.folder(p)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let hasCheckpoint = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).contains { $0.hasPrefix("ckpt-") }
+        var args: [String]
+        if hasCheckpoint {
+            args = ["resume", folder.path]
+        } else {
+            _ = try s.recipe(p) // a bad point fails here, with the recipe's message, before a process starts
+            args = ["pretrain", s.base.path]
+            for o in p.overrides + ["name=\(p.name)", "checkpoint.dir=\(folder.path)"] { args += ["--set", o] }
+        }
+        let process = Process()
+        #if os(Linux)
+        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        #else
+        process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        #endif
+        process.arguments = args + ["--json"]
+        var env = ProcessInfo.processInfo.environment
+        env["FACTORLAB_THREADS"] = String(threads)
+        env["OPENBLAS_NUM_THREADS"] = String(threads)
+        process.environment = env
+        let log = folder.appendingPathComponent("sweep.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardError = handle
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try SweepPointStatus(state: .running, pid: process.processIdentifier).write(to: folder)
+        return (p, process, log)
+    }
+
+    /// The dry run: each point's FLOPs and an estimate of its time from two measured training steps
+    /// of its model (once per distinct model).
+    func estimate(_ s: Sweep, _ points: [Sweep.Point]) throws {
+        var stepSeconds: [String: Double] = [:]
+        var rows: [[String: Any]] = []
+        var totalFLOPs = 0.0, totalSeconds = 0.0
+        for p in points {
+            let r: Recipe, config: GPT2Config
+            do {
+                r = try s.recipe(p)
+                config = try r.modelConfig(vocabSize: r.tokenizer.vocabSize)
+            } catch {
+                rows.append(["point": p.name, "state": "invalid", "error": "\(error)"])
+                continue
+            }
+            let model = try GPT2Model(config, seed: 1)
+            let flopsPerStep = model.costs(seqLen: r.training.seqLen).trainingFLOPs * Double(r.tokensPerStep)
+            let steps = r.totalSteps(flopsPerStep: flopsPerStep, stepsDone: 0, flopsSoFar: 0)
+            let key = "\(config.jsonString) \(r.training.batchSize) \(r.training.seqLen) \(r.training.gradAccum)"
+            if stepSeconds[key] == nil {
+                Console.progress("sweep dry run: timing a step of \(p.name)")
+                stepSeconds[key] = try Sweep.measureStep(model: model, recipe: r)
+            }
+            let seconds = stepSeconds[key]! * Double(steps)
+            totalFLOPs += flopsPerStep * Double(steps)
+            totalSeconds += seconds
+            rows.append(["point": p.name, "parameters": model.parameterCount, "steps": steps, "flops": flopsPerStep * Double(steps),
+                         "estimated_s": seconds, "state": SweepPointStatus.read(s.folder(p)).0.rawValue])
+        }
+        Console.endProgress()
+        if json {
+            try Console.printJSON(["sweep": s.name, "points": rows, "flops": totalFLOPs, "estimated_s": totalSeconds])
+            return
+        }
+        print("sweep \(s.name): \(points.count) points -> \(s.out.path)")
+        for r in rows {
+            if let e = r["error"] as? String {
+                print("  \((r["point"] as! String).padding(toLength: 44, withPad: " ", startingAt: 0))  invalid   \(e)")
+                continue
+            }
+            print(String(format: "  %@  %@  %9d params  %6d steps  %.3g FLOPs  ~%.0f s", (r["point"] as! String).padding(toLength: 44, withPad: " ", startingAt: 0),
+                         (r["state"] as! String).padding(toLength: 8, withPad: " ", startingAt: 0), r["parameters"] as! Int, r["steps"] as! Int,
+                         r["flops"] as! Double, r["estimated_s"] as! Double))
+        }
+        print(String(format: "total %.3g FLOPs, ~%.0f s on this machine at 1 job (evaluation and checkpoints not counted)", totalFLOPs, totalSeconds))
+    }
+}
+
+struct SweepStatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "status", abstract: "Print the state of every point of a sweep.")
+
+    @Argument(help: "Sweep file (YAML).")
+    var sweep: String
+    @Flag(help: "Print one JSON object on stdout.")
+    var json = false
+
+    struct Row {
+        let name: String, state: SweepState, steps: Int?, valLoss: Double?, error: String?
+        var json: [String: Any] {
+            var o: [String: Any] = ["point": name, "state": state.rawValue]
+            if let steps { o["steps"] = steps }
+            if let valLoss { o["val_loss"] = valLoss }
+            if let error { o["error"] = error }
+            return o
+        }
+    }
+
+    static func rows(_ s: Sweep, _ points: [Sweep.Point]) -> [Row] {
+        points.map { p in
+            let folder = s.folder(p)
+            let (state, status) = SweepPointStatus.read(folder)
+            var steps: Int?, loss: Double?
+            if let data = try? Data(contentsOf: folder.appendingPathComponent("summary.json")),
+               let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+                steps = obj["steps"] as? Int
+                loss = obj["final_val_loss"] as? Double
+            } else if let text = try? String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8),
+                      let last = text.split(separator: "\n").last,
+                      let obj = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] {
+                steps = obj["step"] as? Int
+            }
+            return Row(name: p.name, state: state, steps: steps, valLoss: loss, error: state == .failed ? status?.error : nil)
+        }
+    }
+
+    static func printTable(_ rows: [Row]) {
+        for r in rows {
+            let steps = r.steps.map { String($0) } ?? "-", loss = r.valLoss.map { String(format: "%.4f", $0) } ?? "-"
+            print("  " + r.name.padding(toLength: 44, withPad: " ", startingAt: 0) + " " + r.state.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+                  + " steps " + steps.padding(toLength: 7, withPad: " ", startingAt: 0) + " val " + loss + (r.error.map { "  \($0)" } ?? ""))
+        }
+        let counts = Dictionary(grouping: rows, by: \.state).mapValues(\.count)
+        print("total \(rows.count): " + [SweepState.done, .running, .stopped, .failed, .missing].map { "\(counts[$0] ?? 0) \($0.rawValue)" }.joined(separator: ", "))
+    }
+
+    func run() throws {
+        let s = try Sweep.load(URL(fileURLWithPath: sweep))
+        let table = SweepStatusCommand.rows(s, try s.points())
+        if json { try Console.printJSON(["sweep": s.name, "folder": s.out.path, "points": table.map(\.json)]) } else {
+            print("sweep \(s.name) -> \(s.out.path)")
+            SweepStatusCommand.printTable(table)
+        }
+    }
+}
+
+extension Sweep {
+    /// The last `count` non-empty lines of a log file, joined (a failed point's error).
+    static func lastLines(of url: URL, count: Int) -> String {
+        let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
+        let lines = text.replacingOccurrences(of: "\r", with: "\n").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+        return lines.suffix(count).joined(separator: " | ")
+    }
+
+    /// Seconds of one training step of `model` at the recipe's batch (the second of two).
+    static func measureStep(model: GPT2Model, recipe: Recipe) throws -> Double {
+        let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
+        var rng = RandomGenerator(seed: 3)
+        let v = UInt64(model.config.vocabSize)
+        let batches = (0..<recipe.training.gradAccum).map { _ in
+            TokenBatch(inputs: (0..<(b * t)).map { _ in Int32(rng.next() % v) }, targets: (0..<(b * t)).map { _ in Int32(rng.next() % v) },
+                       batch: b, seqLen: t)
+        }
+        let optimizer = AdamW(model.namedParameters, hyper: recipe.optimizer)
+        let step = OptimizerStep(optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 10, decay: .constant), clipNorm: 1)
+        _ = try step.run(step: 0, model: model, microBatches: batches, dropoutKey: nil)
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = try step.run(step: 1, model: model, microBatches: batches, dropoutKey: nil)
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    }
+}
