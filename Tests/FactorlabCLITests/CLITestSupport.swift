@@ -1,3 +1,4 @@
+import FactorlabCheckpoint
 import Foundation
 import FactorlabTestSupport
 import XCTest
@@ -119,5 +120,25 @@ extension CLI {
     /// Removes the trained run `name` of `steps` steps (a test class's tearDown).
     static func removeTrainedRun(_ name: String, steps: Int) {
         if let d = trainedRuns.removeValue(forKey: "\(name)-\(steps)") { try? FileManager.default.removeItem(at: d) }
+    }
+}
+
+extension CLI {
+    /// Starts `factorlab args` in `directory` (output discarded) and waits until `run` holds a
+    /// checkpoint of step `step` or later, or the process ends, or two minutes pass.
+    static func startAndWaitForCheckpoint(_ args: [String], in directory: URL, run: URL, step: Int) throws -> Process {
+        let p = Process()
+        p.executableURL = executable
+        p.arguments = args
+        p.currentDirectoryURL = directory
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(120)
+        while p.isRunning && Date() < deadline {
+            if (try CheckpointFiles.steps(in: run)).contains(where: { $0.step >= step }) { break }
+            usleep(5_000)
+        }
+        return p
     }
 }

@@ -93,19 +93,8 @@ final class PretrainCLITests: XCTestCase {
         XCTAssertEqual(try CLI.run(["pretrain", fullRecipe], in: dir).status, 0)
 
         let recipe = try write(CLI.tinyRecipe(name: "killed", steps: steps, interval: 10), "killed.yaml")
-        let p = Process()
-        p.executableURL = CLI.executable
-        p.arguments = ["pretrain", recipe]
-        p.currentDirectoryURL = dir
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
         let run = dir.appendingPathComponent("runs/killed")
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && Date() < deadline {
-            if (try CheckpointFiles.steps(in: run)).contains(where: { $0.step >= 10 }) { break }
-            usleep(5_000)
-        }
+        let p = try CLI.startAndWaitForCheckpoint(["pretrain", recipe], in: dir, run: run, step: 10)
         guard p.isRunning else {
             // The run finished before it could be killed: nothing to test on this machine's speed.
             return XCTFail("the run finished before a checkpoint appeared; make the recipe longer")

@@ -58,19 +58,8 @@ final class SweepCLITests: XCTestCase {
         let ref = try sweepFile("ref", grid: "  seed: [3]")
         XCTAssertEqual(try CLI.run(["sweep", ref], in: dir).status, 0)
         let killed = try sweepFile("killed", grid: "  seed: [3]")
-        let p = Process()
-        p.executableURL = CLI.executable
-        p.arguments = ["sweep", killed]
-        p.currentDirectoryURL = dir
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
         let point = dir.appendingPathComponent("sweeps/killed/point")
-        let deadline = Date().addingTimeInterval(120)
-        while p.isRunning && Date() < deadline {
-            if (try CheckpointFiles.steps(in: point)).contains(where: { $0.step >= 10 }) { break }
-            usleep(5_000)
-        }
+        let p = try CLI.startAndWaitForCheckpoint(["sweep", killed], in: dir, run: point, step: 10)
         // Kill the sweep and its running point, as a power cut would.
         let status = try JSONSerialization.jsonObject(with: Data(contentsOf: point.appendingPathComponent("sweep-status.json"))) as! [String: Any]
         let child = Int32(status["pid"] as! Int)

@@ -130,13 +130,7 @@ struct Bench: ParsableCommand {
     }
 
     func runWorker(_ args: [String]) throws -> [BenchFigure] {
-        let p = Process()
-        #if os(Linux)
-        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        #else
-        p.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        #endif
-        p.arguments = args
+        let p = Console.childProcess(args)
         let out = Pipe()
         p.standardOutput = out
         try p.run()

@@ -5,6 +5,18 @@ import Foundation
 /// On a terminal the progress line is live (rewritten in place, at most 10 times a second);
 /// otherwise it degrades to plain lines, at most one every 5 seconds, so logs stay readable.
 enum Console {
+    /// A `factorlab` child process of this same executable with `arguments` (bench workers, sweep points).
+    static func childProcess(_ arguments: [String]) -> Process {
+        let p = Process()
+        #if os(Linux)
+        p.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+        #else
+        p.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+        #endif
+        p.arguments = arguments
+        return p
+    }
+
     static let isTerminal = isatty(STDERR_FILENO) != 0
 
     /// When the last progress line was shown, behind a lock (progress may come from any thread).

@@ -108,13 +108,7 @@ struct SweepRun: ParsableCommand {
             args = ["pretrain", s.base.path]
             for o in p.overrides + ["name=\(p.name)", "checkpoint.dir=\(folder.path)"] { args += ["--set", o] }
         }
-        let process = Process()
-        #if os(Linux)
-        process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        #else
-        process.executableURL = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
-        #endif
-        process.arguments = args + ["--json"]
+        let process = Console.childProcess(args + ["--json"])
         var env = ProcessInfo.processInfo.environment
         env["FACTORLAB_THREADS"] = String(threads)
         env["OPENBLAS_NUM_THREADS"] = String(threads)

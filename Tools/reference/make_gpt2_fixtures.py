@@ -64,6 +64,20 @@ def small_config(**kw):
                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0, **kw)
 
 
+def save_lm(model, name):
+    """The model folder `name`, and its reference: ids [2, 16], logits, next-token loss over the
+    first 15 positions of each row, and every gradient, in float64 from the float32 weights."""
+    model.save_pretrained(os.path.join(OUT, name), safe_serialization=True)
+    ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(1))
+    m64 = model.double()
+    logits = m64(ids).logits
+    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 97), ids[:, 1:].reshape(-1))
+    loss.backward()
+    tensors = {"ids": ids.float(), "logits": logits.detach().float().contiguous(), "loss": loss.detach().float().reshape(1)}
+    tensors.update(grads_of(m64))
+    save_file(tensors, os.path.join(OUT, f"{name}-reference.safetensors"))
+
+
 def lm_fixture():
     torch.manual_seed(0)
     model = GPT2LMHeadModel(small_config())
@@ -72,15 +86,7 @@ def lm_fixture():
         for name, p in model.named_parameters():
             if "ln_" in name or name.endswith("bias"):
                 p.add_(0.05 * torch.randn_like(p))
-    model.save_pretrained(os.path.join(OUT, "tiny-gpt2"), safe_serialization=True)
-    ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(1))
-    m64 = model.double()
-    logits = m64(ids).logits
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 97), ids[:, 1:].reshape(-1))
-    loss.backward()
-    tensors = {"ids": ids.float(), "logits": logits.detach().float().contiguous(), "loss": loss.detach().float().reshape(1)}
-    tensors.update(grads_of(m64))
-    save_file(tensors, os.path.join(OUT, "tiny-gpt2-reference.safetensors"))
+    save_lm(model, "tiny-gpt2")
 
 
 class MonarchRef(torch.nn.Module):
@@ -145,15 +151,7 @@ def factorized_fixture():
         for name, p in model.named_parameters():
             if "ln_" in name:
                 p.add_(0.05 * torch.randn_like(p))
-    model.save_pretrained(os.path.join(OUT, "tiny-gpt2-factorized"), safe_serialization=True)
-    ids = torch.randint(0, 97, (2, 16), generator=torch.Generator().manual_seed(1))
-    m64 = model.double()
-    logits = m64(ids).logits
-    loss = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, 97), ids[:, 1:].reshape(-1))
-    loss.backward()
-    tensors = {"ids": ids.float(), "logits": logits.detach().float().contiguous(), "loss": loss.detach().float().reshape(1)}
-    tensors.update(grads_of(m64))
-    save_file(tensors, os.path.join(OUT, "tiny-gpt2-factorized-reference.safetensors"))
+    save_lm(model, "tiny-gpt2-factorized")
 
 
 def cls_fixture():
