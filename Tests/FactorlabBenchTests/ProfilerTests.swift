@@ -23,6 +23,23 @@ final class ProfilerTests: XCTestCase {
         XCTAssertEqual(monarch.qkv, dense.qkv)
     }
 
+    /// Every site's kind reaches the component split: structured attention projections and a
+    /// factorized head move FLOPs out of attention and the head, the MLP's stay where they were.
+    func testComponentSplitFollowsEverySite() throws {
+        var config = try GPT2Config.preset("nano")
+        config.linear = try LinearPlan.parse("attn=monarch:2,head=lowrank:16", layers: config.nLayer)
+        let model = try GPT2Model(config)
+        let r = try Profiler.run(model: model, batch: 2, seqLen: 16, repeats: 1)
+        let c = model.costs(seqLen: 16), d = 64
+        XCTAssertEqual(c.attentionProjection, 2 * 2 * (2 * 32 * 32), "two layers of Monarch:2 64 -> 64: two [2, 32, 32] factors")
+        XCTAssertEqual(c.qkv, 2 * (2 * 32 * 32 + 2 * 96 * 32), "[2, 32, 32] and [2, 96, 32] per layer")
+        XCTAssertEqual(c.lmHead, 16 * (4096 + d))
+        XCTAssertEqual(r.components.first { $0.name == "qkv_projection" }!.flops, 2 * Double(c.qkv) * 32)
+        XCTAssertEqual(r.components.first { $0.name == "output_projection" }!.flops, 2 * Double(c.attentionProjection) * 32)
+        XCTAssertEqual(r.components.first { $0.name == "lm_head" }!.flops, 2 * Double(c.lmHead) * 32)
+        XCTAssertEqual(r.components.first { $0.name == "mlp" }!.flops, 2 * Double(2 * 8 * d * d) * 32, "the MLP stays dense")
+    }
+
     func testProfileReportsEveryComponentAndItsFLOPs() throws {
         let model = try GPT2Model(try GPT2Config.preset("nano"))
         let r = try Profiler.run(model: model, batch: 2, seqLen: 16, repeats: 1)
