@@ -19,6 +19,7 @@ final class StatisticsProbe: LinearLayer {
     var parameterNames: [String] { inner.parameterNames }
     var bias: Parameter? { inner.bias }
     var macsPerToken: Int { inner.macsPerToken }
+    var factorFanIns: [Int?] { inner.factorFanIns }
     func callAsFunction(_ x: Variable) throws -> Variable {
         statistics.add(x.value)
         return try inner(x)

@@ -158,6 +158,19 @@ public final class GPT2Model {
     /// Number of parameters (the tied head counted once).
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
 
+    /// Learning-rate multipliers by parameter name under `rule`, for every parameter of a
+    /// structured layer (block sites and an untied head); parameters not listed get 1.
+    public func learningRateMultipliers(_ rule: StructuredLRRule) -> [String: Float] {
+        var out: [String: Float] = [:]
+        var layers: [(String, LinearLayer)] = []
+        for (i, b) in blocks.enumerated() { for s in LinearSite.allCases { layers.append(("h.\(i).\(s.rawValue)", b[s])) } }
+        if let head = tokens.head { layers.append(("lm_head", head)) }
+        for (prefix, layer) in layers {
+            for ((name, _), m) in zip(layer.namedParameters(prefix: prefix), rule.multipliers(layer)) where m != 1 { out[name] = m }
+        }
+        return out
+    }
+
     /// Replaces the token embedding and head (a projection of the head): the config records the
     /// new kind and the parameters take their names.
     public func setTokens(_ new: TokenEmbedding) throws {

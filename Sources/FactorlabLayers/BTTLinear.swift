@@ -51,6 +51,9 @@ public final class BTTLinear: BlockFactorLayer {
         ["btt.core1", "btt.core2"] + (normalized ? ["btt.gamma1", "btt.gamma2"] : []) + (bias == nil ? [] : ["bias"])
     }
     public var macsPerToken: Int { core1.value.count + core2.value.count }
+    public var factorFanIns: [Int?] {
+        [core1.shape[2], core2.shape[2]] + (normalized ? [nil, nil] : []) + (bias == nil ? [] : [nil])
+    }
 
     /// The most even split of `x` into two factors, smaller first (the authors' greedy rule: each
     /// prime factor, smallest first, goes to the factor with the smaller product).

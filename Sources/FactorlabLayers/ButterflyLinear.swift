@@ -35,6 +35,8 @@ public final class ButterflyLinear: LinearLayer {
     public var parameters: [Parameter] { [twiddle] + (bias.map { [$0] } ?? []) }
     public var parameterNames: [String] { ["butterfly.twiddle", "bias"] }
     public var macsPerToken: Int { stack * nblocks * 2 * n * logN }
+    /// No rule: one tensor of 2 x 2 mixing factors.
+    public var factorFanIns: [Int?] { parameters.map { _ in nil } }
 
     /// Twiddle shape for a layer.
     public static func twiddleShape(inFeatures: Int, outFeatures: Int, nblocks: Int) throws -> [Int] {

@@ -18,6 +18,10 @@ public protocol LinearLayer: AnyObject {
     var bias: Parameter? { get }
     /// Multiply-accumulates per token (one input row), bias excluded.
     var macsPerToken: Int { get }
+    /// Per parameter (in ``parameters`` order): the fan-in of each factor of the layer's matrix
+    /// (the size of the input each of its rows sees), nil for biases, scales and factors without
+    /// a fan-in rule; ``StructuredLRRule`` reads it.
+    var factorFanIns: [Int?] { get }
     /// y = x W^T + b through the tape.
     func callAsFunction(_ x: Variable) throws -> Variable
     /// The equivalent dense W [out, in] (without bias).
@@ -44,6 +48,28 @@ extension LinearLayer {
     func addBias(_ y: Variable) throws -> Variable {
         guard let b = bias else { return y }
         return try y + b.variable
+    }
+}
+
+/// Per-factor learning-rate rules for structured layers (an option of the optimizer's parameter
+/// groups, `optimizer.structured_lr` in recipes).
+public enum StructuredLRRule: String, CaseIterable, Sendable {
+    /// Every parameter at the base learning rate.
+    case none
+    /// The heuristic of Qiu et al. 2024 (`CoLALayer` in their `cola_nn.py`): a factor with fan-in
+    /// d_f in a layer of fan-in d_in made of n factors gets lr x d_in / (d_f n), so that its
+    /// feature updates stay the size of a dense layer's. Dense weights get 1; for GPT-2's
+    /// 768 -> 3072 Monarch:4, blkdiag1 (fan-in 192) 2.0 and blkdiag2 (fan-in 192) 2.0; low rank
+    /// 64: U (fan-in 64) 6.0 and V (fan-in 768) 0.5; BTT rank 1: core1 (fan-in 16) 24, core2
+    /// (fan-in 48) 8. Biases, BTT scales and butterfly twiddles keep 1.
+    case fanIn = "fan-in"
+
+    /// The multiplier of each of `layer`'s parameters, in ``LinearLayer/parameters`` order.
+    public func multipliers(_ layer: LinearLayer) -> [Float] {
+        let fanIns = layer.factorFanIns
+        guard self == .fanIn else { return fanIns.map { _ in 1 } }
+        let factors = fanIns.compactMap { $0 }.count
+        return fanIns.map { f in f.map { Float(layer.inFeatures) / Float($0 * factors) } ?? 1 }
     }
 }
 
@@ -88,6 +114,7 @@ public final class DenseLinear: LinearLayer {
     public var parameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
     public var parameterNames: [String] { ["weight", "bias"] }
     public var macsPerToken: Int { inFeatures * outFeatures }
+    public var factorFanIns: [Int?] { [inFeatures] + (bias == nil ? [] : [nil]) }
 
     /// Initialises W ~ N(0, std^2) and b = 0.
     public init(inFeatures: Int, outFeatures: Int, bias: Bool = true, std: Float = 0.02, weights: inout WeightInit) {

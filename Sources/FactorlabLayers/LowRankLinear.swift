@@ -19,6 +19,7 @@ public final class LowRankLinear: LinearLayer {
     public var parameters: [Parameter] { [u, v] + (bias.map { [$0] } ?? []) }
     public var parameterNames: [String] { ["lowrank.u", "lowrank.v", "bias"] }
     public var macsPerToken: Int { rank * (inFeatures + outFeatures) }
+    public var factorFanIns: [Int?] { [rank, inFeatures] + (bias == nil ? [] : [nil]) }
 
     public static func validate(inFeatures: Int, outFeatures: Int, rank: Int) throws {
         guard rank >= 1, rank <= min(inFeatures, outFeatures) else {

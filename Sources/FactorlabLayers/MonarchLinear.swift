@@ -36,6 +36,7 @@ public final class MonarchLinear: BlockFactorLayer {
     /// comparisons (`factorlab bench --monarch-serial-blocks`).
     public var serialBlocks = false
     public var macsPerToken: Int { blkdiag1.value.count + blkdiag2.value.count }
+    public var factorFanIns: [Int?] { [blkdiag1.shape[2], blkdiag2.shape[2]] + (bias == nil ? [] : [nil]) }
 
     /// Factor shapes for a layer, or an error when `nblocks` does not divide both sizes.
     public static func factorShapes(inFeatures n: Int, outFeatures m: Int, nblocks k: Int) throws -> ([Int], [Int]) {

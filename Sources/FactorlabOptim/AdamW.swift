@@ -29,6 +29,9 @@ public final class AdamW {
 
     /// The parameters being optimized, by name, with whether weight decay applies.
     public let parameters: [(name: String, parameter: Parameter, decay: Bool)]
+    /// Each parameter's learning-rate multiplier (its parameter group's): the step and the decay
+    /// of parameter i use lr x lrScales[i]. All 1 unless given.
+    public let lrScales: [Float]
     public var hyper: Hyperparameters
     /// First and second moment estimates, one per parameter (zero until the first step).
     public private(set) var m: [Tensor]
@@ -43,12 +46,13 @@ public final class AdamW {
     }
 
     public init(_ named: [(String, Parameter)], hyper: Hyperparameters,
-                decay: (String, Parameter) -> Bool = AdamW.defaultDecay) {
+                decay: (String, Parameter) -> Bool = AdamW.defaultDecay, lrScale: (String, Parameter) -> Float = { _, _ in 1 }) {
         var seen = Set<ObjectIdentifier>()
         parameters = named.compactMap { name, p in
             guard p.requiresGrad, seen.insert(ObjectIdentifier(p)).inserted else { return nil }
             return (name, p, decay(name, p))
         }
+        lrScales = parameters.map { lrScale($0.name, $0.parameter) }
         self.hyper = hyper
         m = parameters.map { Tensor(zeros: $0.parameter.shape) }
         v = parameters.map { Tensor(zeros: $0.parameter.shape) }
@@ -60,12 +64,13 @@ public final class AdamW {
     /// pass over the gradients; the gradients themselves are left as they are).
     public func step(lr: Float? = nil, gradScale: Float = 1) {
         step += 1
-        let lr = lr ?? hyper.lr
+        let baseLR = lr ?? hyper.lr
         let (b1, b2, eps) = (hyper.beta1, hyper.beta2, hyper.eps)
         let bc1 = 1 - powf(b1, Float(step)), bc2Sqrt = (1 - powf(b2, Float(step))).squareRoot()
-        let stepSize = lr / bc1
         for (i, entry) in parameters.enumerated() {
             guard let g = entry.parameter.grad else { continue }
+            let lr = lrScales[i] == 1 ? baseLR : baseLR * lrScales[i]
+            let stepSize = lr / bc1
             let decayFactor: Float = entry.decay ? 1 - lr * hyper.weightDecay : 1
             let n = g.count
             let c = UpdateConstants(b1: b1, b2: b2, eps: eps, bc2Sqrt: bc2Sqrt, stepSize: stepSize,

@@ -108,6 +108,8 @@ public struct RunDescription: Codable, Equatable, Sendable {
     public var totalSteps: Int?
     public var ranks: Int?
     /// Training FLOPs already spent on the starting weights (`init_from`).
+    /// The structured learning-rate rule of the optimizer (`fan-in`), absent for none.
+    public var structuredLR: String?
     public var initFlops: Double?
 
     public init(name: String, family: String, model: ModelShape, parameters: Int, nonEmbeddingParameters: Int,
@@ -129,7 +131,7 @@ public struct RunDescription: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", name, family, model, parameters, nonEmbeddingParameters = "non_embedding_parameters"
         case flopsPerToken = "flops_per_token", seed, arm, inference, preset, batchSize = "batch_size", seqLen = "seq_len"
-        case gradAccum = "grad_accum", totalSteps = "total_steps", ranks, initFlops = "init_flops"
+        case gradAccum = "grad_accum", totalSteps = "total_steps", ranks, initFlops = "init_flops", structuredLR = "structured_lr"
     }
 }
 

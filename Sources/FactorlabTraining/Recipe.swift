@@ -106,6 +106,9 @@ public struct Recipe: Sendable {
     public var data = Data()
     public var tokenizer = Tokenizer()
     public var optimizer = AdamW.Hyperparameters(lr: 1e-3, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1)
+    /// Learning-rate multipliers of structured factors (optimizer.structured_lr: none or fan-in;
+    /// see ``StructuredLRRule``), recorded in run.json.
+    public var structuredLR = StructuredLRRule.none
     /// Parameters whose name contains any of these get no weight decay (optimizer.no_decay).
     public var noDecay = [".bias", "ln_", "wte", "wpe"]
     public var schedule = LRSchedule(peak: 1e-3, warmupSteps: 100, totalSteps: 1000, decay: .cosine, floor: 1e-4)
@@ -159,7 +162,8 @@ public struct Recipe: Sendable {
             if let v = try o.double("eps") { r.optimizer.eps = Float(v) }
             if let v = try o.double("weight_decay") { r.optimizer.weightDecay = Float(v) }
             r.noDecay = try o.strings("no_decay") ?? r.noDecay
-            try o.finish(allowed: ["lr", "beta1", "beta2", "eps", "weight_decay", "no_decay"])
+            r.structuredLR = try o.choice("structured_lr", StructuredLRRule.self) ?? r.structuredLR
+            try o.finish(allowed: ["lr", "beta1", "beta2", "eps", "weight_decay", "no_decay", "structured_lr"])
         }
         r.schedule.peak = r.optimizer.lr
         if let s = try root.section("schedule") {

@@ -260,7 +260,9 @@ public final class Trainer {
     }
 
     func makeOptimizer(_ model: GPT2Model) -> AdamW {
-        AdamW(model.namedParameters, hyper: recipe.optimizer) { name, _ in self.recipe.decays(name) }
+        let multipliers = model.learningRateMultipliers(recipe.structuredLR)
+        return AdamW(model.namedParameters, hyper: recipe.optimizer, decay: { name, _ in self.recipe.decays(name) },
+                     lrScale: { name, _ in multipliers[name] ?? 1 })
     }
 
     /// The training data order. Rank r takes rows r*B ..< (r+1)*B of each global batch of
@@ -392,6 +394,7 @@ public final class Trainer {
         d.totalSteps = totalSteps
         d.ranks = comm.size
         d.initFlops = initFLOPs > 0 ? initFLOPs : nil
+        d.structuredLR = recipe.structuredLR == .none ? nil : recipe.structuredLR.rawValue
         return d
     }
 
