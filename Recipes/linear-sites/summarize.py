@@ -26,8 +26,9 @@ for name in sorted(os.listdir(SRC)):
     summary = json.load(open(os.path.join(folder, "summary.json")))
     rows.setdefault(run["arm"], []).append((run, summary))
 
-print("| arm | spec | parameters | steps | training PFLOP | final val loss (seeds) | mean ± half-range | wall s (mean) | ms/token (batch 1) |")
-print("|---|---|---:|---:|---:|---|---|---:|---:|")
+# Wall time and the inference record are not tabulated: the runs shared the cores with other work.
+print("| arm | spec | parameters | steps | training PFLOP | final val loss (seeds) | mean ± half-range |")
+print("|---|---|---:|---:|---:|---|---|")
 for arm in ARMS:
     if arm not in rows:
         continue
@@ -36,9 +37,5 @@ for arm in ARMS:
     mean = sum(losses) / len(losses)
     half = (max(losses) - min(losses)) / 2
     run, summary = runs[0]
-    latency = [r.get("inference", {}).get("latency_ms_per_token") for r, _ in runs]
-    latency = [x for x in latency if x is not None]
-    lat = f"{sum(latency) / len(latency):.2f}" if latency else "-"
-    wall = sum(s["wall_s"] for _, s in runs) / len(runs)
-    print(f"| {arm} | `{run['family']}` | {run['parameters']:,} | {summary['steps']} | {summary['flops'] / 1e15:.3f} | "
-          f"{', '.join(f'{x:.4f}' for x in losses)} | {mean:.4f} ± {half:.4f} | {wall:.0f} | {lat} |")
+    print(f"| {arm} | `{run['family']}` | {run['parameters']:,} | {summary['steps']} | {summary['flops'] / 1e15:.4f} | "
+          f"{', '.join(f'{x:.4f}' for x in losses)} | {mean:.4f} ± {half:.4f} |")

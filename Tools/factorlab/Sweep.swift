@@ -2,6 +2,7 @@ import ArgumentParser
 import FactorlabAutograd
 import FactorlabGPT2
 import FactorlabOptim
+import FactorlabStudy
 import FactorlabTensor
 import FactorlabTraining
 import Foundation
@@ -27,6 +28,8 @@ struct SweepRun: ParsableCommand {
     var jobs: Int = 1
     @Flag(help: "List the points and their estimated cost (FLOPs, and time from a short measured step) without running anything.")
     var dryRun = false
+    @Option(help: "When every point has finished, write the study report of the sweep's runs to this folder, print its recommendations and the best run's sample.")
+    var report: String?
     @Flag(help: "Print one JSON object of results on stdout.")
     var json = false
 
@@ -92,6 +95,26 @@ struct SweepRun: ParsableCommand {
             SweepStatusCommand.printTable(table)
         }
         if failed > 0 { throw ValidationError("\(failed) point(s) failed; their errors are in the table above and in sweep-status.json") }
+        if let report, !json { try writeReport(s, to: URL(fileURLWithPath: report)) }
+    }
+
+    /// The study report of the sweep's finished runs, its recommendation sentences, and the sample
+    /// generation of the run with the lowest final validation loss.
+    func writeReport(_ s: Sweep, to folder: URL) throws {
+        let dirs = try StudyRun.discover([s.out])
+        let summary = try StudyReport.generate(runDirectories: dirs, outputDirectory: folder, budgets: nil)
+        print("wrote \(summary.reportPath) (\(dirs.count) runs)")
+        for r in summary.recommendations { print("- " + r.sentence) }
+        let finished = dirs.compactMap { dir -> (String, Double, String)? in
+            guard let data = try? Data(contentsOf: dir.appendingPathComponent("summary.json")),
+                  let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let loss = obj["final_val_loss"] as? Double, let sample = obj["sample"] as? String else { return nil }
+            return (dir.lastPathComponent, loss, sample)
+        }
+        if let best = finished.min(by: { $0.1 < $1.1 }) {
+            print(String(format: "sample from %@ (val loss %.4f):", best.0 as NSString, best.1))
+            print(best.2)
+        }
     }
 
     /// Starts one point as a child `factorlab` process: `resume` when it has a checkpoint,
