@@ -50,8 +50,15 @@ struct BlockFactorPair {
         let out = Tensor(uninitializedShape: [rows, m])
         let y2 = final == nil ? out : Tensor(uninitializedShape: [rows, m])
         withExtendedLifetime((xin, w1, w2, biasValue)) {
-            gemm(batch: blocks1, transA: false, transB: true, m: rows, n: out1, k: in1, a: xin.unsafeBase, lda: n, strideA: in1,
-                 b: w1.unsafeBase, ldb: in1, strideB: out1 * in1, c: y1.unsafeBase, ldc: mid, strideC: out1)
+            // One row (batch-1 generation): streaming matrix-vector products instead of GEMMs with M = 1.
+            let single = rows == 1
+            if single {
+                Kernels.blockMatVec(w1.unsafeBase, xin.unsafeBase, y1.unsafeBase, blocks: blocks1, rowsPerBlock: out1, cols: in1,
+                                    xStride: in1, yStride: out1, accumulate: false)
+            } else {
+                gemm(batch: blocks1, transA: false, transB: true, m: rows, n: out1, k: in1, a: xin.unsafeBase, lda: n, strideA: in1,
+                     b: w1.unsafeBase, ldb: in1, strideB: out1 * in1, c: y1.unsafeBase, ldc: mid, strideC: out1)
+            }
             transposeLastTwo(y1.unsafeBase, z.unsafeBase, rows: rows, a: midA, b: midB, chunk: midChunk)
             var beta: Float = 0
             if final == nil, let biasValue {
@@ -59,8 +66,13 @@ struct BlockFactorPair {
                 fillRows(out.unsafeBase, rows: rows, with: UnsafePointer(biasValue.unsafeBase), count: m)
                 beta = 1
             }
-            gemm(batch: blocks2, transA: false, transB: true, m: rows, n: out2, k: in2, a: z.unsafeBase, lda: mid, strideA: in2,
-                 b: w2.unsafeBase, ldb: in2, strideB: out2 * in2, beta: beta, c: y2.unsafeBase, ldc: m, strideC: out2)
+            if single {
+                Kernels.blockMatVec(w2.unsafeBase, z.unsafeBase, y2.unsafeBase, blocks: blocks2, rowsPerBlock: out2, cols: in2,
+                                    xStride: in2, yStride: out2, accumulate: beta == 1)
+            } else {
+                gemm(batch: blocks2, transA: false, transB: true, m: rows, n: out2, k: in2, a: z.unsafeBase, lda: mid, strideA: in2,
+                     b: w2.unsafeBase, ldb: in2, strideB: out2 * in2, beta: beta, c: y2.unsafeBase, ldc: m, strideC: out2)
+            }
             if let final {
                 transposeLastTwo(y2.unsafeBase, out.unsafeBase, rows: rows, a: final.a, b: final.b,
                                  adding: biasValue.map { UnsafePointer($0.unsafeBase) })

@@ -66,6 +66,10 @@ final class LayerTests: XCTestCase {
             XCTAssertEqual(w.shape, [m, n], "\(kind)")
             let ref = try x.matmul(w.transposed()) + layer.bias!.value
             assertClose(y, ref, rtol: 1e-4, atol: 1e-5, "\(kind) \(n)->\(m)")
+            // One row (batch-1 generation) takes the matrix-vector path.
+            let row = randn([1, n])
+            assertClose(try layer(Variable(row)).value, try row.matmul(w.transposed()) + layer.bias!.value, rtol: 1e-4, atol: 1e-5,
+                        "\(kind) \(n)->\(m), one row")
         }
     }
 

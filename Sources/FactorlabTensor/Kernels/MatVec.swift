@@ -17,6 +17,24 @@ extension Kernels {
         }
     }
 
+    /// The block-diagonal product for one input row: for each block b and row o < rowsPerBlock,
+    /// y[b * yStride + o] (+)= dot(W[b, o, :], x[b * xStride ..< b * xStride + cols]), W
+    /// [blocks, rowsPerBlock, cols] row-major. All rows of all blocks are split across the worker
+    /// threads, so small blocks still keep both cores streaming weights (Monarch and BTT
+    /// factors in batch-1 generation).
+    public static func blockMatVec(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
+                                   blocks: Int, rowsPerBlock: Int, cols: Int, xStride: Int, yStride: Int, accumulate: Bool) {
+        let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
+        Parallel.forRange(blocks * rowsPerBlock, costPerItem: cols) { range in
+            for r in range {
+                let b = r / rowsPerBlock, o = r - b * rowsPerBlock
+                let d = dot4(sw.p + r * cols, sx.p + b * xStride, cols)
+                let out = sy.p + b * yStride + o
+                out.pointee = accumulate ? out.pointee + d : d
+            }
+        }
+    }
+
     /// dot(a, b) over n floats with four accumulators (so the loads, not the add latency, set the pace).
     @inline(__always)
     static func dot4(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
