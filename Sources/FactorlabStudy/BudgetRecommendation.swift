@@ -86,12 +86,22 @@ public struct BudgetRecommendation: Codable, Equatable, Sendable {
     /// Default budgets: 5 log-spaced values between the earliest and the latest end of any size's
     /// FLOP curve, rounded to two significant digits.
     static func defaultBudgets(groups: [RunGroup]) -> [Double] {
-        let ends = groups.compactMap { $0.meanCurve(.flops).last?.x }
-        guard let lo = ends.min(), let hi = ends.max() else { return [] }
-        let values = hi > lo * 1.0001 ? Stats.logSpaced(lo, hi, count: 5) : [hi]
-        return values.map { x in
+        defaultBudgets(ends: groups.compactMap { $0.meanCurve(.flops).last?.x })
+    }
+
+    /// Five log-spaced budgets from the smallest to the largest compute a curve ends at, rounded
+    /// to two significant digits, without repeats. When every run ends at about the same
+    /// compute (a sweep at one budget), they span the last factor of 8 below it instead, where
+    /// every curve has points, so the report still compares sizes along training.
+    public static func defaultBudgets(ends: [Double]) -> [Double] {
+        guard var lo = ends.min(), let hi = ends.max() else { return [] }
+        if hi < 2 * lo { lo = hi / 8 }
+        var out: [Double] = []
+        for x in Stats.logSpaced(lo, hi, count: 5) {
             let scale = pow(10, floor(log10(x)) - 1)
-            return (x / scale).rounded() * scale
+            let rounded = (x / scale).rounded() * scale
+            if out.last != rounded { out.append(rounded) }
         }
+        return out
     }
 }

@@ -147,6 +147,14 @@ final class StudyAnalysisTests: XCTestCase {
         XCTAssertFalse(analysis.recommendations[1].conclusive, "4.4e15: margin within the seed spread")
     }
 
+    /// Runs that all end at about one budget (a sweep at one FLOP budget) get distinct budgets over
+    /// the last factor of 8 below it, not five copies of one.
+    func testDefaultBudgetsOfRunsEndingTogether() {
+        XCTAssertEqual(BudgetRecommendation.defaultBudgets(ends: [4.0e12, 4.01e12, 3.99e12, 4.02e12]), [5.0e11, 8.5e11, 1.4e12, 2.4e12, 4.0e12])
+        XCTAssertEqual(BudgetRecommendation.defaultBudgets(ends: [3.0e15, 1.4e16]), [3.0e15, 4.4e15, 6.5e15, 9.5e15, 1.4e16])
+        XCTAssertEqual(BudgetRecommendation.defaultBudgets(ends: []), [])
+    }
+
     func testLocalMinimumArmsAtEqualCompute() throws {
         let result = try XCTUnwrap(Fixtures.analysis().localMinimum)
         let expected = try Fixtures.section("local_minimum")

@@ -128,6 +128,7 @@ struct SweepRun: ParsableCommand {
             args = ["resume", folder.path]
         } else {
             _ = try s.recipe(p) // a bad point fails here, with the recipe's message, before a process starts
+            Sweep.seedDataCache(folder, from: s)
             args = ["pretrain", s.base.path]
             for o in p.overrides + ["name=\(p.name)", "checkpoint.dir=\(folder.path)"] { args += ["--set", o] }
         }
@@ -258,6 +259,23 @@ extension Sweep {
         let text = (try? String(contentsOf: url, encoding: .utf8)) ?? ""
         let lines = text.replacingOccurrences(of: "\r", with: "\n").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         return lines.suffix(count).joined(separator: " | ")
+    }
+
+    /// Copies the tokenized-corpus cache (`data/`) of a point that has one into a new point's
+    /// folder: the trainer reuses it only when its meta.json matches the point's own data, files
+    /// and tokenizer (and tokenizes afresh otherwise), so this only saves the tokenization.
+    static func seedDataCache(_ folder: URL, from s: Sweep) {
+        let fm = FileManager.default
+        let target = folder.appendingPathComponent("data")
+        guard !fm.fileExists(atPath: target.path),
+              let siblings = try? fm.contentsOfDirectory(at: s.out, includingPropertiesForKeys: nil) else { return }
+        for sibling in siblings where sibling.lastPathComponent != folder.lastPathComponent {
+            let data = sibling.appendingPathComponent("data")
+            if fm.fileExists(atPath: data.appendingPathComponent("meta.json").path) {
+                try? fm.copyItem(at: data, to: target)
+                return
+            }
+        }
     }
 
     /// Seconds of one training step of `model` at the recipe's batch (the second of two).
