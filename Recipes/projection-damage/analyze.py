@@ -89,7 +89,7 @@ for k, color in zip(KINDS, ["C0", "C1", "C2", "C3"]):
         if pts:
             ax.plot([t for t, _ in pts], [d for _, d in pts], style, color=color, marker="o", ms=3, label=f"{k} {mode}")
 ax.set_xscale("log"); ax.set_xlabel("training tokens"); ax.set_ylabel("normalized damage"); ax.axhline(0, color="gray", lw=0.5)
-ax.legend(fontsize=7); ax.set_title("Projecting every MLP of a trained model (held-out Milton)")
+ax.legend(fontsize=7); ax.set_title("Projecting every MLP of a trained model (held-out Milton, Comus)")
 fig.tight_layout(); fig.savefig(os.path.join(DOCS, "damage.svg"))
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))

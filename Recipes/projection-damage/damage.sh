@@ -11,7 +11,7 @@ set -euo pipefail
 FL=.build/release/factorlab
 RUN=${1:-Checkpoints/projection-damage/long}
 OUT=Checkpoints/projection-damage
-EVAL=Recipes/corpora/milton/paradise_lost_gut.txt
+EVAL=Recipes/corpora/milton/comus_gut.txt
 CALIB=Recipes/corpora/shakespeare/hamlet_gut.txt
 TOK=Checkpoints/tokenizers/shakespeare-4096
 RESULTS=$OUT/results.jsonl
