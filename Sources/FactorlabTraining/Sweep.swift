@@ -17,7 +17,23 @@ import Yams
 /// ```
 /// Each point is one run folder under `out`, named from the values of the axes with more than one
 /// value (`n_embd-128_linear-mlp-monarch4_seed-1`), with its overrides recorded in its recipe.
+///
+/// A `tune` section tunes one key per family before the grid runs: its tuning points (under
+/// `out/tune/`) are the grid's points at the `at` values, once per tuned value; every grid point then
+/// gets the value with the lowest mean final validation loss among the tuning points of its family
+/// (its value of the `per` axis):
+/// ```yaml
+/// tune: {key: optimizer.lr, values: [1.0e-3, 2.0e-3, 4.0e-3], per: model.linear, at: {model.n_embd: 128}}
+/// ```
 public struct Sweep: Sendable {
+    public struct Tune: Sendable {
+        public var key: String
+        public var values: [String]
+        /// The axis whose values are the families tuned separately.
+        public var per: String
+        /// Axis values the tuning points use (typically the smallest size).
+        public var at: [(key: String, value: String)]
+    }
     public struct Point: Sendable, Equatable {
         public let name: String
         /// The point's own `--set` overrides (the sweep's `set`, then one per axis).
@@ -32,6 +48,7 @@ public struct Sweep: Sendable {
     public var out: URL
     public var fixed: [String]
     public var axes: [(key: String, values: [String])]
+    public var tune: Tune?
     public let file: String
 
     /// The largest grid a sweep may expand to.
@@ -52,7 +69,24 @@ public struct Sweep: Sendable {
         let out = try root.string("out") ?? "Checkpoints/sweeps/\(name)"
         let fixed = try root.strings("set") ?? []
         let axes = try root.axes("grid")
-        try root.finish(allowed: ["name", "base", "out", "set", "grid"])
+        var tune: Tune?
+        if let t = try root.section("tune") {
+            guard let key = try t.string("key"), let values = try t.strings("values"), !values.isEmpty, let per = try t.string("per") else {
+                throw TrainingError.recipe("\(file): tune needs key, values (a list) and per")
+            }
+            let at = try t.axes("at").map { a -> (key: String, value: String) in
+                guard a.values.count == 1 else { throw TrainingError.recipe("\(file): tune.at.\(a.key) must be one value") }
+                return (a.key, a.values[0])
+            }
+            try t.finish(allowed: ["key", "values", "per", "at"])
+            guard axes.contains(where: { $0.key == per }) else { throw TrainingError.recipe("\(file): tune.per \(per) is not a grid axis") }
+            for a in at where !(axes.first { $0.key == a.key }?.values.contains(a.value) ?? false) {
+                throw TrainingError.recipe("\(file): tune.at \(a.key)=\(a.value) is not a value of that grid axis")
+            }
+            guard !axes.contains(where: { $0.key == key }) else { throw TrainingError.recipe("\(file): tune.key \(key) is also a grid axis") }
+            tune = Tune(key: key, values: values, per: per, at: at)
+        }
+        try root.finish(allowed: ["name", "base", "out", "set", "grid", "tune"])
         guard !axes.isEmpty else { throw TrainingError.recipe("\(file): grid must name at least one key with a list of values") }
         var count = 1
         for a in axes {
@@ -61,7 +95,8 @@ public struct Sweep: Sendable {
             count *= a.values.count
             guard count <= maxPoints else { throw TrainingError.recipe("\(file): the grid expands to more than \(maxPoints) points") }
         }
-        return Sweep(name: name, base: URL(fileURLWithPath: base), out: URL(fileURLWithPath: out), fixed: fixed, axes: axes, file: file)
+        return Sweep(name: name, base: URL(fileURLWithPath: base), out: URL(fileURLWithPath: out), fixed: fixed, axes: axes, tune: tune,
+                     file: file)
     }
 
     /// Every point of the grid, first axis slowest; names unique (an error otherwise).
@@ -71,7 +106,7 @@ public struct Sweep: Sendable {
         let varying = Set(axes.filter { $0.values.count > 1 }.map(\.key))
         var seen: [String: String] = [:]
         return try combos.map { combo in
-            let parts = combo.filter { varying.contains($0.0) }.map { "\(Sweep.label($0.0))-\(Sweep.label($0.1))" }
+            let parts = combo.filter { varying.contains($0.0) }.map { "\(Sweep.label(key: $0.0))-\(Sweep.label($0.1))" }
             var name = parts.isEmpty ? "point" : parts.joined(separator: "_")
             if name.count > 90 { name = String(name.prefix(80)) + "-" + { var h = FNV1a64(); h.update(name.utf8); return String(format: "%08x", UInt32(truncatingIfNeeded: h.value)) }() }
             let overrides = fixed + combo.map { "\($0.0)=\($0.1)" }
@@ -83,12 +118,60 @@ public struct Sweep: Sendable {
         }
     }
 
-    /// A key or value as folder-name text: the last key component, `=` as `-`, `,` and `;` as
-    /// `.`, `@` as `at`, no `:`, anything else outside [A-Za-z0-9._-] dropped.
+    /// The tuning points: the grid's points at the `at` values, once per tuned value, named
+    /// `tune/<point>_<key>-<value>` (every axis in the name, so families never share a folder).
+    public func tuningPoints() throws -> [Point] {
+        guard let tune else { return [] }
+        let restricted = Sweep(name: name, base: base, out: out, fixed: fixed, axes: axes.map { a in
+            if let v = tune.at.first(where: { $0.key == a.key }) { return (a.key, [v.value]) }
+            return a
+        }, tune: nil, file: file)
+        let base = try restricted.points()
+        return base.flatMap { p in
+            tune.values.map { v in
+                let label = p.values.map { "\(Sweep.label(key: $0.key))-\(Sweep.label($0.value))" }.joined(separator: "_")
+                return Point(name: "tune/\(label)_\(Sweep.label(key: tune.key))-\(Sweep.label(v))", overrides: p.overrides + ["\(tune.key)=\(v)"],
+                             values: p.values + [(key: tune.key, value: v)])
+            }
+        }
+    }
+
+    /// The tuned value per family from finished tuning points (`loss(point)` their final
+    /// validation loss, nil when not finished): the lowest mean over the points of each value.
+    /// A family with no finished tuning point is missing from the result.
+    public func tunedValues(loss: (Point) -> Double?) throws -> [String: (value: String, losses: [String: Double])] {
+        guard let tune else { return [:] }
+        var sums: [String: [String: (Double, Int)]] = [:]
+        for p in try tuningPoints() {
+            guard let l = loss(p), let family = p.values.first(where: { $0.key == tune.per })?.value,
+                  let v = p.values.last?.value else { continue }
+            let (s, n) = sums[family, default: [:]][v] ?? (0, 0)
+            sums[family, default: [:]][v] = (s + l, n + 1)
+        }
+        return sums.mapValues { byValue in
+            let means = byValue.mapValues { $0.0 / Double($0.1) }
+            let best = tune.values.filter { means[$0] != nil }.min { means[$0]! < means[$1]! }!
+            return (best, means)
+        }
+    }
+
+    /// A grid point with its family's tuned value added.
+    public func withTuned(_ p: Point, _ tuned: [String: (value: String, losses: [String: Double])]) throws -> Point {
+        guard let tune else { return p }
+        guard let family = p.values.first(where: { $0.key == tune.per })?.value, let t = tuned[family] else {
+            throw TrainingError.recipe("\(p.name): no finished tuning point for \(tune.per)=\(p.values.first { $0.key == tune.per }?.value ?? "?")")
+        }
+        return Point(name: p.name, overrides: p.overrides + ["\(tune.key)=\(t.value)"], values: p.values)
+    }
+
+    /// A key as folder-name text: its last component (`model.n_embd` -> `n_embd`).
+    static func label(key: String) -> String { label(String(key.split(separator: ".").last ?? Substring(key))) }
+
+    /// A value as folder-name text: `=` as `-`, `,` and `;` as `.`, `@` as `at`, no `:`, anything
+    /// else outside [A-Za-z0-9._-] dropped.
     static func label(_ s: String) -> String {
-        let last = s.contains("=") ? s : String(s.split(separator: ".").last ?? Substring(s))
         var out = ""
-        for c in last {
+        for c in s {
             switch c {
             case "=": out.append("-")
             case ",", ";": out.append(".")
@@ -102,7 +185,16 @@ public struct Sweep: Sendable {
 
     /// The recipe of a point, writing into its folder.
     public func recipe(_ p: Point) throws -> Recipe {
-        try Recipe.load(base, overrides: p.overrides + ["name=\(p.name)", "checkpoint.dir=\(folder(p).path)"])
+        try Recipe.load(base, overrides: p.overrides + ["name=\(runName(p))", "checkpoint.dir=\(folder(p).path)"])
+    }
+
+    /// The run name of a point (a tuning point's `tune/` becomes `tune.`).
+    public func runName(_ p: Point) -> String {
+        let name = p.name.replacingOccurrences(of: "/", with: ".")
+        guard name.count > 100 else { return name }
+        var h = FNV1a64()
+        h.update(name.utf8)
+        return String(name.prefix(88)) + "-" + String(format: "%08x", UInt32(truncatingIfNeeded: h.value))
     }
 
     public func folder(_ p: Point) -> URL { out.appendingPathComponent(p.name) }

@@ -52,6 +52,32 @@ final class SweepCLITests: XCTestCase {
         XCTAssertTrue(locked.stderr.contains("is in use by another sweep (pid \(getpid())"), locked.stderr)
     }
 
+    /// A tuned sweep: tuning points first, then every grid point with its family's best value,
+    /// recorded in tuning.json and in each point's recipe.
+    func testTunedLearningRatePerFamily() throws {
+        _ = try write(CLI.tinyRecipe(name: "base", steps: 6, interval: 3), "base.yaml")
+        let file = try write("""
+            name: tuned
+            base: base.yaml
+            out: sweeps/tuned
+            grid:
+              model.linear: [dense, "mlp=monarch:2"]
+            tune: {key: optimizer.lr, values: [1.0e-3, 3.0e-3], per: model.linear, at: {model.linear: dense}}
+            """, "tuned.yaml")
+        // `at` fixes model.linear to dense, so only the dense family is tuned: the Monarch point fails, and says why.
+        let r = try CLI.run(["sweep", file, "--json"], in: dir)
+        let table = try json(r)["points"] as! [[String: Any]]
+        XCTAssertEqual(table.map { $0["state"] as! String }, ["done", "done", "done", "failed"], "\(table)")
+        XCTAssertTrue((table[3]["error"] as? String ?? "").contains("no finished tuning point for model.linear=mlp=monarch:2"), "\(table[3])")
+        let tuning = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("sweeps/tuned/tuning.json"))) as! [String: Any]
+        let dense = try XCTUnwrap((tuning["families"] as? [String: Any])?["dense"] as? [String: Any])
+        let best = try XCTUnwrap(dense["best"] as? String)
+        let losses = try XCTUnwrap(dense["mean_final_val_loss"] as? [String: Double])
+        XCTAssertEqual(best, losses.min { $0.value < $1.value }!.key)
+        let recipe = try XCTUnwrap(try Checkpoint.recipe(of: dir.appendingPathComponent("sweeps/tuned/linear-dense/ckpt-00000006.h5")))
+        XCTAssertTrue(recipe.contains("optimizer.lr=\(best)"), recipe)
+    }
+
     func testKilledSweepResumesItsPointToBitIdenticalRecords() throws {
         let steps = 40
         _ = try write(CLI.tinyRecipe(name: "base", steps: steps, interval: 10), "base.yaml")

@@ -38,4 +38,38 @@ final class SweepTests: XCTestCase {
         let same = try! Sweep.parse(base + "grid: {model.linear: [\"monarch:4\", \"monarch4\"]}", file: "s.yaml")
         XCTAssertTrue(message { try same.points() }.contains("get the same folder name"))
     }
+
+    /// Tuning points are the grid at the `at` values times the tuned values; each family gets the
+    /// value with the lowest mean loss over its tuning points (seeds averaged).
+    func testTuningPointsAndTheChoicePerFamily() throws {
+        let s = try Sweep.parse("""
+            name: t
+            base: b.yaml
+            grid:
+              model.n_embd: [32, 64]
+              model.linear: [dense, monarch:4]
+              seed: [1, 2]
+            tune: {key: optimizer.lr, values: [1.0e-3, 3.0e-3], per: model.linear, at: {model.n_embd: 32}}
+            """, file: "t.yaml")
+        let tuning = try s.tuningPoints()
+        XCTAssertEqual(tuning.count, 2 * 2 * 2, "families x seeds x values at n_embd 32")
+        XCTAssertEqual(tuning[0].name, "tune/n_embd-32_linear-dense_seed-1_lr-1.0e-3")
+        XCTAssertEqual(tuning[0].overrides, ["model.n_embd=32", "model.linear=dense", "seed=1", "optimizer.lr=1.0e-3"])
+        XCTAssertEqual(s.runName(tuning[0]), "tune.n_embd-32_linear-dense_seed-1_lr-1.0e-3")
+        // dense: 3e-3 is better on average over the seeds; monarch: 1e-3; a missing loss is skipped.
+        let losses: [String: Double] = ["linear-dense_seed-1_lr-1.0e-3": 5.0, "linear-dense_seed-2_lr-1.0e-3": 5.2,
+                                        "linear-dense_seed-1_lr-3.0e-3": 4.9, "linear-dense_seed-2_lr-3.0e-3": 5.1,
+                                        "linear-monarch4_seed-1_lr-1.0e-3": 4.7, "linear-monarch4_seed-1_lr-3.0e-3": 4.8,
+                                        "linear-monarch4_seed-2_lr-3.0e-3": 4.9]
+        let tuned = try s.tunedValues { p in losses.first { p.name.hasSuffix($0.key) }?.value }
+        XCTAssertEqual(tuned["dense"]?.value, "3.0e-3")
+        XCTAssertEqual(tuned["monarch:4"]?.value, "1.0e-3", "means: 1e-3 -> 4.7 (its one finished seed), 3e-3 -> 4.85")
+        XCTAssertEqual(tuned["monarch:4"]?.losses["3.0e-3"] ?? 0, 4.85, accuracy: 1e-12)
+        let grid = try s.points()
+        let point = try s.withTuned(grid.first { $0.name == "n_embd-64_linear-dense_seed-2" }!, tuned)
+        XCTAssertEqual(point.overrides.last, "optimizer.lr=3.0e-3")
+        XCTAssertThrowsError(try s.withTuned(grid[0], [:])) { e in XCTAssertTrue("\(e)".contains("no finished tuning point for model.linear=dense"), "\(e)") }
+        XCTAssertTrue(message { try Sweep.parse("name: t\nbase: b.yaml\ngrid: {seed: [1]}\ntune: {key: optimizer.lr, values: [1], per: model.linear}", file: "t.yaml") }
+            .contains("tune.per model.linear is not a grid axis"))
+    }
 }

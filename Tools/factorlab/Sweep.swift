@@ -39,56 +39,34 @@ struct SweepRun: ParsableCommand {
 
     func run() throws {
         let s = try Sweep.load(URL(fileURLWithPath: sweep))
-        let points = try s.points()
-        if dryRun { return try estimate(s, points) }
+        let grid = try s.points(), tuning = try s.tuningPoints()
+        if dryRun { return try estimate(s, tuning + grid) }
         let lock = try SweepLock.acquire(s.out)
         defer { lock.release() }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let threads = max(1, cores / jobs)
         if jobs > cores { Console.note("sweep: \(jobs) jobs on \(cores) cores share them (1 thread each)") }
-        var queue = points.filter { SweepPointStatus.read(s.folder($0)).0 != .done }
-        Console.note("sweep \(s.name): \(points.count) points, \(points.count - queue.count) done, \(queue.count) to run, \(jobs) at a time (\(threads) thread(s) each) -> \(s.out.path)")
-        var running: [(point: Sweep.Point, process: Process, log: URL)] = []
         var failed = 0, finished = 0
-        while !queue.isEmpty || !running.isEmpty {
-            while running.count < jobs, !queue.isEmpty {
-                let p = queue.removeFirst()
-                let (state, status) = SweepPointStatus.read(s.folder(p))
-                if state == .running {
-                    Console.note("sweep: \(p.name) is running in another process (pid \(status?.pid ?? 0)); skipped")
-                    continue
-                }
-                do { running.append(try start(s, p, threads: threads)) } catch {
-                    // A point whose recipe is invalid fails alone; the others go on.
-                    try SweepPointStatus(state: .failed, error: "\(error)").write(to: s.folder(p))
-                    Console.endProgress()
-                    Console.note("sweep: \(p.name) failed: \(error)")
-                    failed += 1
-                }
-            }
-            Console.progress("sweep \(s.name): \(finished) finished, \(failed) failed, \(running.count) running (\(running.map(\.point.name).joined(separator: ", "))), \(queue.count) waiting")
-            Thread.sleep(forTimeInterval: 0.5)
-            for (i, r) in running.enumerated().reversed() where !r.process.isRunning {
-                running.remove(at: i)
-                let folder = s.folder(r.point)
-                let summary = FileManager.default.fileExists(atPath: folder.appendingPathComponent("summary.json").path)
-                if r.process.terminationStatus == 0, summary {
-                    try SweepPointStatus(state: .done).write(to: folder)
-                    finished += 1
-                } else if r.process.terminationStatus == 0 {
-                    // Stopped on request (FACTORLAB_STOP_AFTER_STEPS): resumable, not failed.
-                    try SweepPointStatus(state: .stopped).write(to: folder)
-                } else {
-                    let tail = Sweep.lastLines(of: r.log, count: 3)
-                    try SweepPointStatus(state: .failed, error: "exit \(r.process.terminationStatus): \(tail)").write(to: folder)
-                    Console.endProgress()
-                    Console.note("sweep: \(r.point.name) failed (exit \(r.process.terminationStatus)): \(tail)")
-                    failed += 1
-                }
+        if !tuning.isEmpty {
+            let (f, x) = try runPhase(s, "tuning", tuning, threads: threads)
+            finished += f
+            failed += x
+        }
+        let tuned = try s.tunedValues { p in SweepStatusCommand.finalLoss(s.folder(p)) }
+        if let tune = s.tune { try writeTuning(s, tune, tuned) }
+        var points: [Sweep.Point] = []
+        for p in grid {
+            do { points.append(try s.withTuned(p, tuned)) } catch {
+                try SweepPointStatus(state: .failed, error: "\(error)").write(to: s.folder(p))
+                Console.note("sweep: \(p.name) failed: \(error)")
+                failed += 1
             }
         }
+        let (f, x) = try runPhase(s, "grid", points, threads: threads)
+        finished += f
+        failed += x
         Console.endProgress()
-        let table = SweepStatusCommand.rows(s, points)
+        let table = SweepStatusCommand.rows(s, tuning + grid)
         if json {
             try Console.printJSON(["sweep": s.name, "folder": s.out.path, "points": table.map(\.json), "finished": finished, "failed": failed])
         } else {
@@ -117,6 +95,68 @@ struct SweepRun: ParsableCommand {
         }
     }
 
+    /// Runs `points` (the tuning points, or the grid) `jobs` at a time; returns (finished, failed).
+    func runPhase(_ s: Sweep, _ phase: String, _ points: [Sweep.Point], threads: Int) throws -> (Int, Int) {
+        var queue = points.filter { SweepPointStatus.read(s.folder($0)).0 != .done }
+        Console.note("sweep \(s.name) (\(phase)): \(points.count) points, \(points.count - queue.count) done, \(queue.count) to run, \(jobs) at a time (\(threads) thread(s) each) -> \(s.out.path)")
+        var running: [(point: Sweep.Point, process: Process, log: URL)] = []
+        var failed = 0, finished = 0
+        while !queue.isEmpty || !running.isEmpty {
+            while running.count < jobs, !queue.isEmpty {
+                let p = queue.removeFirst()
+                let (state, status) = SweepPointStatus.read(s.folder(p))
+                if state == .running {
+                    Console.note("sweep: \(p.name) is running in another process (pid \(status?.pid ?? 0)); skipped")
+                    continue
+                }
+                do { running.append(try start(s, p, threads: threads)) } catch {
+                    // A point whose recipe is invalid fails alone; the others go on.
+                    try SweepPointStatus(state: .failed, error: "\(error)").write(to: s.folder(p))
+                    Console.endProgress()
+                    Console.note("sweep: \(p.name) failed: \(error)")
+                    failed += 1
+                }
+            }
+            Console.progress("sweep \(s.name) (\(phase)): \(finished) finished, \(failed) failed, \(running.count) running (\(running.map(\.point.name).joined(separator: ", "))), \(queue.count) waiting")
+            Thread.sleep(forTimeInterval: 0.5)
+            for (i, r) in running.enumerated().reversed() where !r.process.isRunning {
+                running.remove(at: i)
+                let folder = s.folder(r.point)
+                let summary = FileManager.default.fileExists(atPath: folder.appendingPathComponent("summary.json").path)
+                if r.process.terminationStatus == 0, summary {
+                    try SweepPointStatus(state: .done).write(to: folder)
+                    finished += 1
+                } else if r.process.terminationStatus == 0 {
+                    // Stopped on request (FACTORLAB_STOP_AFTER_STEPS): resumable, not failed.
+                    try SweepPointStatus(state: .stopped).write(to: folder)
+                } else {
+                    let tail = Sweep.lastLines(of: r.log, count: 3)
+                    try SweepPointStatus(state: .failed, error: "exit \(r.process.terminationStatus): \(tail)").write(to: folder)
+                    Console.endProgress()
+                    Console.note("sweep: \(r.point.name) failed (exit \(r.process.terminationStatus)): \(tail)")
+                    failed += 1
+                }
+            }
+        }
+        Console.endProgress()
+        return (finished, failed)
+    }
+
+    /// `tuning.json` in the sweep folder, and a table on stderr: each family's mean final
+    /// validation loss per tuned value and the value chosen.
+    func writeTuning(_ s: Sweep, _ tune: Sweep.Tune, _ tuned: [String: (value: String, losses: [String: Double])]) throws {
+        var obj: [String: Any] = ["key": tune.key, "per": tune.per, "values": tune.values]
+        var families: [String: Any] = [:]
+        for (family, t) in tuned.sorted(by: { $0.key < $1.key }) {
+            families[family] = ["best": t.value, "mean_final_val_loss": t.losses]
+            let row = tune.values.map { v in t.losses[v].map { String(format: "%@ %.4f", v, $0) } ?? "\(v) -" }.joined(separator: ", ")
+            Console.note("sweep tuning \(tune.per)=\(family): \(row) -> \(tune.key)=\(t.value)")
+        }
+        obj["families"] = families
+        let data = try JSONSerialization.data(withJSONObject: obj, options: [.prettyPrinted, .sortedKeys])
+        try data.write(to: s.out.appendingPathComponent("tuning.json"), options: .atomic)
+    }
+
     /// Starts one point as a child `factorlab` process: `resume` when it has a checkpoint,
     /// `pretrain` with its overrides otherwise; its stderr goes to sweep.log in its folder.
     func start(_ s: Sweep, _ p: Sweep.Point, threads: Int) throws -> (point: Sweep.Point, process: Process, log: URL) {
@@ -130,7 +170,7 @@ struct SweepRun: ParsableCommand {
             _ = try s.recipe(p) // a bad point fails here, with the recipe's message, before a process starts
             Sweep.seedDataCache(folder, from: s)
             args = ["pretrain", s.base.path]
-            for o in p.overrides + ["name=\(p.name)", "checkpoint.dir=\(folder.path)"] { args += ["--set", o] }
+            for o in p.overrides + ["name=\(s.runName(p))", "checkpoint.dir=\(folder.path)"] { args += ["--set", o] }
         }
         let process = Console.childProcess(args + ["--json"])
         var env = ProcessInfo.processInfo.environment
@@ -215,6 +255,13 @@ struct SweepStatusCommand: ParsableCommand {
         }
     }
 
+    /// A finished point's final validation loss (summary.json), nil otherwise.
+    static func finalLoss(_ folder: URL) -> Double? {
+        guard let data = try? Data(contentsOf: folder.appendingPathComponent("summary.json")),
+              let obj = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return obj["final_val_loss"] as? Double
+    }
+
     static func rows(_ s: Sweep, _ points: [Sweep.Point]) -> [Row] {
         points.map { p in
             let folder = s.folder(p)
@@ -245,7 +292,7 @@ struct SweepStatusCommand: ParsableCommand {
 
     func run() throws {
         let s = try Sweep.load(URL(fileURLWithPath: sweep))
-        let table = SweepStatusCommand.rows(s, try s.points())
+        let table = SweepStatusCommand.rows(s, try s.tuningPoints() + s.points())
         if json { try Console.printJSON(["sweep": s.name, "folder": s.out.path, "points": table.map(\.json)]) } else {
             print("sweep \(s.name) -> \(s.out.path)")
             SweepStatusCommand.printTable(table)
