@@ -78,7 +78,7 @@ extension Projection {
         for it in 1...max(iterations, 1) where iterations > 0 {
             let tape = Tape()
             let loss = try tape.record { () -> Variable in
-                try (try f(Variable(input)) - Variable(target)).squared().sum() * Float(1 / max(norm2, 1e-30))
+                (try f(Variable(input)) - Variable(target)).squared().sum() * Float(1 / max(norm2, 1e-30))
             }
             let err = Double(loss.value.item).squareRoot()
             if err < bestErr { bestErr = err; best = parameters.map(\.value) }

@@ -178,7 +178,7 @@ struct SweepRun: ParsableCommand {
         env["OPENBLAS_NUM_THREADS"] = String(threads)
         process.environment = env
         let log = folder.appendingPathComponent("sweep.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         handle.seekToEndOfFile()
         process.standardError = handle
