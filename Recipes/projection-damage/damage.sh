@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Normalized projection damage along training (docs/projection.md). For every kept checkpoint of the
-# long run (Recipes/projection-damage/long.yaml): NLL on held-out Milton (Paradise Lost: not in the
+# long run (Recipes/projection-damage/long.yaml): NLL on held-out Milton (Comus, 286 KB: not in the
 # training mix) of the dense model, of its MLP-ablated version, and of every MLP projected data-free
 # and data-aware (calibrated on 16k tokens of a Shakespeare training play) to four kinds at about the
 # same parameter count (192 -> 768 dense: 147,456 weights): lowrank:48 and monarch:4 (46,080),
