@@ -7,8 +7,11 @@
 # btt:2 (43,008), butterfly:4 (49,152). Results go to Checkpoints/projection-damage/results.jsonl
 # (one line per checkpoint, kind and mode); finished lines are skipped, so the script resumes.
 #   bash Recipes/projection-damage/damage.sh [RUN_FOLDER]
+# KINDS overrides the four kinds (size.sh passes the ranks matched at other widths); STEPS, if set,
+# limits it to those checkpoint steps (the log-spaced ones, not the rolling checkpoint); FL the binary.
 set -euo pipefail
-FL=.build/release/factorlab
+FL=${FL:-.build/release/factorlab}
+KINDS=${KINDS:-lowrank:48 monarch:4 btt:2 butterfly:4}
 RUN=${1:-Checkpoints/projection-damage/long}
 OUT=Checkpoints/projection-damage
 EVAL=Recipes/corpora/milton/comus_gut.txt
@@ -22,9 +25,10 @@ record() { python3 -c "import json,sys;print(json.dumps(dict(run='$RUN', step=in
 have() { grep -q "\"run\": \"$RUN\", \"step\": $1, \"kind\": \"$2\", \"mode\": \"$3\"" "$RESULTS"; }
 for ckpt in $(ls "$RUN"/ckpt-*.h5 | sort); do
   step=$((10#$(basename "$ckpt" .h5 | sed 's/ckpt-//')))
+  [ -n "${STEPS:-}" ] && [[ " $STEPS " != *" $step "* ]] && continue
   have "$step" dense none || record "$step" dense none "$(nll "$ckpt")"
   have "$step" dense ablated || record "$step" dense ablated "$(nll "$ckpt" --ablate-mlp)"
-  for kind in lowrank:48 monarch:4 btt:2 butterfly:4; do
+  for kind in $KINDS; do
     for mode in data-free data-aware; do
       have "$step" "$kind" "$mode" && continue
       out="$OUT/projected/$(basename "$RUN")-$step-${kind/:/}-$mode.h5"
