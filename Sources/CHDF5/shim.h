@@ -31,6 +31,8 @@ static inline hid_t fl_H5T_NATIVE_DOUBLE(void) { H5open(); return H5T_NATIVE_DOU
 static inline hid_t fl_H5T_NATIVE_INT32(void) { H5open(); return H5T_NATIVE_INT32; }
 static inline hid_t fl_H5T_NATIVE_INT64(void) { H5open(); return H5T_NATIVE_INT64; }
 static inline hid_t fl_H5T_NATIVE_UINT64(void) { H5open(); return H5T_NATIVE_UINT64; }
+static inline hid_t fl_H5T_NATIVE_INT8(void) { H5open(); return H5T_NATIVE_INT8; }
+static inline hid_t fl_H5T_NATIVE_UINT16(void) { H5open(); return H5T_NATIVE_UINT16; }
 static inline hid_t fl_H5T_C_S1(void) { H5open(); return H5T_C_S1; }
 
 // MARK: File format bounds (H5F_LIBVER_LATEST is a macro naming an enum constant)

@@ -13,6 +13,11 @@ public final class Parameter {
     public var grad: Tensor?
     /// False for frozen parameters: they enter the tape as constants.
     public var requiresGrad: Bool
+    /// Low-precision weights for inference (`factorlab quantize`): when set, `value` holds their
+    /// dequantized float32 values, so every operation computes the quantized model, and the
+    /// products that know packed weights (``Variable/linear(_:weight:bias:)`` with few rows, the
+    /// block products of one row) read these instead.
+    public var packed: PackedWeights?
 
     public init(_ name: String, _ value: Tensor, requiresGrad: Bool = true) {
         self.name = name
@@ -26,7 +31,7 @@ public final class Parameter {
     /// This parameter as a variable: a leaf on the recording tape, or a constant outside one.
     public var variable: Variable {
         if requiresGrad, let tape = Tape.current { return tape.leaf(self) }
-        return Variable(value)
+        return Variable(value, packed: packed)
     }
 
     public var shape: [Int] { value.shape }
@@ -309,15 +314,21 @@ public struct Variable {
     public let value: Tensor
     let slot: Int
     let tape: Tape?
+    /// The packed form of a constant weight (see ``Parameter/packed``), nil otherwise.
+    public let packed: PackedWeights?
 
-    init(value: Tensor, slot: Int, tape: Tape?) {
+    init(value: Tensor, slot: Int, tape: Tape?, packed: PackedWeights? = nil) {
         self.value = value
         self.slot = slot
         self.tape = tape
+        self.packed = packed
     }
 
     /// A constant: no gradient flows into it.
     public init(_ constant: Tensor) { self.init(value: constant, slot: -1, tape: nil) }
+
+    /// A constant weight with its packed form (`value` must be `packed.dequantized()`).
+    public init(_ constant: Tensor, packed: PackedWeights?) { self.init(value: constant, slot: -1, tape: nil, packed: packed) }
 
     public var shape: [Int] { value.shape }
     public var rank: Int { value.rank }

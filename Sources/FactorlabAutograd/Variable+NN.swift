@@ -22,7 +22,10 @@ extension Variable {
         }
         let (wt, wTrans, ldw) = (w.contiguous(), false, inDim)
         withExtendedLifetime((x2, wt)) {
-            if rows == 1 {
+            if let packed = weight.packed, rows <= Variable.packedRowLimit, packed.rows == outDim, packed.rowLength == inDim {
+                // Low-precision weights and few rows (generation): each packed row read once for all rows.
+                Kernels.packedMatMul(packed, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, inputRows: rows, accumulate: bias != nil)
+            } else if rows == 1 {
                 // One row (batch-1 generation): a streaming matrix-vector product on every core.
                 Kernels.matVec(wt.unsafeBase, x2.unsafeBase, y.unsafeBase, rows: outDim, cols: inDim, accumulate: bias != nil)
             } else {
@@ -44,6 +47,11 @@ extension Variable {
             return grads
         }
     }
+
+    /// Up to this many rows, a product with packed weights streams them (``Kernels/packedMatMul``);
+    /// above it the dequantized float32 copy goes through sgemm, which wins once the weights are
+    /// reused across enough rows.
+    public static let packedRowLimit = 16
 
     /// The two gradient GEMMs of y = x W^T for dy [N, out], x [N, in], W [out, in]:
     /// dx = alpha dy W (reshaped to `xShape`) and dW = alpha dy^T x, each only when needed.

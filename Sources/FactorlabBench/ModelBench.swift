@@ -40,6 +40,12 @@ public enum ModelBench {
             .replacingOccurrences(of: "@", with: "at").replacingOccurrences(of: ";", with: "_")
     }
 
+    /// The figure key of a spec with its weights stored as `weights`: ``specKey(_:)``, then
+    /// `-bf16` or `-int8` for low-precision weights (`dense-int8`, `monarch-bf16`).
+    public static func variantKey(_ spec: String, weights: WeightFormat) -> String {
+        specKey(spec) + (weights == .float32 ? "" : "-\(weights.rawValue)")
+    }
+
     /// tiny (4 layers, d 256, 4 heads, vocabulary 8192, B 8, T 128), mini (6, 384, 6, 50257, B 8,
     /// T 128) and gpt2 (124M, B 4, T 128). The same shapes as Tools/bench/compare_models.py.
     public static let setups: [Setup] = [
@@ -59,10 +65,14 @@ public enum ModelBench {
     /// `tiny.dense.train_tokens_per_s`. `growthSteps` > 0 also runs that many training steps and
     /// reports the resident memory growth between step 100 (or a tenth of the way) and the end.
     /// Each timing takes at least `repeats` runs and at least `minSeconds` (see ``Measurement``).
-    public static func run(_ setup: Setup, linear spec: String, repeats: Int, minSeconds: Double = 3, generateTokens: Int = 96,
-                           growthSteps: Int = 0, monarchSerialBlocks: Bool = false, progress: (String) -> Void) throws -> [BenchFigure] {
-        let key = "\(setup.name).\(specKey(spec))"
+    /// With `weights` bf16 or int8 the model is quantized first (``GPT2Model/quantize(_:)``) and the
+    /// training step, which quantized models do not take, is skipped.
+    public static func run(_ setup: Setup, linear spec: String, weights: WeightFormat = .float32, repeats: Int, minSeconds: Double = 3,
+                           generateTokens: Int = 96, growthSteps: Int = 0, monarchSerialBlocks: Bool = false,
+                           progress: (String) -> Void) throws -> [BenchFigure] {
+        let key = "\(setup.name).\(variantKey(spec, weights: weights))"
         let model = try GPT2Model(try setup.config(linear: spec), seed: 1)
+        if weights != .float32 { try model.quantize(weights) }
         for b in model.blocks { for site in LinearSite.allCases { (b[site] as? MonarchLinear)?.serialBlocks = monarchSerialBlocks } }
         let (b, t) = (setup.batch, setup.seqLen)
         var rng = RandomGenerator(seed: 2)
@@ -73,20 +83,41 @@ public enum ModelBench {
         var out: [BenchFigure] = [BenchFigure("\(key).parameters", Double(model.parameterCount), "")]
 
         // Training step: exactly the trainer's (record, backward, clip, AdamW).
-        let optimizer = AdamW(model.namedParameters, hyper: .init(lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1))
-        let step = OptimizerStep(optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 1 << 30, decay: .constant), clipNorm: 1)
-        let batch = TokenBatch(inputs: ids, targets: targets, batch: b, seqLen: t)
-        var stepIndex = 0
-        progress("\(key) training step")
-        let train = try Measurement.of(repeats: repeats, minSeconds: minSeconds) {
-            _ = try step.run(step: stepIndex, model: model, microBatches: [batch], dropoutKey: nil)
-            stepIndex += 1
+        if weights == .float32 {
+            let optimizer = AdamW(model.namedParameters, hyper: .init(lr: 1e-4, beta1: 0.9, beta2: 0.95, eps: 1e-8, weightDecay: 0.1))
+            let step = OptimizerStep(optimizer: optimizer, schedule: LRSchedule(peak: 1e-4, totalSteps: 1 << 30, decay: .constant), clipNorm: 1)
+            let batch = TokenBatch(inputs: ids, targets: targets, batch: b, seqLen: t)
+            var stepIndex = 0
+            progress("\(key) training step")
+            let train = try Measurement.of(repeats: repeats, minSeconds: minSeconds) {
+                _ = try step.run(step: stepIndex, model: model, microBatches: [batch], dropoutKey: nil)
+                stepIndex += 1
+            }
+            out.append(BenchFigure("\(key).train_tokens_per_s", tokens / train.median, "tokens/s"))
+            out.append(BenchFigure("\(key).train_step_ms", train.median * 1e3, "ms"))
+            out.append(BenchFigure("\(key).train_spread", train.spread, "(max-min)/median"))
+            out.append(BenchFigure("\(key).train_gflops", costs.trainingFLOPs * tokens / train.median / 1e9, "GFLOP/s"))
+            out.append(BenchFigure("\(key).train_flops_per_token", costs.trainingFLOPs, "FLOP"))
+            if growthSteps > 0 {
+                // Resident memory after `mark` steps, half way and at the end: a leak grows in both
+                // halves, a heap that has settled does not grow in the second.
+                let mark = min(100, max(1, growthSteps / 10)), half = max(mark, growthSteps / 2)
+                var atMark = 0, atHalf = 0
+                for s in 0..<growthSteps {
+                    _ = try step.run(step: stepIndex, model: model, microBatches: [batch], dropoutKey: nil)
+                    stepIndex += 1
+                    if s + 1 == mark { atMark = ProcessTuning.residentBytes() }
+                    if s + 1 == half { atHalf = ProcessTuning.residentBytes() }
+                    if (s + 1) % 50 == 0 {
+                        progress("\(key) memory growth: step \(s + 1)/\(growthSteps), resident \(ProcessTuning.residentBytes() >> 20) MiB")
+                    }
+                }
+                let end = ProcessTuning.residentBytes()
+                out.append(BenchFigure("\(key).rss_growth_mb", Double(end - atMark) / 1_048_576, "MiB (step \(mark) to \(growthSteps))"))
+                out.append(BenchFigure("\(key).rss_growth_second_half_mb", Double(end - atHalf) / 1_048_576,
+                                       "MiB (step \(half) to \(growthSteps))"))
+            }
         }
-        out.append(BenchFigure("\(key).train_tokens_per_s", tokens / train.median, "tokens/s"))
-        out.append(BenchFigure("\(key).train_step_ms", train.median * 1e3, "ms"))
-        out.append(BenchFigure("\(key).train_spread", train.spread, "(max-min)/median"))
-        out.append(BenchFigure("\(key).train_gflops", costs.trainingFLOPs * tokens / train.median / 1e9, "GFLOP/s"))
-        out.append(BenchFigure("\(key).train_flops_per_token", costs.trainingFLOPs, "FLOP"))
 
         progress("\(key) forward")
         let forward = try Measurement.of(repeats: repeats, minSeconds: minSeconds) {
@@ -141,31 +172,13 @@ public enum ModelBench {
 
         // Batch-1 generation reads every weight once per token (the tied head reads the whole
         // token embedding; of the position embedding only one row): its ceiling is memory bandwidth.
-        let weightBytes = Double(model.parameterCount - setup.context * setup.nEmbd + setup.nEmbd) * 4
+        // Packed weights count at their packed size (scales included); the position embedding is float32.
+        let weightBytes = Double(model.weightBytes - 4 * (setup.context * setup.nEmbd - setup.nEmbd))
         out.append(BenchFigure("\(key).generate_weight_bytes_per_token", weightBytes, "bytes"))
         if !perToken.isEmpty {
             out.append(BenchFigure("\(key).generate_weight_gbps", weightBytes / median(perToken) / 1e9, "GB/s of weights read"))
         }
 
-        if growthSteps > 0 {
-            // Resident memory after `mark` steps, half way and at the end: a leak grows in both
-            // halves, a heap that has settled does not grow in the second.
-            let mark = min(100, max(1, growthSteps / 10)), half = max(mark, growthSteps / 2)
-            var atMark = 0, atHalf = 0
-            for s in 0..<growthSteps {
-                _ = try step.run(step: stepIndex, model: model, microBatches: [batch], dropoutKey: nil)
-                stepIndex += 1
-                if s + 1 == mark { atMark = ProcessTuning.residentBytes() }
-                if s + 1 == half { atHalf = ProcessTuning.residentBytes() }
-                if (s + 1) % 50 == 0 {
-                    progress("\(key) memory growth: step \(s + 1)/\(growthSteps), resident \(ProcessTuning.residentBytes() >> 20) MiB")
-                }
-            }
-            let end = ProcessTuning.residentBytes()
-            out.append(BenchFigure("\(key).rss_growth_mb", Double(end - atMark) / 1_048_576, "MiB (step \(mark) to \(growthSteps))"))
-            out.append(BenchFigure("\(key).rss_growth_second_half_mb", Double(end - atHalf) / 1_048_576,
-                                   "MiB (step \(half) to \(growthSteps))"))
-        }
         out.append(BenchFigure("\(key).peak_memory_mb", Double(ProcessTuning.peakResidentBytes()) / 1_048_576, "MiB"))
         return out
     }
@@ -173,9 +186,9 @@ public enum ModelBench {
     /// Figures computed from the measured ones: each dense model's fraction of the sgemm ceiling,
     /// and for each structured kind its training and forward speed-up over dense at the same shape
     /// and its FLOP ratio (the speed-up equal efficiency would give).
-    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], specs: [String], sgemmGFLOPs: Double,
-                                      readGBps: Double? = nil) -> [BenchFigure] {
-        let keys = specs.map(specKey)
+    public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], specs: [String], weights: [WeightFormat] = [.float32],
+                                      sgemmGFLOPs: Double, readGBps: Double? = nil) -> [BenchFigure] {
+        let keys = specs.flatMap { spec in weights.map { variantKey(spec, weights: $0) } }
         let value = { (key: String) in measured.first { $0.key == key }?.value }
         var out = [BenchFigure("machine.sgemm_2048_gflops", sgemmGFLOPs, "GFLOP/s")]
         if let readGBps {

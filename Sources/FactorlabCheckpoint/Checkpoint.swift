@@ -69,6 +69,10 @@ public struct CheckpointContents {
     public var projection: String?
     /// ``BPETokenizer/fingerprint`` of the tokenizer the model was trained with (nil in older files).
     public var tokenizerFingerprint: String?
+    /// For quantized models: the ``QuantizationRecord`` (JSON text).
+    public var quantization: String?
+    /// The format the weights are stored in (float32, bf16, int8).
+    public var weightFormat: WeightFormat { model.weightFormat }
 }
 
 /// Factorlab's HDF5 checkpoint format (version 1).
@@ -83,6 +87,12 @@ public struct CheckpointContents {
 /// - Root attributes: `format` = "factorlab-checkpoint", `format_version` = 1, `model_config`
 ///   (JSON), `step`, `tokens_seen`, `progress` (JSON: data-loader position, RNG states, losses),
 ///   `recipe` (YAML text), `projection` (JSON, projected models), `hdf5_version`, `created`.
+/// - Quantized models (`factorlab quantize`, inference only): root attributes `weights` ("bf16" or
+///   "int8") and `quantization` (JSON record); each packed parameter is absent from `/params` and
+///   stored as `/packed/<name>` (int8 values, or bf16 bit patterns as uint16, in the parameter's
+///   shape, attributes `format` and `row_length`) with, for int8, `/scales/<name>` (float32
+///   [rows, groups]: one scale per group of 32 along each row of `row_length` elements). The
+///   rounding rule is in `PackedWeights.swift` and the README.
 /// Every dataset carries a Fletcher32 checksum (see FactorlabHDF5); saves are atomic.
 public enum Checkpoint {
     /// The `orientation` attribute of a parameter dataset: linear weights `[out, in]`, embedding
@@ -104,7 +114,8 @@ public enum Checkpoint {
     /// Writes a checkpoint atomically (temporary file, fsync, rename): a crash during the save
     /// leaves any previous file at `url` intact.
     public static func save(model: GPT2Model, optimizer: AdamW? = nil, progress: TrainingProgress? = nil,
-                            recipe: String? = nil, projection: String? = nil, tokenizer: String? = nil, to url: URL) throws {
+                            recipe: String? = nil, projection: String? = nil, tokenizer: String? = nil, quantization: String? = nil,
+                            to url: URL) throws {
         if let problem = progress?.problem { throw CheckpointError(file: url.path, message: "not saved: training progress \(problem)") }
         do { try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true) } catch {
             throw CheckpointError(file: url.path, message: "cannot create its folder: \(FileSystemReason.of(error, path: url.deletingLastPathComponent().path))")
@@ -125,7 +136,29 @@ public enum Checkpoint {
             if let projection { try file.setAttribute("projection", .string(projection)) }
             if let tokenizer { try file.setAttribute("tokenizer_fingerprint", .string(tokenizer)) }
             try file.createGroup("/params")
+            let format = model.weightFormat
+            if format != .float32 {
+                try file.setAttribute("weights", .string(format.rawValue))
+                if let quantization { try file.setAttribute("quantization", .string(quantization)) }
+                try file.createGroup("/packed")
+                if format == .int8 { try file.createGroup("/scales") }
+            }
             for (name, p) in model.namedParameters {
+                if let packed = p.packed {
+                    let ds = "/packed/\(name)"
+                    switch packed.format {
+                    case .int8:
+                        try file.write(packed.int8Values, shape: packed.shape, to: ds)
+                        try file.write(packed.scales, shape: [packed.rows, packed.groupsPerRow], to: "/scales/\(name)")
+                    case .bf16:
+                        try file.write(packed.bf16Bits, shape: packed.shape, to: ds)
+                    case .float32:
+                        break
+                    }
+                    try file.setAttribute("format", .string(packed.format.rawValue), on: ds)
+                    try file.setAttribute("row_length", .int64(Int64(packed.rowLength)), on: ds)
+                    continue
+                }
                 try file.write(p.value, to: "/params/\(name)")
                 if let orientation = Checkpoint.orientation(of: name, rank: p.value.rank) {
                     try file.setAttribute("orientation", .string(orientation), on: "/params/\(name)")
@@ -167,9 +200,19 @@ public enum Checkpoint {
         // Names and shapes from the config alone (no random numbers drawn); each dataset is read
         // straight into its parameter.
         let model = try GPT2Model.shapeOnly(config)
+        let weights = try file.hasAttribute("weights") ? try file.stringAttribute("weights") : "float32"
+        guard let format = WeightFormat(rawValue: weights) else {
+            throw fail("root attribute weights is '\(weights.prefix(40))', expected float32, bf16 or int8")
+        }
+        var packedByName: [String: PackedWeights] = [:]
         try model.assignParameters(missing: nil, mismatch: { name, t, p in
             fail("dataset /params/\(name) has shape \(describe(t.shape)), the model config needs \(describe(p.shape))")
         }) { name, p in
+            if format != .float32, try file.isDataset("/packed/\(name)") {
+                let packed = try readPacked(file, name: name, shape: p.shape, format: format, fail: fail)
+                packedByName[name] = packed
+                return packed.dequantized()
+            }
             let ds = "/params/\(name)"
             guard try file.isDataset(ds) else { throw fail("dataset \(ds) is missing (the model config needs it)") }
             let stored = try file.shape(of: ds)
@@ -180,14 +223,23 @@ public enum Checkpoint {
             if let bad = t.firstNonFinite() { throw fail("dataset \(ds) holds a non-finite value (\(t.scalar(at: bad))) at element \(bad)") }
             return t
         }
+        for (name, p) in model.namedParameters { if let packed = packedByName[name] { p.packed = packed } }
         let params = Dictionary(model.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
+        if format != .float32 {
+            for group in ["/packed", "/scales"] where try file.isGroup(group) {
+                if let extra = try file.datasetPaths(under: group).first(where: { packedByName[String($0.dropFirst(group.count + 1))] == nil }) {
+                    throw fail("dataset \(extra) is not a packed parameter of the model its model_config describes")
+                }
+            }
+        }
         // The config must describe the file: a dataset it does not name (another layer count or
         // head, a renamed parameter) means the two disagree.
         if let extra = try file.datasetPaths(under: "/params").first(where: { params[String($0.dropFirst("/params/".count))] == nil }) {
             throw fail("dataset \(extra) is not a parameter of the model its model_config describes (\(config.nLayer) layers, linear \(config.linearSpec)); the config and the weights disagree")
         }
         var contents = CheckpointContents(config: config, model: model, optimizerStep: nil, optimizerHyper: nil,
-                                          m: [:], v: [:], progress: nil, recipe: nil, projection: nil, tokenizerFingerprint: nil)
+                                          m: [:], v: [:], progress: nil, recipe: nil, projection: nil, tokenizerFingerprint: nil,
+                                          quantization: nil)
         if try file.hasAttribute("progress") {
             let text = try file.stringAttribute("progress")
             do { contents.progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(text.utf8)) } catch {
@@ -196,6 +248,7 @@ public enum Checkpoint {
             if let problem = contents.progress?.problem { throw fail("attribute progress: \(problem)") }
         }
         if try file.hasAttribute("recipe") { contents.recipe = try file.stringAttribute("recipe") }
+        if try file.hasAttribute("quantization") { contents.quantization = try file.stringAttribute("quantization") }
         if try file.hasAttribute("projection") { contents.projection = try file.stringAttribute("projection") }
         if try file.hasAttribute("tokenizer_fingerprint") { contents.tokenizerFingerprint = try file.stringAttribute("tokenizer_fingerprint") }
         if includeOptimizer, try file.isGroup("/optimizer") {
@@ -215,6 +268,35 @@ public enum Checkpoint {
             }
         }
         return contents
+    }
+
+    /// One packed parameter: `/packed/<name>` (and `/scales/<name>` for int8), validated against
+    /// the parameter's shape and the file's format.
+    static func readPacked(_ file: HDF5File, name: String, shape: [Int], format: WeightFormat,
+                           fail: (String) -> CheckpointError) throws -> PackedWeights {
+        let ds = "/packed/\(name)"
+        let stored = try file.shape(of: ds)
+        guard stored == shape else { throw fail("dataset \(ds) has shape \(describe(stored)), the model config needs \(describe(shape))") }
+        let own = try file.hasAttribute("format", of: ds) ? try file.stringAttribute("format", of: ds) : ""
+        guard own == format.rawValue else { throw fail("dataset \(ds) has format '\(own.prefix(20))', the file's weights are \(format)") }
+        let rowLength = try file.int64Attribute("row_length", of: ds)
+        let expected = GPT2Model.packedRowLength(name, shape: shape)
+        guard rowLength == Int64(expected) else { throw fail("dataset \(ds) has row_length \(rowLength), expected \(expected) for its shape") }
+        do {
+            switch format {
+            case .int8:
+                let groups = (expected + PackedWeights.groupSize - 1) / PackedWeights.groupSize
+                let rows = shape.reduce(1, *) / expected
+                return try PackedWeights(format: .int8, shape: shape, rowLength: expected, int8Values: try file.read(ds, as: Int8.self),
+                                         scales: try file.read("/scales/\(name)", as: Float.self, expectedShape: [rows, groups]), what: ds)
+            case .bf16:
+                return try PackedWeights(format: .bf16, shape: shape, rowLength: expected, bf16Bits: try file.read(ds, as: UInt16.self), what: ds)
+            case .float32:
+                throw fail("dataset \(ds) is packed but the file's weights are float32")
+            }
+        } catch let e as TensorError {
+            throw fail(e.description)
+        }
     }
 
     /// The recipe text a checkpoint records (nil if none), without reading its tensors.

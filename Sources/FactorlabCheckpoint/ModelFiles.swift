@@ -1,4 +1,5 @@
 import FactorlabGPT2
+import FactorlabTensor
 import FactorlabRecords
 import FactorlabTokenizer
 import Foundation
@@ -14,6 +15,15 @@ public enum ModelFiles {
         public let checkpoint: CheckpointContents?
         /// A folder with vocab.json and merges.txt found beside the model, if any.
         public let tokenizerDirectory: URL?
+
+        /// Refuses a quantized model (`factorlab quantize`) for `purpose` (training, finetuning,
+        /// projection): its weights are inference-only.
+        public func requireFloatWeights(for purpose: String) throws {
+            let format = model.weightFormat
+            guard format == .float32 else {
+                throw GPT2Error.modelFile(file: source.path, message: "holds \(format) weights (factorlab quantize): quantized models are for inference only (eval, generate, bench); \(purpose) needs the float32 checkpoint it was made from")
+            }
+        }
     }
 
     public static func load(_ path: String) throws -> Loaded {

@@ -22,6 +22,7 @@ public enum FinetuneRun {
     /// nothing (a model without a matching head gets a fresh, untrained one: chance level).
     public static func run(_ recipe: FinetuneRecipe, evalOnly: Bool = false, hooks: Hooks = Hooks()) throws -> FinetuneResult {
         let loaded = try ModelFiles.load(recipe.initFrom)
+        try loaded.requireFloatWeights(for: "finetuning")
         let codec = try BPECodec(try ModelFiles.tokenizer(recipe.tokenizer, for: loaded))
         hooks.log("model \(loaded.source.path): \(loaded.model.parameterCount) parameters, mlp \(loaded.model.config.mlpSpec)")
         switch recipe.task {

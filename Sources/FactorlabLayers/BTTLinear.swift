@@ -151,6 +151,15 @@ public final class BTTLinear: BlockFactorLayer {
         try pair(inFeatures: inFeatures, outFeatures: outFeatures, rank: rank).multiply(x, core1, core2, bias: bias, name: "btt")
     }
 
+    /// The same map as a plain (unnormalized) BTT layer whose cores are this one's effective
+    /// cores: for inference, where the normalization's scales are constants (quantization folds
+    /// them before packing the cores).
+    public func folded() throws -> BTTLinear {
+        let (w1, w2) = Tape.withoutRecording { effectiveCores() }
+        return try BTTLinear(inFeatures: inFeatures, outFeatures: outFeatures, core1: w1.value.contiguousCopy(),
+                             core2: w2.value.contiguousCopy(), bias: bias?.value.contiguousCopy())
+    }
+
     /// The cores the forward multiplies with: the parameters, or their normalized versions.
     func effectiveCores() -> (Variable, Variable) {
         guard let gamma1, let gamma2 else { return (core1.variable, core2.variable) }

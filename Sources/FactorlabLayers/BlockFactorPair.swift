@@ -52,7 +52,10 @@ struct BlockFactorPair {
         withExtendedLifetime((xin, w1, w2, biasValue)) {
             // One row (batch-1 generation): streaming matrix-vector products instead of GEMMs with M = 1.
             let single = rows == 1
-            if single {
+            if single, let p1 = w1v.packed {
+                Kernels.packedMatMul(p1, xin.unsafeBase, ldx: n, y1.unsafeBase, ldy: mid, inputRows: 1, blocks: blocks1,
+                                     xStride: in1, yStride: out1, accumulate: false)
+            } else if single {
                 Kernels.blockMatVec(w1.unsafeBase, xin.unsafeBase, y1.unsafeBase, blocks: blocks1, rowsPerBlock: out1, cols: in1,
                                     xStride: in1, yStride: out1, accumulate: false)
             } else {
@@ -66,7 +69,10 @@ struct BlockFactorPair {
                 fillRows(out.unsafeBase, rows: rows, with: UnsafePointer(biasValue.unsafeBase), count: m)
                 beta = 1
             }
-            if single {
+            if single, let p2 = w2v.packed {
+                Kernels.packedMatMul(p2, z.unsafeBase, ldx: mid, y2.unsafeBase, ldy: m, inputRows: 1, blocks: blocks2,
+                                     xStride: in2, yStride: out2, accumulate: beta == 1)
+            } else if single {
                 Kernels.blockMatVec(w2.unsafeBase, z.unsafeBase, y2.unsafeBase, blocks: blocks2, rowsPerBlock: out2, cols: in2,
                                     xStride: in2, yStride: out2, accumulate: beta == 1)
             } else {

@@ -244,6 +244,7 @@ public final class Trainer {
         }
         if let initFrom = recipe.model.initFrom {
             let loaded = try ModelFiles.load(initFrom)
+            try loaded.requireFloatWeights(for: "training (model.init_from)")
             // Compute is cumulative: the training behind the starting weights counts.
             progress.flops = loaded.checkpoint?.progress?.flops ?? 0
             guard loaded.model.config.vocabSize >= tokenizer.vocabularySize else {

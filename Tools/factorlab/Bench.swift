@@ -30,6 +30,9 @@ struct Bench: ParsableCommand {
             help: "Linear specs for the model suite, each one argument: 'dense' 'monarch:4' 'mlp=monarch:4,attn=monarch:4,head=lowrank:256' (an argument of bare kinds separated by commas is a list, as before).")
     var modelKinds: [String] = ["dense", "monarch:4"]
 
+    @Option(help: "Model suite: weight formats to measure each spec in (float32, bf16, int8; comma-separated). Quantized models skip the training step.")
+    var weights: String = "float32"
+
     @Option(help: "Model suite: also train this many steps and report resident-memory growth (0: skip).")
     var growthSteps: Int = 0
 
@@ -66,15 +69,21 @@ struct Bench: ParsableCommand {
         let modelKindList = modelSpecs
         for spec in modelKindList { _ = try ModelBench.setups[0].config(linear: spec) }
         let progress: (String) -> Void = { Console.progress("bench: \($0)") }
+        let formats = try weights.split(separator: ",").map { w -> WeightFormat in
+            guard let f = WeightFormat(rawValue: String(w)) else { throw ValidationError("--weights: '\(w)' is not float32, bf16 or int8") }
+            return f
+        }
 
         if worker {
             // One model configuration, in this process; figures as [key, value, unit] for the parent.
             var rows: [[Any]] = []
             for s in setups {
                 for spec in modelKindList {
-                    for f in try ModelBench.run(s, linear: spec, repeats: repeats, minSeconds: minSeconds, growthSteps: growthSteps,
-                                                monarchSerialBlocks: monarchSerialBlocks, progress: progress) {
-                        rows.append([f.key, f.value, f.unit])
+                    for w in formats {
+                        for f in try ModelBench.run(s, linear: spec, weights: w, repeats: repeats, minSeconds: minSeconds, growthSteps: growthSteps,
+                                                    monarchSerialBlocks: monarchSerialBlocks, progress: progress) {
+                            rows.append([f.key, f.value, f.unit])
+                        }
                     }
                 }
             }
@@ -93,7 +102,7 @@ struct Bench: ParsableCommand {
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
         if suites.contains("memory") { figures += MemoryBench.run(repeats: repeats, progress: progress) }
         if suites.contains("model") {
-            figures += try modelSuite(setups: setups, kinds: modelKindList, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,
+            figures += try modelSuite(setups: setups, kinds: modelKindList, formats: formats, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,
                                       readGBps: figures.first { $0.key == "memory.read_gbps_all_threads" }?.value, progress: progress)
         }
         Console.endProgress()
@@ -111,22 +120,24 @@ struct Bench: ParsableCommand {
 
     /// Each (model, kind) runs in a child process (`bench --worker`), so that its peak resident
     /// memory is its own; then speed-ups over dense and the fraction of the sgemm ceiling.
-    func modelSuite(setups: [ModelBench.Setup], kinds: [String], sgemm: Double?, readGBps: Double?,
+    func modelSuite(setups: [ModelBench.Setup], kinds: [String], formats: [WeightFormat], sgemm: Double?, readGBps: Double?,
                     progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
         for s in setups {
             for spec in kinds {
-                progress("\(s.name) \(spec)")
-                out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", spec,
-                                      "--repeats", String(repeats), "--min-seconds", String(minSeconds),
-                                      "--growth-steps", String(growthSteps)] + (monarchSerialBlocks ? ["--monarch-serial-blocks"] : []))
+                for w in formats {
+                    progress("\(s.name) \(spec) \(w)")
+                    out += try runWorker(["bench", "--worker", "--models", s.name, "--model-kinds", spec, "--weights", w.rawValue,
+                                          "--repeats", String(repeats), "--min-seconds", String(minSeconds),
+                                          "--growth-steps", String(growthSteps)] + (monarchSerialBlocks ? ["--monarch-serial-blocks"] : []))
+                }
             }
         }
         let ceiling = sgemm ?? KernelBench.gemm(sizes: [2048], repeats: 3, progress: progress).first { $0.key == "gemm.2048.raw_gflops" }!.value
         let bandwidth = readGBps ?? MemoryBench.run(megabytes: 256, repeats: 3, progress: progress)
             .first { $0.key == "memory.read_gbps_all_threads" }?.value
         if readGBps == nil, let bandwidth { out.append(BenchFigure("memory.read_gbps_all_threads", bandwidth, "GB/s")) }
-        return out + ModelBench.derivedFigures(out, setups: setups, specs: kinds, sgemmGFLOPs: ceiling, readGBps: bandwidth)
+        return out + ModelBench.derivedFigures(out, setups: setups, specs: kinds, weights: formats, sgemmGFLOPs: ceiling, readGBps: bandwidth)
     }
 
     func runWorker(_ args: [String]) throws -> [BenchFigure] {

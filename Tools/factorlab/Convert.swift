@@ -120,6 +120,7 @@ struct Factorize: ParsableCommand {
 
     func run() throws {
         let loaded = try ModelFiles.load(model)
+        try loaded.requireFloatWeights(for: "projection")
         let target = kind ?? mlp ?? ""
         let report: ProjectionReport
         if let sites = try blockSites() {

@@ -1,0 +1,304 @@
+// Weight-only low precision: a weight tensor stored as bfloat16 or as int8 with group-wise scales,
+// and the kernels that multiply by it without ever forming the float32 matrix.
+//
+// The layout (documented for users in README, "Low-precision weights"):
+//   - The tensor is viewed as rows of `rowLength` contiguous elements (for a linear weight [out, in]
+//     a row is one output's weights, the dot-product dimension; for block factors [b, out, in] the
+//     same; for butterfly twiddles a row is one level of one block).
+//   - bf16: each element is the top 16 bits of its float32, rounded to nearest, ties to even
+//     (torch's `.to(torch.bfloat16)`); dequantized exactly by shifting back.
+//   - int8 (llama.cpp's Q8_0 layout, with a float32 scale where Q8_0 has a float16 one): each row is
+//     cut into groups of 32 (the last one shorter when 32 does not divide the row); a group with
+//     largest magnitude a gets the scale d = a / 127 (float32 division) and stores
+//     q = clamp(round(w / d), -127, 127), round to nearest with ties away from zero; d = 0 gives q = 0.
+//     The dequantized weight is Float(q) * d. 1.125 bytes per weight.
+// Q8_0 over per-output-channel scales: a group of 32 bounds the damage one outlier weight can do to
+// its neighbours' precision, which matters for the small, unevenly scaled factors of Monarch and BTT;
+// the scale costs 0.125 bytes per weight. Float32 scales because this toolchain has no Float16 on
+// x86-64 Linux, and they make the dequantized value a single float32 product.
+
+/// How a model's weight matrices are stored for inference.
+public enum WeightFormat: String, Sendable, CaseIterable, Codable {
+    case float32, bf16, int8
+
+    /// Bytes per weight, scales included (int8: one float32 scale per group of 32).
+    public var bytesPerWeight: Double {
+        switch self {
+        case .float32: return 4
+        case .bf16: return 2
+        case .int8: return 1 + 4.0 / Double(PackedWeights.groupSize)
+        }
+    }
+}
+
+/// One weight tensor in bf16 or int8 (see the layout above). Immutable once made.
+public final class PackedWeights: @unchecked Sendable {
+    public static let groupSize = 32
+
+    public let format: WeightFormat
+    /// The tensor's logical shape.
+    public let shape: [Int]
+    /// Elements per row and number of rows (rows * rowLength = the element count).
+    public let rowLength: Int, rows: Int
+    /// Scale groups per row (int8).
+    public var groupsPerRow: Int { (rowLength + PackedWeights.groupSize - 1) / PackedWeights.groupSize }
+    /// int8: the quantized values, row-major, and the scales [rows, groupsPerRow].
+    public let int8Values: [Int8]
+    public let scales: [Float]
+    /// bf16: the bit patterns, row-major.
+    public let bf16Bits: [UInt16]
+
+    /// Bytes of weight data (values and scales), what a product reads from memory.
+    public var byteCount: Int { int8Values.count + 4 * scales.count + 2 * bf16Bits.count }
+    public var count: Int { rows * rowLength }
+
+    /// Quantizes `tensor` (any shape; rows of `rowLength`, default its last axis) to `format`
+    /// (bf16 or int8). Fails for float32 (nothing to pack) and for non-finite values.
+    public init(quantizing tensor: Tensor, format: WeightFormat, rowLength: Int? = nil) throws {
+        let t = tensor.contiguous()
+        let n = t.count
+        let len = rowLength ?? (t.shape.last ?? 1)
+        guard format != .float32 else { throw TensorError("quantize", "float32 is not a packed format") }
+        guard len >= 1, n % len == 0 else {
+            throw TensorError("quantize", "row length \(len) does not divide the \(n) elements of \(describe(t.shape))")
+        }
+        if let bad = t.firstNonFinite() { throw TensorError("quantize", "element \(bad) is not finite (\(t.scalar(at: bad)))") }
+        self.format = format
+        shape = t.shape
+        self.rowLength = len
+        rows = n / len
+        let src = UnsafeBufferPointer(start: t.unsafeBase, count: n)
+        switch format {
+        case .bf16:
+            bf16Bits = src.map(PackedWeights.bf16Bits)
+            int8Values = []
+            scales = []
+        case .int8:
+            let g = PackedWeights.groupSize, groups = (len + g - 1) / g
+            var q = [Int8](repeating: 0, count: n), s = [Float](repeating: 0, count: rows * groups)
+            for r in 0..<rows {
+                for k in 0..<groups {
+                    let lo = r * len + k * g, hi = r * len + min(len, (k + 1) * g)
+                    var amax: Float = 0
+                    for i in lo..<hi { amax = max(amax, abs(src[i])) }
+                    let d = amax / 127
+                    s[r * groups + k] = d
+                    guard d > 0 else { continue }
+                    for i in lo..<hi { q[i] = Int8(max(-127, min(127, (src[i] / d).rounded()))) }
+                }
+            }
+            int8Values = q
+            scales = s
+            bf16Bits = []
+        case .float32:
+            fatalError("unreachable")
+        }
+        _ = t
+    }
+
+    /// Packed data read from a file, validated: sizes against the shape, int8 values in
+    /// [-127, 127], scales finite and non-negative. Errors name `what`.
+    public init(format: WeightFormat, shape: [Int], rowLength: Int, int8Values: [Int8] = [], scales: [Float] = [],
+                bf16Bits: [UInt16] = [], what: String) throws {
+        func fail(_ m: String) -> TensorError { TensorError(what, m) }
+        guard shape.allSatisfy({ $0 >= 0 }), let n = try? Tensor.checkedCount(shape) else { throw fail("shape \(shape) is not a tensor shape") }
+        guard rowLength >= 1, n % rowLength == 0 else { throw fail("row length \(rowLength) does not divide the \(n) elements of \(describe(shape))") }
+        let rows = n / rowLength, groups = (rowLength + PackedWeights.groupSize - 1) / PackedWeights.groupSize
+        switch format {
+        case .int8:
+            guard int8Values.count == n else { throw fail("holds \(int8Values.count) int8 values, the shape \(describe(shape)) needs \(n)") }
+            guard scales.count == rows * groups else {
+                throw fail("holds \(scales.count) scales, \(rows) rows of \(rowLength) in groups of \(PackedWeights.groupSize) need \(rows * groups)")
+            }
+            if let i = int8Values.firstIndex(of: -128) { throw fail("int8 value -128 at element \(i) (the format uses -127...127)") }
+            if let i = scales.firstIndex(where: { !$0.isFinite || $0 < 0 }) { throw fail("scale \(i) is \(scales[i]), expected a finite value >= 0") }
+        case .bf16:
+            guard bf16Bits.count == n else { throw fail("holds \(bf16Bits.count) bf16 values, the shape \(describe(shape)) needs \(n)") }
+            if let i = bf16Bits.firstIndex(where: { $0 & 0x7F80 == 0x7F80 }) { throw fail("bf16 element \(i) is not finite") }
+        case .float32:
+            throw fail("float32 is not a packed format")
+        }
+        self.format = format
+        self.shape = shape
+        self.rowLength = rowLength
+        self.rows = rows
+        self.int8Values = format == .int8 ? int8Values : []
+        self.scales = format == .int8 ? scales : []
+        self.bf16Bits = format == .bf16 ? bf16Bits : []
+    }
+
+    /// float32 -> bfloat16 bits, round to nearest, ties to even (NaN stays a quiet NaN).
+    @inline(__always)
+    public static func bf16Bits(_ x: Float) -> UInt16 {
+        let b = x.bitPattern
+        if x.isNaN { return UInt16(truncatingIfNeeded: b >> 16) | 0x0040 }
+        return UInt16(truncatingIfNeeded: (b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16)
+    }
+
+    /// The float32 tensor these weights stand for.
+    public func dequantized() -> Tensor {
+        let t = Tensor(uninitializedShape: shape)
+        for r in 0..<rows { dequantizeRow(r, into: t.unsafeBase + r * rowLength) }
+        return t
+    }
+
+    /// Row `r`, dequantized into `out` (rowLength floats).
+    @inline(__always)
+    func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
+        let len = rowLength
+        switch format {
+        case .bf16:
+            bf16Bits.withUnsafeBufferPointer { b in
+                let p = b.baseAddress! + r * len
+                for i in 0..<len { out[i] = Float(bitPattern: UInt32(p[i]) << 16) }
+            }
+        case .int8:
+            int8Values.withUnsafeBufferPointer { qb in
+                scales.withUnsafeBufferPointer { sb in
+                    let g = PackedWeights.groupSize, groups = (len + g - 1) / g
+                    let q = qb.baseAddress! + r * len, s = sb.baseAddress! + r * groups
+                    for k in 0..<groups {
+                        let d = s[k]
+                        for i in (k * g)..<min(len, (k + 1) * g) { out[i] = Float(q[i]) * d }
+                    }
+                }
+            }
+        case .float32:
+            break
+        }
+    }
+}
+
+extension Kernels {
+    /// y = x W^T for a packed W viewed as `blocks` blocks of `rowsPerBlock` rows (of the packed
+    /// row length, `cols`): for each of `inputRows` rows i of x, each block b and row o,
+    /// y[i * ldy + b * yStride + o] (+)= dot(W[b, o, :], x[i * ldx + b * xStride ..< + cols]).
+    /// A dense [out, in] weight is one block (xStride = yStride = 0); Monarch and BTT factors
+    /// [b, out, in] use the strides of ``blockMatVec(_:_:_:blocks:rowsPerBlock:cols:xStride:yStride:accumulate:)``.
+    ///
+    /// Each weight row is read from memory once for all input rows: with one input row the row is
+    /// dequantized in registers and multiplied at once; with several it is dequantized into a
+    /// small per-thread buffer and each input row takes its dot product from there. The weight
+    /// rows are split across the worker threads. The result equals, to float32 rounding of a
+    /// different summation order at most, x times ``PackedWeights/dequantized()`` (the same
+    /// dequantized values are used; `packedRowsMatchFloat` in the tests checks it exactly for the
+    /// buffered path).
+    public static func packedMatMul(_ w: PackedWeights, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+                                    inputRows: Int, blocks: Int = 1, xStride: Int = 0, yStride: Int = 0, accumulate: Bool) {
+        let cols = w.rowLength, total = w.rows
+        precondition(blocks >= 1 && total % blocks == 0, "packedMatMul: \(total) rows do not split into \(blocks) blocks")
+        let rowsPerBlock = total / blocks
+        let (sx, sy) = (SendablePointer(x), SendablePointer(y))
+        let isInt8 = w.format == .int8
+        func body(_ range: Range<Int>, q: UnsafePointer<Int8>?, s: UnsafePointer<Float>?, h: UnsafePointer<UInt16>?) {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: inputRows == 1 ? 1 : cols) { buffer in
+                let row = buffer.baseAddress!
+                var r = range.lowerBound
+                while r < range.upperBound {
+                    let b = r / rowsPerBlock, o = r - b * rowsPerBlock
+                    let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
+                    if inputRows == 1 {
+                        let d = isInt8 ? dotInt8(q! + r * cols, s! + r * w.groupsPerRow, xb, cols) : dotBF16(h! + r * cols, xb, cols)
+                        yb.pointee = accumulate ? yb.pointee + d : d
+                        r += 1
+                    } else {
+                        w.dequantizeRow(r, into: row)
+                        var i = 0
+                        while i + 4 <= inputRows {
+                            // Four input rows per pass over the dequantized row: one load of w for four products.
+                            let d = dotRows4(row, xb + i * ldx, ldx, cols)
+                            for k in 0..<4 {
+                                let out = yb + (i + k) * ldy
+                                out.pointee = accumulate ? out.pointee + d[k] : d[k]
+                            }
+                            i += 4
+                        }
+                        while i < inputRows {
+                            let d = dot4(row, xb + i * ldx, cols)
+                            let out = yb + i * ldy
+                            out.pointee = accumulate ? out.pointee + d : d
+                            i += 1
+                        }
+                        r += 1
+                    }
+                }
+            }
+        }
+        w.int8Values.withUnsafeBufferPointer { qb in
+            w.scales.withUnsafeBufferPointer { sb in
+                w.bf16Bits.withUnsafeBufferPointer { hb in
+                    let (q, s, h) = (UncheckedSendable(qb.baseAddress), UncheckedSendable(sb.baseAddress), UncheckedSendable(hb.baseAddress))
+                    Parallel.forRange(total, costPerItem: cols * inputRows) { range in
+                        body(range, q: q.value, s: s.value, h: h.value)
+                    }
+                }
+            }
+        }
+    }
+
+    /// sum_i (q[i] * d[group of i]) x[i] over one int8 row of n, groups of 32: each group's
+    /// products are accumulated in 8 lanes, scaled once, and added to the row's accumulator.
+    @inline(__always)
+    static func dotInt8(_ q: UnsafePointer<Int8>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var acc = SIMD8<Float>()
+        var total: Float = 0
+        var j = 0, k = 0
+        while j + 32 <= n {
+            let raw = UnsafeRawPointer(q + j)
+            let a = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(as: SIMD8<Int8>.self))) * load8(x + j)
+            let b = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self))) * load8(x + j + 8)
+            let c = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self))) * load8(x + j + 16)
+            let e = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self))) * load8(x + j + 24)
+            acc += ((a + b) + (c + e)) * d[k]
+            j += 32
+            k += 1
+        }
+        if j < n {
+            // The last, shorter group.
+            var s: Float = 0
+            while j < n { s += Float(q[j]) * x[j]; j += 1 }
+            total += s * d[k]
+        }
+        return laneSum(acc) + total
+    }
+
+    /// dot(w, x_k) for the four rows x_k = x + k * ldx, over n floats: each load of w serves four products.
+    @inline(__always)
+    static func dotRows4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int) -> SIMD4<Float> {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        let (x0, x1, x2, x3) = (x, x + ldx, x + 2 * ldx, x + 3 * ldx)
+        var j = 0
+        while j + 8 <= n {
+            let wv = load8(w + j)
+            a0 += wv * load8(x0 + j)
+            a1 += wv * load8(x1 + j)
+            a2 += wv * load8(x2 + j)
+            a3 += wv * load8(x3 + j)
+            j += 8
+        }
+        var out = SIMD4<Float>(laneSum(a0), laneSum(a1), laneSum(a2), laneSum(a3))
+        while j < n {
+            out += SIMD4(x0[j], x1[j], x2[j], x3[j]) * w[j]
+            j += 1
+        }
+        return out
+    }
+
+    /// dot(bf16 row, x) over n: the bits widened to float32 in registers.
+    @inline(__always)
+    static func dotBF16(_ h: UnsafePointer<UInt16>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
+        var s0 = SIMD8<Float>(), s1 = SIMD8<Float>()
+        var j = 0
+        let raw = UnsafeRawPointer(h)
+        while j + 16 <= n {
+            let a = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * j, as: SIMD8<UInt16>.self)) &<< 16
+            let b = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * j + 16, as: SIMD8<UInt16>.self)) &<< 16
+            s0 += unsafeBitCast(a, to: SIMD8<Float>.self) * load8(x + j)
+            s1 += unsafeBitCast(b, to: SIMD8<Float>.self) * load8(x + j + 8)
+            j += 16
+        }
+        var total = laneSum(s0 + s1)
+        while j < n { total += Float(bitPattern: UInt32(h[j]) << 16) * x[j]; j += 1 }
+        return total
+    }
+}
