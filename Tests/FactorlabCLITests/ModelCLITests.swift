@@ -170,6 +170,36 @@ final class ModelCLITests: XCTestCase {
         }
     }
 
+    /// quantize end to end: the record on stdout, a checkpoint that eval and generate read (eval's
+    /// NLL close to the float model's), and training, factorize and overwriting the source refused.
+    func testQuantizeThroughTheCLI() throws {
+        let dir = try trainedRun()
+        try String(repeating: "Of Man's first disobedience, and the fruit of that forbidden tree. ", count: 20)
+            .write(to: dir.appendingPathComponent("q-eval.txt"), atomically: true, encoding: .utf8)
+        let evalArgs = ["--data", "q-eval.txt", "--json"]
+        let base = try json(try CLI.run(["eval", "--model", "runs/m"] + evalArgs, in: dir))
+        let baseNLL = try XCTUnwrap(base["nll_per_token"] as? Double)
+        for format in ["int8", "bf16"] {
+            let r = try json(try CLI.run(["quantize", "--model", "runs/m", "--weights", format, "--out", "q/\(format).h5", "--json"], in: dir))
+            XCTAssertEqual(r["format"] as? String, format)
+            let tensors = try XCTUnwrap(r["tensors"] as? [[String: Any]])
+            XCTAssertTrue(tensors.contains { $0["name"] as? String == "wte.weight" })
+            XCTAssertLessThan(try XCTUnwrap(r["weight_bytes"] as? Int), try XCTUnwrap(r["float32_bytes"] as? Int) / (format == "int8" ? 3 : 1))
+            let e = try json(try CLI.run(["eval", "--model", "q/\(format).h5"] + evalArgs, in: dir))
+            XCTAssertEqual(try XCTUnwrap(e["nll_per_token"] as? Double), baseNLL, accuracy: 0.01 * baseNLL, format)
+            let g = try CLI.run(["generate", "--model", "q/\(format).h5", "--prompt", "ROMEO:", "--max-tokens", "8", "--seed", "1"], in: dir)
+            XCTAssertEqual(g.status, 0, g.stderr)
+        }
+        for (args, expected) in [(["pretrain", "m.yaml", "--init-from", "q/int8.h5", "--set", "checkpoint.dir=runs/q"], "quantized models are for inference only"),
+                                 (["factorize", "--model", "q/int8.h5", "--kind", "lowrank:4", "--out", "z.h5"], "projection needs the float32 checkpoint"),
+                                 (["quantize", "--model", "q/bf16.h5", "--weights", "int8", "--out", "q/bf16.h5"], "is the source model itself"),
+                                 (["quantize", "--model", "runs/m", "--weights", "int4", "--out", "z.h5"], "--weights must be bf16 or int8")] {
+            let bad = try CLI.run(args, in: dir)
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.stderr.contains(expected), "\(args): \(bad.stderr)")
+        }
+    }
+
     /// The model suite of `factorlab bench` reports every measure under its documented key, each a
     /// positive finite number, and the speed-up is the ratio of the two kinds' tokens/s. (Timings
     /// themselves are not asserted: they belong to the benchmark, not to tests.)

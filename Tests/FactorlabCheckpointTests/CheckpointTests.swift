@@ -60,6 +60,70 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(opt2.m.map(\.scalars), opt.m.map(\.scalars))
     }
 
+    /// A quantized model (int8 and bf16) saves its packed tensors under /packed and /scales and
+    /// reads back bit for bit; the float tensors stay in /params; tampered packed data is refused
+    /// with the dataset named; training from it is refused.
+    func testQuantizedCheckpointsRoundTripAndAreInferenceOnly() throws {
+        for format in [WeightFormat.int8, .bf16] {
+            let model = try smallModel()
+            let record = try model.quantize(format)
+            let url = dir.appendingPathComponent("\(format).h5")
+            try Checkpoint.save(model: model, quantization: record.json, to: url)
+            let c = try Checkpoint.read(url)
+            XCTAssertEqual(c.weightFormat, format)
+            XCTAssertEqual(c.quantization, record.json)
+            for (name, p) in model.namedParameters {
+                let q = try XCTUnwrap(c.model.namedParameters.first { $0.0 == name }?.1, name)
+                XCTAssertEqual(q.value.scalars, p.value.scalars, name)
+                XCTAssertEqual(q.packed?.int8Values, p.packed?.int8Values, name)
+                XCTAssertEqual(q.packed?.scales, p.packed?.scales, name)
+                XCTAssertEqual(q.packed?.bf16Bits, p.packed?.bf16Bits, name)
+                XCTAssertEqual(q.packed == nil, !GPT2Model.isPackable(name, shape: p.shape), name)
+            }
+            let file = try HDF5File(readingFrom: url)
+            XCTAssertTrue(try file.isDataset("/packed/h.0.mlp.c_fc.weight"))
+            XCTAssertEqual(try file.elementType(of: "/packed/h.0.mlp.c_fc.weight"), format == .int8 ? .int8 : .uint16)
+            XCTAssertFalse(try file.isDataset("/params/h.0.mlp.c_fc.weight"))
+            XCTAssertTrue(try file.isDataset("/params/h.0.mlp.c_fc.bias"))
+            try file.close()
+            let loaded = try ModelFiles.load(url.path)
+            XCTAssertThrowsError(try loaded.requireFloatWeights(for: "training")) {
+                XCTAssertTrue("\($0)".contains("quantized models are for inference only"), "\($0)")
+            }
+        }
+        // A negative scale in an otherwise valid file: the quantized checkpoint copied dataset by
+        // dataset with one scale changed.
+        let model = try smallModel()
+        try model.quantize(.int8)
+        let good = dir.appendingPathComponent("good.h5"), url = dir.appendingPathComponent("tampered.h5")
+        try Checkpoint.save(model: model, to: good)
+        let source = try HDF5File(readingFrom: good), copy = try HDF5File(creating: url)
+        for a in ["format", "model_config", "weights"] { try copy.setAttribute(a, .string(try source.stringAttribute(a))) }
+        try copy.setAttribute("format_version", .int64(try source.int64Attribute("format_version")))
+        for g in ["/params", "/packed", "/scales"] { try copy.createGroup(g) }
+        for ds in try source.datasetPaths(under: "/") {
+            let shape = try source.shape(of: ds)
+            switch try source.elementType(of: ds) {
+            case .int8: try copy.write(try source.read(ds, as: Int8.self), shape: shape, to: ds)
+            case .float32:
+                var values = try source.read(ds, as: Float.self)
+                if ds == "/scales/h.0.attn.c_proj.weight" { values[3] = -1 }
+                try copy.write(values, shape: shape, to: ds)
+            default: XCTFail("unexpected dataset type in \(ds)")
+            }
+            if ds.hasPrefix("/packed/") {
+                try copy.setAttribute("format", .string(try source.stringAttribute("format", of: ds)), on: ds)
+                try copy.setAttribute("row_length", .int64(try source.int64Attribute("row_length", of: ds)), on: ds)
+            }
+        }
+        try source.close()
+        try copy.close()
+        XCTAssertNoThrow(try Checkpoint.read(good))
+        XCTAssertThrowsError(try Checkpoint.read(url)) {
+            XCTAssertTrue("\($0)".contains("/packed/h.0.attn.c_proj.weight") && "\($0)".contains("expected a finite value >= 0"), "\($0)")
+        }
+    }
+
     func testLayoutIsReadableByTheHDF5Tools() throws {
         let url = dir.appendingPathComponent("layout.h5")
         try Checkpoint.save(model: try smallModel(), optimizer: try trained(try smallModel()), to: url)
