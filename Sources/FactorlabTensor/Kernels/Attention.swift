@@ -7,17 +7,20 @@ import Foundation
 // through BLAS leading dimensions (lda = 3C), so no tensor is permuted or copied per head.
 // Per (batch, head), with Q, K, V of shape [T, hd] and scale = 1/sqrt(hd):
 //   S = scale * Q K^T;  P = softmax over j <= i (causal), 0 above the diagonal;  O = P V.
-// The probabilities P [B, H, T, T] are kept for backward.
 //
 // Causal blocking: rows go in blocks of `rowBlock` queries, and a block's GEMMs only reach the
 // keys it can see (0 ..< end of the block), so the masked upper triangle is never multiplied:
-// about half the FLOPs of the full square at long T. Backward walks the blocks last to first, so
-// the last block (which sees every key) writes dK and dV and the earlier ones add into them.
+// about half the FLOPs of the full square at long T.
+//
+// Memory grows as T, not T^2 (the flash-attention scheme, on the CPU): the probabilities are
+// never kept. Forward computes one block of rows of P at a time in a per-thread buffer of
+// rowBlock x T floats; backward recomputes the same block (S by the same GEMM, then the same
+// row softmax, so P is bit for bit forward's) and uses it at once. The only extra work is that
+// GEMM and softmax again. Backward walks the blocks last to first, so the last block (which
+// sees every key) writes dK and dV and the earlier ones add into them.
 
 extension Kernels {
     public struct AttentionSaved {
-        /// Softmax probabilities [B, H, T, T], zero above the diagonal (before dropout).
-        public let probs: Tensor
         /// Attention dropout probability and the key its mask derives from.
         public let dropout: Float
         public let key: UInt64
@@ -67,6 +70,22 @@ extension Kernels {
     /// Query rows per causal block (see the file comment).
     public static let attentionRowBlock = 128
 
+    /// Rows r0 ..< r0 + rows of P for one (batch, head), written to `p` (row i at p + (i - r0) * t,
+    /// zero from column i + 1 to the block's last key): S by one GEMM against the visible keys,
+    /// then each row's softmax. Forward and backward both call this, so their P agree exactly.
+    @inline(__always)
+    static func probabilityBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int, t: Int, hd: Int, scale: Float,
+                                 r0: Int, rows: Int, p: UnsafeMutablePointer<Float>) {
+        let keys = r0 + rows
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
+                   a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: p, ldc: t)
+        for i in r0..<keys {
+            let row = p + (i - r0) * t
+            softmaxRow(row, row, i + 1)
+            (row + i + 1).update(repeating: 0, count: keys - i - 1)
+        }
+    }
+
     /// With `dropout` > 0, attention probabilities are dropped (inverted dropout) with a mask
     /// derived from `key`, as in GPT-2's attn_dropout. `rowBlock` is the causal block size
     /// (tests vary it; results agree to rounding).
@@ -75,43 +94,58 @@ extension Kernels {
         let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
         let x = qkv.contiguous()
         let out = Tensor(uninitializedShape: [b, t, c])
-        let probs = Tensor(uninitializedShape: [b, heads, t, t])
         let scale = 1 / Float(hd).squareRoot()
-        let blk = Swift.max(1, rowBlock)
+        let blk = Swift.max(1, Swift.min(rowBlock, t))
         let sx = SendablePointer(x.storage.base + x.offset), so = SendablePointer(out.storage.base)
-        let sp = SendablePointer(probs.storage.base)
-        forEachHead(batch: b, heads: heads, scratchCount: dropout > 0 ? t * t : 0) { bi, h, scratch in
+        forEachHead(batch: b, heads: heads, scratchCount: (dropout > 0 ? 2 : 1) * blk * t) { bi, h, scratch in
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
-            let p = sp.p + (bi * heads + h) * t * t
+            let p = scratch, dropped = scratch + blk * t
             let base = (bi * heads + h) * t * t
             var r0 = 0
             while r0 < t {
                 let rows = Swift.min(blk, t - r0), keys = r0 + rows
-                // S = scale * Q K^T for these rows, against the keys they can see.
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
-                           a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p + r0 * t, ldc: t)
-                for i in r0..<keys {
-                    let row = p + i * t
-                    softmaxRow(row, row, i + 1)
-                    (row + i + 1).update(repeating: 0, count: t - i - 1)
-                }
+                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p)
                 var weights = UnsafePointer(p)
                 if dropout > 0 {
                     for i in r0..<keys {
-                        for j in 0..<keys { scratch[i * t + j] = p[i * t + j] * dropoutScale(key: key, index: base + i * t + j, p: dropout) }
+                        let o = (i - r0) * t
+                        for j in 0..<keys { dropped[o + j] = p[o + j] * dropoutScale(key: key, index: base + i * t + j, p: dropout) }
                     }
-                    weights = UnsafePointer(scratch)
+                    weights = UnsafePointer(dropped)
                 }
                 BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys,
-                           a: weights + r0 * t, lda: t, b: v, ldb: 3 * c, c: so.p + (bi * t + r0) * c + h * hd, ldc: c)
+                           a: weights, lda: t, b: v, ldb: 3 * c, c: so.p + (bi * t + r0) * c + h * hd, ldc: c)
                 r0 = keys
             }
         }
         withExtendedLifetime(x) {}
-        return (out, AttentionSaved(probs: probs, dropout: dropout, key: key))
+        return (out, AttentionSaved(dropout: dropout, key: key))
     }
 
-    /// Gradient with respect to qkv, given the forward input and saved probabilities.
+    /// The probabilities P [B, H, T, T] (before dropout) that ``attentionForward`` uses, for tests
+    /// and inspection; training never forms them.
+    public static func attentionProbabilities(qkv: Tensor, heads: Int, rowBlock: Int = attentionRowBlock) throws -> Tensor {
+        let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
+        let x = qkv.contiguous()
+        let probs = Tensor(zeros: [b, heads, t, t])
+        let blk = Swift.max(1, Swift.min(rowBlock, t))
+        let sx = SendablePointer(x.storage.base + x.offset), sp = SendablePointer(probs.storage.base)
+        forEachHead(batch: b, heads: heads, scratchCount: 0) { bi, h, _ in
+            let q = sx.p + bi * t * 3 * c + h * hd
+            var r0 = 0
+            while r0 < t {
+                let rows = Swift.min(blk, t - r0)
+                probabilityBlock(q: q, k: q + c, ld: 3 * c, t: t, hd: hd, scale: 1 / Float(hd).squareRoot(), r0: r0, rows: rows,
+                                 p: sp.p + (bi * heads + h) * t * t + r0 * t)
+                r0 += rows
+            }
+        }
+        withExtendedLifetime(x) {}
+        return probs
+    }
+
+    /// Gradient with respect to qkv, given the forward input (the probabilities are recomputed
+    /// block by block; see the file comment).
     public static func attentionBackward(qkv: Tensor, heads: Int, saved: AttentionSaved, dout: Tensor,
                                          rowBlock: Int = attentionRowBlock) throws -> Tensor {
         let (b, t, c, hd) = try attentionDims(qkv, heads: heads)
@@ -121,58 +155,58 @@ extension Kernels {
         let x = qkv.contiguous(), dy = dout.contiguous()
         let dqkv = Tensor(uninitializedShape: qkv.shape)
         let scale = 1 / Float(hd).squareRoot()
-        let blk = Swift.max(1, rowBlock)
+        let blk = Swift.max(1, Swift.min(rowBlock, t))
         let sx = SendablePointer(x.storage.base + x.offset), sdy = SendablePointer(dy.storage.base + dy.offset)
-        let sp = SendablePointer(saved.probs.storage.base + saved.probs.offset)
         let sdq = SendablePointer(dqkv.storage.base)
         let drop = saved.dropout, key = saved.key
-        forEachHead(batch: b, heads: heads, scratchCount: drop > 0 ? 2 * t * t : t * t) { bi, h, scratch in
-            let dP = scratch
+        forEachHead(batch: b, heads: heads, scratchCount: (drop > 0 ? 3 : 2) * blk * t) { bi, h, scratch in
+            let p = scratch, dP = scratch + blk * t, pd = scratch + 2 * blk * t
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
             let dq = sdq.p + bi * t * 3 * c + h * hd, dk = dq + c, dv = dq + 2 * c
             let dO = sdy.p + bi * t * c + h * hd
-            let p = sp.p + (bi * heads + h) * t * t
             let base = (bi * heads + h) * t * t
             var r0 = ((t - 1) / blk) * blk // the last block first
             while r0 >= 0 {
                 let rows = Swift.min(blk, t - r0), keys = r0 + rows
                 let beta: Float = keys == t ? 0 : 1 // the last block covers every key and initializes dK, dV
+                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p)
                 // The probabilities actually used in forward (after dropout).
                 var used = UnsafePointer(p)
                 if drop > 0 {
-                    let pd = scratch + t * t
                     for i in r0..<keys {
-                        for j in 0..<keys { pd[i * t + j] = p[i * t + j] * dropoutScale(key: key, index: base + i * t + j, p: drop) }
+                        let o = (i - r0) * t
+                        for j in 0..<keys { pd[o + j] = p[o + j] * dropoutScale(key: key, index: base + i * t + j, p: drop) }
                     }
                     used = UnsafePointer(pd)
                 }
                 // dV += P'^T dO
                 BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
-                           a: used + r0 * t, lda: t, b: dO + r0 * c, ldb: c, beta: beta, c: dv, ldc: 3 * c)
+                           a: used, lda: t, b: dO + r0 * c, ldb: c, beta: beta, c: dv, ldc: 3 * c)
                 // dP' = dO V^T, then through the dropout mask: dP = dP' * mask
                 BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd,
-                           a: dO + r0 * c, lda: c, b: v, ldb: 3 * c, c: dP + r0 * t, ldc: t)
+                           a: dO + r0 * c, lda: c, b: v, ldb: 3 * c, c: dP, ldc: t)
                 if drop > 0 {
                     for i in r0..<keys {
-                        for j in 0..<keys { dP[i * t + j] *= dropoutScale(key: key, index: base + i * t + j, p: drop) }
+                        let o = (i - r0) * t
+                        for j in 0..<keys { dP[o + j] *= dropoutScale(key: key, index: base + i * t + j, p: drop) }
                     }
                 }
                 // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
                 for i in r0..<keys {
-                    let pr = p + i * t, dr = dP + i * t
+                    let pr = p + (i - r0) * t, dr = dP + (i - r0) * t
                     let dot = rowDot(pr, UnsafePointer(dr), i + 1)
                     for j in 0...i { dr[j] = scale * pr[j] * (dr[j] - dot) }
                     (dr + i + 1).update(repeating: 0, count: keys - i - 1)
                 }
                 // dQ = dS K (these rows only), dK += dS^T Q
                 BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys,
-                           a: dP + r0 * t, lda: t, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
+                           a: dP, lda: t, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
                 BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
-                           a: dP + r0 * t, lda: t, b: q + r0 * 3 * c, ldb: 3 * c, beta: beta, c: dk, ldc: 3 * c)
+                           a: dP, lda: t, b: q + r0 * 3 * c, ldb: 3 * c, beta: beta, c: dk, ldc: 3 * c)
                 r0 -= blk
             }
         }
-        withExtendedLifetime((x, dy, saved.probs)) {}
+        withExtendedLifetime((x, dy)) {}
         return dqkv
     }
 }
