@@ -28,6 +28,10 @@ extension Variable {
             } else if rows == 1 {
                 // One row (batch-1 generation): a streaming matrix-vector product on every core.
                 Kernels.matVec(wt.unsafeBase, x2.unsafeBase, y.unsafeBase, rows: outDim, cols: inDim, accumulate: bias != nil)
+            } else if rows <= Variable.fewRowLimit {
+                // A few rows (batched generation): W streamed once for all of them.
+                Kernels.matVecRows(wt.unsafeBase, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, rows: outDim, cols: inDim,
+                                   inputRows: rows, accumulate: bias != nil)
             } else {
                 BLAS.sgemm(transA: false, transB: !wTrans, m: rows, n: outDim, k: inDim,
                            a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: ldw,
@@ -52,6 +56,10 @@ extension Variable {
     /// above it the dequantized float32 copy goes through sgemm, which wins once the weights are
     /// reused across enough rows.
     public static let packedRowLimit = 16
+
+    /// Up to this many rows, a float32 product streams W once for all rows (``Kernels/matVecRows``)
+    /// instead of calling sgemm.
+    public static let fewRowLimit = 8
 
     /// The two gradient GEMMs of y = x W^T for dy [N, out], x [N, in], W [out, in]:
     /// dx = alpha dy W (reshaped to `xShape`) and dW = alpha dy^T x, each only when needed.

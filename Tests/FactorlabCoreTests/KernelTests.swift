@@ -254,4 +254,33 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// The few-rows product (batched generation): 1 to 9 input rows (four per pass and the rest),
+    /// with and without accumulation, against a double reference.
+    func testMatVecRowsMatchesADoubleReference() throws {
+        var rng = RandomGenerator(seed: 4)
+        for (rows, cols) in [(3, 7), (17, 33), (64, 100)] {
+            let w = Tensor.randomNormal([rows, cols], using: &rng)
+            for inputRows in 1...9 {
+                let x = Tensor.randomNormal([inputRows, cols], using: &rng)
+                for accumulate in [false, true] {
+                    let y = Tensor(shape: [inputRows, rows], repeating: 0.25)
+                    Kernels.matVecRows(w.unsafeBase, x.unsafeBase, ldx: cols, y.unsafeBase, ldy: rows, rows: rows, cols: cols,
+                                       inputRows: inputRows, accumulate: accumulate)
+                    for i in 0..<inputRows {
+                        for r in 0..<rows {
+                            var exact = accumulate ? 0.25 : 0, magnitude = 0.0
+                            for c in 0..<cols {
+                                let p = Double(w.scalar(at: r * cols + c)) * Double(x.scalar(at: i * cols + c))
+                                exact += p
+                                magnitude += abs(p)
+                            }
+                            XCTAssertEqual(Double(y.scalar(at: i * rows + r)), exact, accuracy: 1e-6 * magnitude + 1e-6,
+                                           "\(rows)x\(cols), \(inputRows) rows, accumulate \(accumulate), (\(i), \(r))")
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

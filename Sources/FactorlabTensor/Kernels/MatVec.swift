@@ -17,6 +17,34 @@ extension Kernels {
         }
     }
 
+    /// y[i, r] (+)= dot(W[r, :], x[i, :]) for a few input rows i < `inputRows` (x rows `ldx` apart,
+    /// y rows `ldy` apart): each row of W is read from memory once for all input rows, four input
+    /// rows per pass (batched generation, where sgemm with a handful of rows streams W poorly).
+    public static func matVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
+                                  ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool) {
+        let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
+        Parallel.forRange(rows, costPerItem: cols * inputRows) { range in
+            for r in range {
+                let wr = UnsafePointer(sw.p + r * cols)
+                var i = 0
+                while i + 4 <= inputRows {
+                    let d = dotRows4(wr, sx.p + i * ldx, ldx, cols)
+                    for k in 0..<4 {
+                        let out = sy.p + (i + k) * ldy + r
+                        out.pointee = accumulate ? out.pointee + d[k] : d[k]
+                    }
+                    i += 4
+                }
+                while i < inputRows {
+                    let d = dot4(wr, sx.p + i * ldx, cols)
+                    let out = sy.p + i * ldy + r
+                    out.pointee = accumulate ? out.pointee + d : d
+                    i += 1
+                }
+            }
+        }
+    }
+
     /// The block-diagonal product for one input row: for each block b and row o < rowsPerBlock,
     /// y[b * yStride + o] (+)= dot(W[b, o, :], x[b * xStride ..< b * xStride + cols]), W
     /// [blocks, rowsPerBlock, cols] row-major. All rows of all blocks are split across the worker
