@@ -64,6 +64,12 @@ public struct InferenceRecord: Codable, Equatable, Sendable {
     public var weightBytes: Int?
     /// Weight storage precision (`float32`, `bf16`, `int8`).
     public var weightPrecision: String?
+    /// Validation loss of the model as measured (the run's validation batches), so that a
+    /// low-precision variant is judged by its own loss.
+    public var valLoss: Double?
+    /// The same model with low-precision weights (`factorlab quantize`'s bf16 and int8), each
+    /// measured the same way: the inference budget's weight-only accelerators.
+    public var quantized: [InferenceRecord]?
 
     public init(latencyMsPerToken: Double, peakMemoryBytes: Int, prefixTokens: Int? = nil, forwardTokensPerSecond: Double? = nil,
                 forwardBatch: Int? = nil, parameters: Int? = nil, weightBytes: Int? = nil, weightPrecision: String? = nil) {
@@ -80,7 +86,7 @@ public struct InferenceRecord: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case latencyMsPerToken = "latency_ms_per_token", peakMemoryBytes = "peak_memory_bytes", prefixTokens = "prefix_tokens"
         case forwardTokensPerSecond = "forward_tokens_per_s", forwardBatch = "forward_batch", parameters
-        case weightBytes = "weight_bytes", weightPrecision = "weight_precision"
+        case weightBytes = "weight_bytes", weightPrecision = "weight_precision", valLoss = "val_loss", quantized
     }
 }
 

@@ -26,6 +26,7 @@ public struct ReportSummary: Codable, Equatable, Sendable {
     public var fits: [FitSummary]
     public var multipliers: [MultiplierEstimate]
     public var recommendations: [BudgetRecommendation]
+    public var inferenceRecommendations: [InferenceRecommendation]
     public var localMinimum: LocalMinimumResult?
     public var replicates: Int
     public var notes: [String]
@@ -45,6 +46,7 @@ public struct ReportSummary: Codable, Equatable, Sendable {
         }
         multipliers = analysis.multipliers
         recommendations = analysis.recommendations
+        inferenceRecommendations = analysis.inferenceRecommendations
         localMinimum = analysis.localMinimum
         replicates = analysis.replicateCount
         notes = analysis.notes

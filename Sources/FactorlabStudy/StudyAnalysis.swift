@@ -34,6 +34,10 @@ public struct StudyAnalysis: Sendable {
     public var multipliers: [MultiplierEstimate]
     public var budgets: [Double]
     public var recommendations: [BudgetRecommendation]
+    /// Every measured way to serve a size (family x size x weight precision) and the
+    /// recommendations for latency and weight-memory budgets.
+    public var inferenceArms: [InferenceArm]
+    public var inferenceRecommendations: [InferenceRecommendation]
     public var localMinimum: LocalMinimumResult?
     /// Number of seed replicates (0 when every size has one seed).
     public var replicateCount: Int
@@ -102,6 +106,7 @@ public struct StudyAnalysis: Sendable {
         let chosenBudgets = budgets ?? BudgetRecommendation.defaultBudgets(groups: groups)
         self.budgets = chosenBudgets
         recommendations = chosenBudgets.map { BudgetRecommendation.make(budget: $0, groups: groups) }
+        (inferenceArms, inferenceRecommendations) = InferenceRecommendation.all(groups)
         localMinimum = LocalMinimumResult.make(armGroups: armGroups, scratchGroups: groups)
     }
 

@@ -10,6 +10,10 @@ extension StudyReport {
         if !analysis.recommendations.isEmpty {
             md += "**Recommendations**\n\n" + analysis.recommendations.map { "- " + $0.sentence }.joined(separator: "\n") + "\n\n"
         }
+        if !analysis.inferenceRecommendations.isEmpty {
+            md += "**Recommendations for inference budgets**\n\n"
+                + analysis.inferenceRecommendations.map { "- " + $0.sentence }.joined(separator: "\n") + "\n\n"
+        }
         md += runsSection(analysis)
         md += curvesSection(analysis, plots: plots)
         md += fitSection(analysis)
@@ -134,6 +138,17 @@ extension StudyReport {
         }
         md += "Latency and inference peak memory come from run.json, training peak memory from summary.json (means over the "
             + "seeds that have them). The memory plot uses inference memory when any size has it, else training memory.\n\n"
+        if !analysis.inferenceArms.isEmpty {
+            md += "### Inference budgets: every way to serve each size\n\n"
+            md += "Each finished run is measured after training as trained (float32) and with its weights in bf16 and int8 "
+                + "(`factorlab quantize`'s rule), each with its own validation loss on the run's validation batches. Weight "
+                + "bytes are what one generated token reads and what a device must hold (means over seeds).\n\n"
+            md += table(["arm", "weights", "latency (ms/token)", "weight MiB", "val loss", "seeds"], analysis.inferenceArms.map { a in
+                [a.family == "dense" ? "dense \(a.size)" : "\(a.size) \(a.family)", a.weights, Fmt.fixed(a.latencyMsPerToken, 3),
+                 Fmt.fixed(a.weightBytes / 1_048_576, 2), Fmt.loss(a.valLoss), "\(a.seeds)"]
+            })
+            md += analysis.inferenceRecommendations.map { "- " + $0.sentence }.joined(separator: "\n") + "\n\n"
+        }
         return md
     }
 

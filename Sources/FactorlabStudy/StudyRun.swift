@@ -100,6 +100,11 @@ public struct StudyRun: Sendable {
         if let inference = config.inference {
             try check.positive("inference.latency_ms_per_token", inference.latencyMsPerToken)
             try check.positive("inference.peak_memory_bytes", inference.peakMemoryBytes)
+            for (i, v) in (inference.quantized ?? []).enumerated() {
+                try check.positive("inference.quantized[\(i)].latency_ms_per_token", v.latencyMsPerToken)
+                if let loss = v.valLoss { try check.check("inference.quantized[\(i)].val_loss", loss, "finite", loss.isFinite) }
+            }
+            if let loss = inference.valLoss { try check.check("inference.val_loss", loss, "finite", loss.isFinite) }
         }
         guard !config.family.isEmpty else { throw StudyDataError(.invalidValue, file: file, key: "family", "must not be empty") }
         try check.positive("parameters", config.parameters)

@@ -57,7 +57,31 @@ public enum InferenceMeasurement {
         let parameters = model.parameterCount
         return InferenceRecord(latencyMsPerToken: latency, peakMemoryBytes: max(peak, 1), prefixTokens: prefix,
                                forwardTokensPerSecond: Double(b * t) / median(seconds), forwardBatch: b, parameters: parameters,
-                               weightBytes: parameters * MemoryLayout<Float>.size, weightPrecision: "float32")
+                               weightBytes: model.weightBytes, weightPrecision: model.weightFormat.rawValue)
+    }
+
+    /// ``measure(_:options:seed:)`` of `model` as it is and of copies with bf16 and int8 weights
+    /// (in `quantized`), each with its validation loss from `validate` (the trainer's batches).
+    /// `model` itself is left unchanged.
+    public static func measureWithQuantized(_ model: GPT2Model, options: Options = Options(),
+                                            validate: (GPT2Model) throws -> Double?) throws -> InferenceRecord {
+        var record = try measure(model, options: options)
+        record.valLoss = try validate(model)
+        var variants: [InferenceRecord] = []
+        for format in [WeightFormat.bf16, .int8] {
+            let copy = try GPT2Model.shapeOnly(model.config)
+            let source = Dictionary(model.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
+            try copy.assignParameters(copy: true, missing: { TrainingError.recipe("quantized copy: no tensor for \($0)") },
+                                      mismatch: { name, _, _ in TrainingError.recipe("quantized copy: \(name) does not match") }) { name, _ in
+                source[name]
+            }
+            try copy.quantize(format)
+            var v = try measure(copy, options: options)
+            v.valLoss = try validate(copy)
+            variants.append(v)
+        }
+        record.quantized = variants
+        return record
     }
 
     static func median(_ xs: [Double]) -> Double {

@@ -173,7 +173,8 @@ public final class Trainer {
         if let records {
             let finished = state.progress.step == total
             try finish(summary, records: records, inference: finished ? model : nil,
-                       description: description(model: model, flopsPerToken: flopsPerToken, totalSteps: total, initFLOPs: begin.initFLOPs))
+                       description: description(model: model, flopsPerToken: flopsPerToken, totalSteps: total, initFLOPs: begin.initFLOPs),
+                       validate: { [self] m in try validationLoss(model: m, corpus: corpus, step: state.progress.step, local: true) })
         }
         return summary
     }
@@ -291,10 +292,12 @@ public final class Trainer {
     /// rows a single process with batch ranks x B sees); the mean is over all ranks. Nil when the
     /// validation split holds no batch; a non-finite loss stops the run (after `step`, before any
     /// checkpoint of that step is written).
-    func validationLoss(model: GPT2Model, corpus: TokenCorpus, step: Int) throws -> Double? {
+    /// With `local`, this process alone scores every batch (rank 0 of 1) and nothing is reduced
+    /// across ranks: the root's measurements after training, which the other ranks do not join.
+    func validationLoss(model: GPT2Model, corpus: TokenCorpus, step: Int, local: Bool = false) throws -> Double? {
         let (b, t) = (recipe.training.batchSize, recipe.training.seqLen)
         let eval = try EvalLoader(tokens: corpus.validation, batch: b, seqLen: min(t, max(1, corpus.validation.count - 1)),
-                                  maxBatches: recipe.eval.batches, rank: comm.rank, worldSize: comm.size)
+                                  maxBatches: recipe.eval.batches, rank: local ? 0 : comm.rank, worldSize: local ? 1 : comm.size)
         var sum = 0.0, n = 0
         for batch in eval {
             let loss = try Tape.withoutRecording {
@@ -303,7 +306,7 @@ public final class Trainer {
             sum += Double(loss.value.item)
             n += 1
         }
-        let totals = try comm.allreduceSum([sum, Double(n)])
+        let totals = local ? [sum, Double(n)] : try comm.allreduceSum([sum, Double(n)])
         guard totals[1] > 0 else { return nil }
         let mean = totals[0] / totals[1]
         guard mean.isFinite else { throw TrainingError.nonFiniteValidation(step: step, value: mean) }
@@ -362,11 +365,12 @@ public final class Trainer {
 
     /// Writes summary.json; for a finished run (`inference` is its model), measures the model's
     /// inference cost on this machine and records it in run.json, where the study reads it.
-    func finish(_ s: TrainSummary, records: RunRecords, inference model: GPT2Model?, description: RunDescription) throws {
+    func finish(_ s: TrainSummary, records: RunRecords, inference model: GPT2Model?, description: RunDescription,
+                validate: ((GPT2Model) throws -> Double?)? = nil) throws {
         if let model, recipe.eval.measureInference {
-            options.log("measuring inference (generation latency at batch 1, forward tokens/s at batch 8)")
+            options.log("measuring inference (generation latency at batch 1, forward tokens/s at batch 8; float32, bf16 and int8 weights)")
             var d = description
-            d.inference = try InferenceMeasurement.measure(model)
+            d.inference = try InferenceMeasurement.measureWithQuantized(model) { m in try validate?(m) }
             try records.write("run.json", d)
         }
         var summary = RunSummary(finalValLoss: s.finalValLoss.flatMap { $0.isFinite ? $0 : nil },

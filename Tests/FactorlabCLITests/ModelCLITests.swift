@@ -42,8 +42,21 @@ final class ModelCLITests: XCTestCase {
         XCTAssertEqual(inference["prefix_tokens"] as? Int, 16, "half the 32-position context")
         XCTAssertEqual(inference["parameters"] as? Int, run["parameters"] as? Int)
         XCTAssertGreaterThan(try XCTUnwrap(inference["forward_tokens_per_s"] as? Double), 0)
+        XCTAssertEqual(inference["weight_precision"] as? String, "float32")
+        XCTAssertEqual(inference["weight_bytes"] as? Int, 4 * (run["parameters"] as? Int ?? 0))
+        let loss = try XCTUnwrap(inference["val_loss"] as? Double)
+        // The same model with bf16 and int8 weights, each with its own cost and validation loss.
+        let variants = try XCTUnwrap(inference["quantized"] as? [[String: Any]])
+        XCTAssertEqual(variants.map { $0["weight_precision"] as? String }, ["bf16", "int8"])
+        for v in variants {
+            XCTAssertGreaterThan(try XCTUnwrap(v["latency_ms_per_token"] as? Double), 0)
+            XCTAssertLessThan(try XCTUnwrap(v["weight_bytes"] as? Int), try XCTUnwrap(inference["weight_bytes"] as? Int))
+            XCTAssertEqual(try XCTUnwrap(v["val_loss"] as? Double), loss, accuracy: 0.01 * loss, "\(v)")
+        }
         let report = try CLI.run(["report", "runs/m", "--out", "report"], in: dir)
         XCTAssertEqual(report.status, 0, report.stderr)
+        let md = try String(contentsOf: dir.appendingPathComponent("report/report.md"), encoding: .utf8)
+        XCTAssertTrue(md.contains("Inference budgets: every way to serve each size"), md)
     }
 
     func testGenerateIsReproducibleWithASeed() throws {

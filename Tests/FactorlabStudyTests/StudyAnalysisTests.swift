@@ -212,4 +212,52 @@ final class StudyAnalysisTests: XCTestCase {
         XCTAssertEqual(draws, StudyAnalysis.replicates(many))
         XCTAssertTrue(draws.allSatisfy { $0.count == 9 && $0.allSatisfy { (0..<3).contains($0) } })
     }
+
+    /// The inference-budget arms: each size and family as trained and with bf16 and int8 weights
+    /// (run.json `inference.quantized`), averaged over seeds; the best arm within each latency and
+    /// weight-memory budget against the best plain dense float32 arm.
+    func testInferenceBudgetArmsIncludeQuantizedVariants() {
+        func record(_ weights: String, latency: Double, bytes: Int, loss: Double, quantized: [InferenceRecord]? = nil) -> InferenceRecord {
+            var r = InferenceRecord(latencyMsPerToken: latency, peakMemoryBytes: 1, weightBytes: bytes, weightPrecision: weights)
+            r.valLoss = loss
+            r.quantized = quantized
+            return r
+        }
+        func run(_ family: String, width: Int, seed: Int, latency: Double, bytes: Int, loss: Double) -> StudyRun {
+            let shape = ModelShape(nLayer: 2, nEmbd: width, nHead: 1, nPositions: 8, vocabSize: 8, mlp: family)
+            let inference = record("float32", latency: latency, bytes: bytes, loss: loss, quantized: [
+                record("bf16", latency: latency * 0.7, bytes: bytes / 2, loss: loss + 0.001),
+                record("int8", latency: latency * 0.5, bytes: bytes / 4, loss: loss + 0.01 + 0.01 * Double(seed)),
+            ])
+            return StudyRun(directory: URL(fileURLWithPath: "/\(family)\(width)-\(seed)"),
+                            config: RunConfig(name: "\(family)\(width)-\(seed)", family: family, model: shape, parameters: 1,
+                                              nonEmbeddingParameters: 1, flopsPerToken: 1, seed: seed, arm: nil, inference: inference),
+                            metrics: [MetricPoint(step: 1, tokens: 1, valLoss: loss, lr: 0, wallSeconds: 1, flops: 1)], summary: nil)
+        }
+        let runs = [run("dense", width: 64, seed: 0, latency: 1.0, bytes: 4_000_000, loss: 5.0),
+                    run("dense", width: 64, seed: 1, latency: 1.2, bytes: 4_000_000, loss: 5.2),
+                    run("dense", width: 128, seed: 0, latency: 2.0, bytes: 16_000_000, loss: 4.0),
+                    run("monarch:4", width: 128, seed: 0, latency: 1.4, bytes: 8_000_000, loss: 4.3)]
+        let analysis = StudyAnalysis(runs: runs)
+        XCTAssertEqual(analysis.inferenceArms.count, 9, "3 groups x 3 weight formats")
+        let denseSmallInt8 = analysis.inferenceArms.first { $0.size == "2L-64d" && $0.weights == "int8" }!
+        XCTAssertEqual(denseSmallInt8.seeds, 2)
+        XCTAssertEqual(denseSmallInt8.latencyMsPerToken, 0.55, accuracy: 1e-12)
+        XCTAssertEqual(denseSmallInt8.valLoss, (5.01 + 5.22) / 2, accuracy: 1e-12)
+        XCTAssertEqual(denseSmallInt8.weightBytes, 1_000_000)
+        // 1.2 ms: dense 128 in int8 (latency 1.0, loss 4.01) beats every plain dense arm that fits (dense 64, 1.1 ms, 5.1).
+        let r = InferenceRecommendation.make(budget: 1.2, axis: .latency, arms: analysis.inferenceArms)
+        XCTAssertEqual(r.best?.label, "dense 2L-128d with int8 weights")
+        XCTAssertEqual(r.bestPlainDense?.label, "dense 2L-64d")
+        XCTAssertTrue(r.sentence.hasPrefix("With at most 1.200 ms per generated token, use dense 2L-128d with int8 weights instead of dense 2L-64d: val loss 4.010 vs 5.100"), r.sentence)
+        // 5 MB of weights: Monarch 128 in bf16 (4 MB, loss 4.301) and dense 128 in int8 (4 MB, 4.01) fit; int8 dense wins.
+        let m = InferenceRecommendation.make(budget: 5_000_000, axis: .weightBytes, arms: analysis.inferenceArms)
+        XCTAssertEqual(m.best?.label, "dense 2L-128d with int8 weights")
+        let none = InferenceRecommendation.make(budget: 0.1, axis: .latency, arms: analysis.inferenceArms)
+        XCTAssertNil(none.best)
+        XCTAssertEqual(none.sentence, "With at most 0.100 ms per generated token, no measured arm fits.")
+        XCTAssertFalse(analysis.inferenceRecommendations.isEmpty)
+        XCTAssertTrue(analysis.inferenceRecommendations.allSatisfy { $0.best != nil }, "every default budget fits its cheapest arm")
+        XCTAssertTrue(StudyReport.markdown(analysis, plots: []).contains("Recommendations for inference budgets"))
+    }
 }
