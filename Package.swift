@@ -90,7 +90,7 @@ let package = Package(
                 swiftSettings: checked),
 
         // GLUE and CoQA: loaders, official metrics, submission files, prompt building (Foundation only).
-        .target(name: "FactorlabTasks", swiftSettings: checked),
+        .target(name: "FactorlabTasks", dependencies: ["FactorlabRecords"], swiftSettings: checked),
 
         // AdamW (torch semantics), learning-rate schedules, gradient norm and clipping coefficient.
         .target(name: "FactorlabOptim", dependencies: ["FactorlabTensor", "FactorlabAutograd"], swiftSettings: fast),

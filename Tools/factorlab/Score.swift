@@ -1,0 +1,46 @@
+import ArgumentParser
+import FactorlabTasks
+import Foundation
+
+struct Score: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Score outputs on files: corpus BLEU (sacreBLEU's defaults), exact match, CoQA F1.",
+        discussion: """
+        One example per line. --ref may be repeated: each file is one reference set with a line per hypothesis.
+        bleu: sacreBLEU 2.x corpus BLEU (13a tokenization, exp smoothing), 0-100.
+        em: exact match after SQuAD normalization against any reference, 0-100 (Natural Questions open).
+        coqa-f1: the official CoQA F1 (several references scored as the official script does), 0-100.
+        """)
+
+    @Option(help: "bleu, em or coqa-f1.")
+    var metric: String
+    @Option(help: "Hypotheses, one per line.")
+    var hyp: String
+    @Option(help: "References, one per line (repeatable: one reference set per file).")
+    var ref: [String] = []
+    @Flag(help: "Print one JSON object of results on stdout.")
+    var json = false
+
+    func run() throws {
+        guard let m = ScoredLines.Metric(rawValue: metric) else {
+            throw ValidationError("--metric must be one of \(ScoredLines.Metric.allCases.map(\.rawValue).joined(separator: ", ")), got '\(metric)'")
+        }
+        guard !ref.isEmpty else { throw ValidationError("--ref is required (one or more reference files)") }
+        let (hyps, refs) = try ScoredLines.read(hypotheses: URL(fileURLWithPath: hyp), references: ref.map { URL(fileURLWithPath: $0) })
+        let (score, perExample) = ScoredLines.score(m, hypotheses: hyps, references: refs)
+        if json {
+            var obj: [String: Any] = ["metric": m.rawValue, "score": score, "examples": hyps.count, "references": refs.count]
+            if m == .bleu {
+                let b = BLEU.corpus(hypotheses: hyps, references: refs)
+                obj["precisions"] = b.precisions
+                obj["brevity_penalty"] = b.brevityPenalty
+                obj["hypothesis_length"] = b.hypothesisLength
+                obj["reference_length"] = b.referenceLength
+            }
+            if let perExample { obj["per_example"] = perExample }
+            try Console.printJSON(obj)
+        } else {
+            print(String(format: "%@ = %.4f (%d examples, %d reference set%@)", m.rawValue, score, hyps.count, refs.count, refs.count == 1 ? "" : "s"))
+        }
+    }
+}
