@@ -5,7 +5,7 @@ import Foundation
 /// one or more files of the same number of lines (one reference set per file, as sacreBLEU's `-r`).
 public enum ScoredLines {
     public enum Metric: String, CaseIterable, Sendable {
-        case bleu, em, coqaF1 = "coqa-f1"
+        case bleu, rouge, em, coqaF1 = "coqa-f1"
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -41,6 +41,10 @@ public enum ScoredLines {
         switch metric {
         case .bleu:
             return (BLEU.corpus(hypotheses: hypotheses, references: references).score, nil)
+        case .rouge:
+            // ROUGE-L F-measure, 0-100; ``rouge(hypotheses:references:)`` gives all three.
+            let each = rouge(hypotheses: hypotheses, references: references).perExample.map(\.rougeL)
+            return (100 * mean(each), each)
         case .em:
             // Exact match after SQuAD's normalization against any reference (Natural Questions open), 0-100.
             let each = hypotheses.indices.map { i in references.map { CoQAEvaluator.exactMatch(gold: $0[i], prediction: hypotheses[i]) }.max() ?? 0 }
@@ -50,6 +54,15 @@ public enum ScoredLines {
             let each = hypotheses.indices.map { i in CoQAEvaluator.turnScore(goldAnswers: references.map { $0[i] }, prediction: hypotheses[i]).f1 }
             return (100 * mean(each), each)
         }
+    }
+
+    /// ROUGE-1, -2 and -L F-measures of every example (rouge-score's `score_multi` over its
+    /// references) and their means over examples, 0-100 (rouge-score's own aggregator draws bootstrap
+    /// samples; the plain mean is what a fixed test can equal).
+    public static func rouge(hypotheses: [String], references: [[String]]) -> (mean: ROUGE.Scores, perExample: [ROUGE.Scores]) {
+        let each = hypotheses.indices.map { i in ROUGE.score(prediction: hypotheses[i], references: references.map { $0[i] }) }
+        return (ROUGE.Scores(rouge1: 100 * mean(each.map(\.rouge1)), rouge2: 100 * mean(each.map(\.rouge2)),
+                             rougeL: 100 * mean(each.map(\.rougeL))), each)
     }
 
     static func mean(_ xs: [Double]) -> Double { xs.isEmpty ? 0 : xs.reduce(0, +) / Double(xs.count) }

@@ -30,6 +30,26 @@ final class TextMetricTests: XCTestCase {
         }
     }
 
+    func testPorterStemmerMatchesNLTKOnEveryWord() throws {
+        let cases = try XCTUnwrap(try reference()["porter"] as? [[String]])
+        XCTAssertGreaterThan(cases.count, 1000)
+        var wrong: [String] = []
+        for c in cases where String(decoding: PorterStemmerProbe.stem(c[0]), as: UTF8.self) != c[1] { wrong.append("\(c[0]) -> \(c[1])") }
+        XCTAssertEqual(wrong, [], "\(wrong.count) of \(cases.count) words differ from NLTK")
+    }
+
+    func testROUGEMatchesRougeScoreTo1e9() throws {
+        let cases = try XCTUnwrap(try reference()["rouge"] as? [[Any]])
+        XCTAssertGreaterThanOrEqual(cases.count, 9)
+        for c in cases {
+            let prediction = c[0] as! String, refs = c[1] as! [String]
+            let s = ROUGE.score(prediction: prediction, references: refs)
+            XCTAssertEqual(s.rouge1, c[2] as! Double, accuracy: 1e-9, prediction)
+            XCTAssertEqual(s.rouge2, c[3] as! Double, accuracy: 1e-9, prediction)
+            XCTAssertEqual(s.rougeL, c[4] as! Double, accuracy: 1e-9, prediction)
+        }
+    }
+
     func testScoringFilesAndTheirErrors() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("factorlab-score-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

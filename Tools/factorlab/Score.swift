@@ -4,15 +4,17 @@ import Foundation
 
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Score outputs on files: corpus BLEU (sacreBLEU's defaults), exact match, CoQA F1.",
+        abstract: "Score outputs on files: corpus BLEU (sacreBLEU's defaults), ROUGE (rouge-score's), exact match, CoQA F1.",
         discussion: """
         One example per line. --ref may be repeated: each file is one reference set with a line per hypothesis.
         bleu: sacreBLEU 2.x corpus BLEU (13a tokenization, exp smoothing), 0-100.
+        rouge: rouge-score's ROUGE-1, ROUGE-2 and ROUGE-L F-measures (Porter stemming on; the best reference per
+        example), means over examples, 0-100; the score is ROUGE-L.
         em: exact match after SQuAD normalization against any reference, 0-100 (Natural Questions open).
         coqa-f1: the official CoQA F1 (several references scored as the official script does), 0-100.
         """)
 
-    @Option(help: "bleu, em or coqa-f1.")
+    @Option(help: "bleu, rouge, em or coqa-f1.")
     var metric: String
     @Option(help: "Hypotheses, one per line.")
     var hyp: String
@@ -37,8 +39,17 @@ struct Score: ParsableCommand {
                 obj["hypothesis_length"] = b.hypothesisLength
                 obj["reference_length"] = b.referenceLength
             }
+            if m == .rouge {
+                let r = ScoredLines.rouge(hypotheses: hyps, references: refs).mean
+                obj["rouge1"] = r.rouge1
+                obj["rouge2"] = r.rouge2
+                obj["rougeL"] = r.rougeL
+            }
             if let perExample { obj["per_example"] = perExample }
             try Console.printJSON(obj)
+        } else if m == .rouge {
+            let r = ScoredLines.rouge(hypotheses: hyps, references: refs).mean
+            print(String(format: "rouge1 = %.4f  rouge2 = %.4f  rougeL = %.4f (%d examples)", r.rouge1, r.rouge2, r.rougeL, hyps.count))
         } else {
             print(String(format: "%@ = %.4f (%d examples, %d reference set%@)", m.rawValue, score, hyps.count, refs.count, refs.count == 1 ? "" : "s"))
         }
