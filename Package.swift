@@ -115,7 +115,7 @@ let package = Package(
 
         // Evaluation: perplexity, LAMBADA and CBT scoring of language models.
         .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
-                                                      "FactorlabTokenizer", "FactorlabRecords"], swiftSettings: checked),
+                                                      "FactorlabTokenizer", "FactorlabRecords", "FactorlabTasks"], swiftSettings: checked),
 
         // Finetuning: GLUE sequence classification and generative CoQA, recipes and runs.
         .target(name: "FactorlabFinetune", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabOptim",
@@ -180,7 +180,7 @@ let package = Package(
         .testTarget(name: "FactorlabStudyTests", dependencies: ["FactorlabStudy", "FactorlabTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "FactorlabEvalTests",
                     dependencies: ["FactorlabEval", "FactorlabGPT2", "FactorlabTensor", "FactorlabAutograd", "FactorlabTokenizer",
-                                   "FactorlabTestSupport"]),
+                                   "FactorlabTasks", "FactorlabTestSupport"]),
         .testTarget(name: "FactorlabBenchTests",
                     dependencies: ["FactorlabBench", "FactorlabGPT2", "FactorlabLayers", "FactorlabTensor", "FactorlabTestSupport"]),
         // End-to-end tests of the `factorlab` executable.

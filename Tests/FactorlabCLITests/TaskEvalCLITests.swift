@@ -84,4 +84,41 @@ final class TaskEvalCLITests: XCTestCase {
         XCTAssertEqual(reference["dev_f1"] as? Double, f1)
         XCTAssertEqual(reference["dev_em"] as? Double, em)
     }
+
+    /// The one-shot generation tasks through the CLI on the fixture files: every example predicted,
+    /// the metric equal to `factorlab score` on the predictions and references, sequences/s reported,
+    /// and bad options refused.
+    func testOneShotGenerationTasksScoreTheirPredictions() throws {
+        let model = try pretrained(context: 256)
+        let oneshot = fixtures.appendingPathComponent("oneshot")
+        for (task, data, shots, metric, examples) in [("nq", "nq-open.jsonl", 1, "em", 2), ("wmt14-en-fr", "wmt", 1, "bleu", 2),
+                                                       ("cnndm", "cnndm", 0, "rougeL", 2)] {
+            let r = try json(try CLI.run(["eval", "--model", model, "--task", task, "--data", oneshot.appendingPathComponent(data).path,
+                                          "--shots", String(shots), "--batch", "2", "--json"], in: dir))
+            XCTAssertEqual(r["examples"] as? Int, examples, task)
+            XCTAssertEqual(r["shots"] as? Int, shots, task)
+            let predictions = try XCTUnwrap(r["predictions"] as? [String], task)
+            XCTAssertEqual(predictions.count, examples, task)
+            XCTAssertFalse(predictions.contains { $0.contains("\n") }, "\(task): predictions end at a newline")
+            XCTAssertGreaterThan(try XCTUnwrap(r["sequences_per_s"] as? Double), 0)
+            let value = try XCTUnwrap(r[metric] as? Double, "\(task): \(r.keys.sorted())")
+            XCTAssertTrue((0...100).contains(value), "\(task) \(metric) \(value)")
+        }
+        // The NQ score is the exact match of its predictions: rescore them with `factorlab score`.
+        let r = try json(try CLI.run(["eval", "--model", model, "--task", "nq", "--data", oneshot.appendingPathComponent("nq-open.jsonl").path,
+                                      "--shots", "1", "--json"], in: dir))
+        let predictions = try XCTUnwrap(r["predictions"] as? [String])
+        try (predictions.joined(separator: "\n") + "\n").write(to: dir.appendingPathComponent("hyp.txt"), atomically: true, encoding: .utf8)
+        try "Paris\nsix\n".write(to: dir.appendingPathComponent("r1.txt"), atomically: true, encoding: .utf8)
+        try "Paris\n6\n".write(to: dir.appendingPathComponent("r2.txt"), atomically: true, encoding: .utf8)
+        let s = try json(try CLI.run(["score", "--metric", "em", "--hyp", "hyp.txt", "--ref", "r1.txt", "--ref", "r2.txt", "--json"], in: dir))
+        XCTAssertEqual(try XCTUnwrap(s["score"] as? Double), try XCTUnwrap(r["em"] as? Double), accuracy: 1e-12)
+        for (args, expected) in [(["--task", "coqa-zeroshot", "--data", "x.json", "--shots", "2"], "--shots does not apply"),
+                                 (["--task", "nq", "--data", oneshot.appendingPathComponent("nq-open.jsonl").path, "--shots", "3"],
+                                  "3 shots leave none to score")] {
+            let bad = try CLI.run(["eval", "--model", model] + args, in: dir)
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.stderr.contains(expected), "\(args): \(bad.stderr)")
+        }
+    }
 }

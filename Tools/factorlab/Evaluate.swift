@@ -9,18 +9,22 @@ import Foundation
 struct Evaluate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "Evaluate a model: perplexity (sliding window), LAMBADA last-word accuracy, CBT cloze, GLUE dev scores, CoQA EM/F1.",
+        abstract: "Evaluate a model: perplexity (sliding window), LAMBADA, CBT cloze, GLUE dev, CoQA (finetuned or zero-shot), CNN/DM, WMT14 En-Fr, NQ.",
         discussion: """
         glue-TASK (cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli) scores the dev split with the model's \
         sequence-classification head (from factorlab finetune); a model without one gets a fresh, untrained \
         head and chance-level scores, with a warning. --data is the GLUE root (SST-2/dev.tsv, ...), the task's \
         folder, or a dev TSV file. coqa answers every dev question generatively (greedy, with the conversation \
         history) and reports the official EM and F1; --data is coqa-dev-v1.0.json or its folder.
+        The GPT-2 paper's generation tasks on an unfinetuned model (--shots K examples from the start of the data): \
+        coqa-zeroshot (coqa-dev-v1.0.json; F1), cnndm (.story files, or CSV/JSONL with article and highlights; \
+        TL;DR:, top-k 2, 3 sentences; ROUGE), wmt14-en-fr (a folder with newstest2014 SGM or plain .en/.fr files; BLEU), \
+        nq (NQ-open JSONL; exact match).
         """)
 
     @Option(help: "A .h5 checkpoint, a run folder, or a Hugging Face GPT-2 folder.")
     var model: String
-    @Option(help: "Task: perplexity, lambada (JSONL with a text field), cbt (CBT text format or JSONL), glue-TASK or coqa.")
+    @Option(help: "Task: perplexity, lambada (JSONL with a text field), cbt (CBT text format or JSONL), glue-TASK, coqa, coqa-zeroshot, cnndm, wmt14-en-fr or nq.")
     var task: String = "perplexity"
     @Option(help: "Evaluation data (a text file for perplexity).")
     var data: String
@@ -36,6 +40,10 @@ struct Evaluate: ParsableCommand {
     var maxLength: Int?
     @Option(help: "CoQA: folder for the predictions file (default Checkpoints/eval/coqa).")
     var out: String?
+    @Option(help: "Generation tasks: examples in the prompt, taken from the start of the data (default 0).")
+    var shots: Int = 0
+    @Option(help: "Generation tasks: rows generated together (default 8).")
+    var batch: Int = 8
     @Flag(help: "Print one JSON object of metrics on stdout.")
     var json = false
 
@@ -47,6 +55,24 @@ struct Evaluate: ParsableCommand {
         let loaded = try ModelFiles.load(model)
         let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
         if ablateMlp { try loaded.model.ablateMLP() }
+        if let oneShot = OneShot.Task(rawValue: task) {
+            guard (1...256).contains(batch) else { throw ValidationError("--batch must be between 1 and 256, got \(batch)") }
+            let examples = try OneShot.examples(oneShot, data: URL(fileURLWithPath: data), shots: shots, maxExamples: maxExamples)
+            let r = try OneShot.run(oneShot, model: loaded.model, tokenizer: tok, examples: examples, shots: shots, batch: batch) {
+                Console.progress("\(task): \($0)/\($1) examples")
+            }
+            Console.endProgress()
+            if json {
+                var obj: [String: Any] = ["task": task, "model": loaded.source.path, "shots": shots, "examples": r.examples,
+                                          "sequences_per_s": r.sequencesPerSecond, "predictions": r.predictions, "per_example": r.perExample]
+                for (k, v) in r.metrics { obj[k] = v }
+                try Console.printJSON(obj)
+            } else {
+                print("\(task) (\(shots)-shot, \(r.examples) examples, \(String(format: "%.1f", r.sequencesPerSecond)) sequences/s): "
+                      + r.metrics.keys.sorted().map { "\($0) \(String(format: "%.2f", r.metrics[$0]!))" }.joined(separator: ", "))
+            }
+            return
+        }
         switch task {
         case "perplexity":
             guard let bytes = FileManager.default.contents(atPath: data) else { throw ValidationError("cannot read --data \(data)") }
@@ -80,7 +106,7 @@ struct Evaluate: ParsableCommand {
             let metrics: [String: Any] = ["task": "cbt", "model": loaded.source.path, "examples": r.examples, "accuracy": r.accuracy]
             if json { try Console.printJSON(metrics) } else { print(String(format: "CBT accuracy %.4f (%d/%d)", r.accuracy, r.correct, r.examples)) }
         default:
-            throw ValidationError("unknown task '\(task)'; available: perplexity, lambada, cbt, glue-TASK (e.g. glue-sst2), coqa")
+            throw ValidationError("unknown task '\(task)'; available: perplexity, lambada, cbt, glue-TASK (e.g. glue-sst2), coqa, coqa-zeroshot, cnndm, wmt14-en-fr, nq")
         }
     }
 

@@ -1,0 +1,1 @@
+Article text only, no highlights.
