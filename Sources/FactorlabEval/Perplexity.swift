@@ -20,6 +20,24 @@ public struct PerplexityResult: Sendable {
     /// Bits per UTF-8 byte of the text (scored tokens' NLL over all bytes).
     public var bitsPerByte: Double { nll / Double(max(bytes, 1)) / Foundation.log(2.0) }
     public var bytePerplexity: Double { Foundation.exp(nll / Double(max(bytes, 1))) }
+
+    /// lm-evaluation-harness's word perplexity, exp(NLL / words), with `words` counted as the harness
+    /// does (``harnessWordCount(_:)``). The harness scores every token (the first after an
+    /// end-of-text token); this scores every token from the second, so the two differ by the first
+    /// token's NLL over the whole text.
+    public func wordPerplexity(words: Int) -> Double { Foundation.exp(nll / Double(max(words, 1))) }
+
+    /// `len(re.split(r"\s+", text))`: the pieces between runs of whitespace, counting empty pieces at
+    /// either end, as the harness's `wikitext` and `lambada` word counts do.
+    public static func harnessWordCount(_ text: String) -> Int {
+        var pieces = 1, inSpace = false
+        for c in text.unicodeScalars {
+            let space = c.properties.isWhitespace || (0x1C...0x1F).contains(c.value)
+            if space && !inSpace { pieces += 1 }
+            inSpace = space
+        }
+        return pieces
+    }
 }
 
 public enum Perplexity {

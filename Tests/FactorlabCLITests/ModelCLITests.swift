@@ -28,6 +28,9 @@ final class ModelCLITests: XCTestCase {
         XCTAssertEqual(full["perplexity"] as! Double, Foundation.exp(nll), accuracy: 1e-9 * Foundation.exp(nll))
         XCTAssertEqual(full["bits_per_byte"] as! Double, nll * Double(tokens) / Double(text.utf8.count) / Foundation.log(2.0), accuracy: 1e-9)
         XCTAssertGreaterThan(strided["windows"] as! Int, full["windows"] as! Int)
+        // The harness's word count: re.split(r"\s+") of the text, whose trailing newline leaves an empty last piece.
+        XCTAssertEqual(full["words"] as? Int, 14 + 1)
+        XCTAssertEqual(full["word_perplexity"] as! Double, Foundation.exp(nll * Double(tokens) / 15), accuracy: 1e-9 * Foundation.exp(nll * Double(tokens) / 15))
         let bad = try CLI.run(["eval", "--model", "runs/m", "--data", "eval.txt", "--task", "squad"], in: dir)
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("unknown task 'squad'"), bad.stderr)

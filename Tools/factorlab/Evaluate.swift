@@ -85,10 +85,13 @@ struct Evaluate: ParsableCommand {
             let metrics: [String: Any] = ["task": "perplexity", "model": loaded.source.path, "tokens": r.tokens, "bytes": r.bytes,
                                           "windows": r.windows, "nll_per_token": r.nllPerToken, "perplexity": r.perplexity,
                                           "bits_per_byte": r.bitsPerByte, "byte_perplexity": r.bytePerplexity,
+                                          "words": PerplexityResult.harnessWordCount(text),
+                                          "word_perplexity": r.wordPerplexity(words: PerplexityResult.harnessWordCount(text)),
                                           "stride": min(stride ?? loaded.model.config.nPositions, loaded.model.config.nPositions - 1)]
             if json { try Console.printJSON(metrics) } else {
-                print(String(format: "perplexity %.4f (%.4f nats/token over %d tokens, %.4f bits/byte, %d windows)",
-                             r.perplexity, r.nllPerToken, r.tokens, r.bitsPerByte, r.windows))
+                print(String(format: "perplexity %.4f (%.4f nats/token over %d tokens, %.4f bits/byte, word perplexity %.4f, %d windows)",
+                             r.perplexity, r.nllPerToken, r.tokens, r.bitsPerByte,
+                             r.wordPerplexity(words: PerplexityResult.harnessWordCount(text)), r.windows))
             }
         case "lambada":
             let texts = try Lambada.load(URL(fileURLWithPath: data))
