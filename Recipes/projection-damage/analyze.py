@@ -6,8 +6,8 @@ Checkpoints/projection-damage/results.jsonl (damage.sh) and the kept checkpoints
 
 Writes docs/projection/: damage.md (the tables), damage.svg (normalized damage against training
 tokens, data-free and data-aware, per kind), spectrum.svg (stable rank and top-48 energy of each MLP
-weight against training tokens), records/ (results.jsonl, every projection's per-layer errors, the
-long run's run.json, summary.json and metrics.jsonl). Normalized damage of a projection is
+weight against training tokens), records/ (results.jsonl, every projection's per-layer errors, each
+run's run.json, summary.json and metrics.jsonl thinned to its validation rows and every 50th step). Normalized damage of a projection is
 (NLL_projected - NLL_dense) / (NLL_ablated - NLL_dense): 0 harmless, 1 as bad as no MLP at all.
 """
 import glob
@@ -27,7 +27,7 @@ SRC = "Checkpoints/projection-damage"
 RUN = os.path.join(SRC, "long")
 DOCS = "docs/projection"
 TOKENS_PER_STEP = 16 * 128
-KINDS = ["lowrank:48", "monarch:4", "btt:2", "butterfly:4"]
+KINDS = ["lowrank:48", "monarch:4", "btt:2", "butterfly:4"]  # at width 192; other widths use lowrank:d/4 (size.sh)
 
 rows = [json.loads(line) for line in open(os.path.join(SRC, "results.jsonl")) if line.strip()]
 by = {}
@@ -38,19 +38,44 @@ os.makedirs(os.path.join(DOCS, "records", "projections"), exist_ok=True)
 shutil.copy(os.path.join(SRC, "results.jsonl"), os.path.join(DOCS, "records", "results.jsonl"))
 for f in glob.glob(os.path.join(SRC, "projected", "*.json")):
     shutil.copy(f, os.path.join(DOCS, "records", "projections", os.path.basename(f)))
+def copy_record(src, dst):
+    """run.json and summary.json as they are; metrics.jsonl thinned to every validation row and
+    every 50th step (the full file of a 20,000-step run is 4 MB)."""
+    if not src.endswith("metrics.jsonl"):
+        shutil.copy(src, dst)
+        return
+    with open(src) as fin, open(dst, "w") as fout:
+        for line in fin:
+            r = json.loads(line)
+            if r.get("val_loss") is not None or r.get("step", 0) % 50 == 0:
+                fout.write(line)
+
+
 for f in ("run.json", "summary.json", "metrics.jsonl"):
     if os.path.exists(os.path.join(RUN, f)):
-        shutil.copy(os.path.join(RUN, f), os.path.join(DOCS, "records", f))
+        copy_record(os.path.join(RUN, f), os.path.join(DOCS, "records", f))
+    for other in runs:
+        if other != RUN and os.path.exists(os.path.join(other, f)):
+            os.makedirs(os.path.join(DOCS, "records", os.path.basename(other)), exist_ok=True)
+            copy_record(os.path.join(other, f), os.path.join(DOCS, "records", os.path.basename(other), f))
+
+
+def kind_in(run, kind):
+    """The run's own spelling of a column's kind: low rank is d/4 at every width."""
+    if kind.startswith("lowrank:"):
+        return next((r["kind"] for r in rows if r["run"] == run and r["kind"].startswith("lowrank:")), kind)
+    return kind
 
 
 def damage(run, step, kind, mode):
+    kind = kind_in(run, kind)
     d, a, p = by.get((run, step, "dense", "none")), by.get((run, step, "dense", "ablated")), by.get((run, step, kind, mode))
     if None in (d, a, p) or a == d:
         return None
     return (p - d) / (a - d)
 
 
-out = ["| run | step | tokens | NLL dense | NLL MLP-ablated | " + " | ".join(f"{k} free / aware" for k in KINDS) + " |",
+out = ["| run | step | tokens | NLL dense | NLL MLP-ablated | " + " | ".join(f"{'lowrank:d/4' if k.startswith('lowrank') else k} free / aware" for k in KINDS) + " |",
        "|---|---:|---:|---:|---:|" + "---|" * len(KINDS)]
 for run in runs:
     for step in sorted({r["step"] for r in rows if r["run"] == run}):
