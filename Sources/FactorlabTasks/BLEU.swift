@@ -99,7 +99,7 @@ public enum BLEU {
     /// hyphenated line ends, unescape four HTML entities, then split off punctuation and symbols,
     /// periods and commas not between digits, and dashes after digits; single spaces.
     public static func tokenize13a(_ raw: String) -> String {
-        var line = String(String.UnicodeScalarView(Array(raw.unicodeScalars).reversed().drop(while: isPythonWhitespace).reversed()))
+        var line = String(String.UnicodeScalarView(Array(raw.unicodeScalars).reversed().drop(while: CoQAEvaluator.isPythonWhitespace).reversed()))
         line = line.replacingOccurrences(of: "<skipped>", with: "").replacingOccurrences(of: "-\n", with: "")
             .replacingOccurrences(of: "\n", with: " ")
         if line.contains("&") {
@@ -125,7 +125,7 @@ public enum BLEU {
         s = substitutePairs(s, { !isDigit($0) && isPeriodOrComma($1) }) { [$0, " ", $1, " "] }
         s = substitutePairs(s, { isPeriodOrComma($0) && !isDigit($1) }) { [" ", $0, " ", $1] }
         s = substitutePairs(s, { isDigit($0) && $1 == "-" }) { [$0, " ", $1, " "] }
-        return splitPythonWhitespace(String(String.UnicodeScalarView(s))).joined(separator: " ")
+        return CoQAEvaluator.splitWhitespace(String(String.UnicodeScalarView(s))).joined(separator: " ")
     }
 
     static func substitutePairs(_ s: [Unicode.Scalar], _ matches: (Unicode.Scalar, Unicode.Scalar) -> Bool,
@@ -147,22 +147,4 @@ public enum BLEU {
 
     static func isDigit(_ c: Unicode.Scalar) -> Bool { ("0"..."9").contains(c) }
     static func isPeriodOrComma(_ c: Unicode.Scalar) -> Bool { c == "." || c == "," }
-
-    /// Python's `str.isspace` / `str.split()` whitespace: Unicode White_Space plus U+001C...U+001F.
-    static func isPythonWhitespace(_ c: Unicode.Scalar) -> Bool {
-        c.properties.isWhitespace || (0x1C...0x1F).contains(c.value)
-    }
-
-    static func splitPythonWhitespace(_ s: String) -> [String] {
-        var out: [String] = [], current = String.UnicodeScalarView()
-        for c in s.unicodeScalars {
-            if isPythonWhitespace(c) {
-                if !current.isEmpty { out.append(String(current)); current = String.UnicodeScalarView() }
-            } else {
-                current.append(c)
-            }
-        }
-        if !current.isEmpty { out.append(String(current)) }
-        return out
-    }
 }
