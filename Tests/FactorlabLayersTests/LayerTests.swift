@@ -66,10 +66,13 @@ final class LayerTests: XCTestCase {
             XCTAssertEqual(w.shape, [m, n], "\(kind)")
             let ref = try x.matmul(w.transposed()) + layer.bias!.value
             assertClose(y, ref, rtol: 1e-4, atol: 1e-5, "\(kind) \(n)->\(m)")
-            // One row (batch-1 generation) takes the matrix-vector path.
-            let row = randn([1, n])
-            assertClose(try layer(Variable(row)).value, try row.matmul(w.transposed()) + layer.bias!.value, rtol: 1e-4, atol: 1e-5,
-                        "\(kind) \(n)->\(m), one row")
+            // One row (batch-1 generation) takes the matrix-vector path; a dense product (and low
+            // rank's two) of up to 8 rows the few-row streaming path (batched generation); more rows the GEMMs.
+            for rows in [1, 2, 5, 8, 9, 13] {
+                let xs = randn([rows, n])
+                assertClose(try layer(Variable(xs)).value, try xs.matmul(w.transposed()) + layer.bias!.value, rtol: 1e-4, atol: 1e-5,
+                            "\(kind) \(n)->\(m), \(rows) rows")
+            }
         }
     }
 
