@@ -9,7 +9,7 @@ struct Quantize: ParsableCommand {
         abstract: "Store a model's weights in bf16 or int8 (group-wise scales) for inference.",
         discussion: """
         Packs every weight of every linear layer and the token embedding (biases, LayerNorms and the position embedding stay
-        float32) and writes a checkpoint that eval, generate and bench read; training, finetuning and factorize refuse it.
+        float32) and writes a checkpoint that eval and generate read; training, finetuning and factorize refuse it.
         int8: groups of 32 along each row, d = max|w| / 127, q = round(w / d) (ties away from zero), 1.125 bytes per weight.
         bf16: round to nearest even, 2 bytes per weight. Example: quantize --model run/best.h5 --weights int8 --out run/int8.h5
         """)
