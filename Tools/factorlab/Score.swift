@@ -29,26 +29,29 @@ struct Score: ParsableCommand {
         }
         guard !ref.isEmpty else { throw ValidationError("--ref is required (one or more reference files)") }
         let (hyps, refs) = try ScoredLines.read(hypotheses: URL(fileURLWithPath: hyp), references: ref.map { URL(fileURLWithPath: $0) })
-        let (score, perExample) = ScoredLines.score(m, hypotheses: hyps, references: refs)
+        // Each metric computed once: BLEU and ROUGE keep their details for the output.
+        var extra: [String: Any] = [:]
+        var rouge: ROUGE.Scores?
+        let score: Double, perExample: [Double]?
+        switch m {
+        case .bleu:
+            let b = BLEU.corpus(hypotheses: hyps, references: refs)
+            (score, perExample) = (b.score, nil)
+            extra = ["precisions": b.precisions, "brevity_penalty": b.brevityPenalty, "hypothesis_length": b.hypothesisLength,
+                     "reference_length": b.referenceLength]
+        case .rouge:
+            let r = ScoredLines.rouge(hypotheses: hyps, references: refs)
+            (score, perExample, rouge) = (r.mean.rougeL, r.perExample.map(\.rougeL), r.mean)
+            extra = ["rouge1": r.mean.rouge1, "rouge2": r.mean.rouge2, "rougeL": r.mean.rougeL]
+        case .em, .coqaF1:
+            (score, perExample) = ScoredLines.score(m, hypotheses: hyps, references: refs)
+        }
         if json {
             var obj: [String: Any] = ["metric": m.rawValue, "score": score, "examples": hyps.count, "references": refs.count]
-            if m == .bleu {
-                let b = BLEU.corpus(hypotheses: hyps, references: refs)
-                obj["precisions"] = b.precisions
-                obj["brevity_penalty"] = b.brevityPenalty
-                obj["hypothesis_length"] = b.hypothesisLength
-                obj["reference_length"] = b.referenceLength
-            }
-            if m == .rouge {
-                let r = ScoredLines.rouge(hypotheses: hyps, references: refs).mean
-                obj["rouge1"] = r.rouge1
-                obj["rouge2"] = r.rouge2
-                obj["rougeL"] = r.rougeL
-            }
+            obj.merge(extra) { a, _ in a }
             if let perExample { obj["per_example"] = perExample }
             try Console.printJSON(obj)
-        } else if m == .rouge {
-            let r = ScoredLines.rouge(hypotheses: hyps, references: refs).mean
+        } else if let r = rouge {
             print(String(format: "rouge1 = %.4f  rouge2 = %.4f  rougeL = %.4f (%d examples)", r.rouge1, r.rouge2, r.rougeL, hyps.count))
         } else {
             print(String(format: "%@ = %.4f (%d examples, %d reference set%@)", m.rawValue, score, hyps.count, refs.count, refs.count == 1 ? "" : "s"))
