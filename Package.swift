@@ -51,6 +51,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // C shims over Debian's system libraries, found with pkg-config.
@@ -134,8 +135,15 @@ let package = Package(
                                                       "FactorlabGPT2", "FactorlabOptim", "FactorlabTraining"],
                 swiftSettings: checked),
 
+        // `factorlab serve`: OpenAI-compatible completions over HTTP (Hummingbird), requests batched
+        // on one model worker thread, with limits on every input.
+        .target(name: "FactorlabServe", dependencies: ["FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabRandom",
+                                                       "FactorlabTensor", "FactorlabAutograd",
+                                                       .product(name: "Hummingbird", package: "hummingbird")],
+                swiftSettings: checked),
+
         .executableTarget(name: "factorlab",
-                          dependencies: ["FactorlabTensor", "FactorlabLayers", "FactorlabBench",
+                          dependencies: ["FactorlabTensor", "FactorlabLayers", "FactorlabBench", "FactorlabServe",
                                          "FactorlabGPT2", "FactorlabTokenizer", "FactorlabCheckpoint", "FactorlabTraining",
                                          "FactorlabEval", "FactorlabStudy", "FactorlabTasks", "FactorlabData",
                                          "FactorlabFinetune", "FactorlabDistributed", "FactorlabRecords",
@@ -183,6 +191,9 @@ let package = Package(
                                    "FactorlabTasks", "FactorlabTestSupport"]),
         .testTarget(name: "FactorlabBenchTests",
                     dependencies: ["FactorlabBench", "FactorlabGPT2", "FactorlabLayers", "FactorlabTensor", "FactorlabTestSupport"]),
+        .testTarget(name: "FactorlabServeTests",
+                    dependencies: ["FactorlabServe", "FactorlabGPT2", "FactorlabTokenizer", "FactorlabTestSupport",
+                                   .product(name: "HummingbirdTesting", package: "hummingbird")]),
         // End-to-end tests of the `factorlab` executable.
         .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabBench", "FactorlabCheckpoint", "FactorlabTensor",
                                                               "FactorlabTestSupport"]),

@@ -103,8 +103,20 @@ extension GPT2Model {
     public func generate(prompts: [[Int32]], sampling: Sampling = .greedy, rng: inout RandomGenerator, stop: StopRule,
                          capacity: Int? = nil, onWarning: (String) -> Void = { _ in },
                          onToken: (Int, Int32) -> Void = { _, _ in }) throws -> [Generated] {
-        guard !prompts.isEmpty else { return [] }
-        guard stop.maxNewTokens > 0 else { return prompts.map { _ in Generated(tokens: [], stop: .length) } }
+        try generate(prompts: prompts, stops: prompts.map { _ in stop }, capacity: capacity, onWarning: onWarning,
+                     onToken: onToken, choose: { _, logits in sampling.sample(logits, rng: &rng) })
+    }
+
+    /// The generation loop with a stop rule per row and the choice of each next token left to
+    /// `choose(row, logits)` (the server samples each request with its own parameters and seed,
+    /// and reads the log-probabilities of what it chose). Otherwise as above.
+    public func generate(prompts: [[Int32]], stops: [StopRule], capacity: Int? = nil,
+                         onWarning: (String) -> Void = { _ in }, onToken: (Int, Int32) -> Void = { _, _ in },
+                         choose: (Int, [Float]) -> Int32) throws -> [Generated] {
+        guard stops.count == prompts.count else { throw GPT2Error.input("generate: \(stops.count) stop rules for \(prompts.count) prompts") }
+        let live = prompts.indices.filter { stops[$0].maxNewTokens > 0 }
+        var results = prompts.map { _ in Generated(tokens: [], stop: .length) }
+        guard !live.isEmpty else { return results }
         let cache = KVCache(config: config, batch: prompts.count, capacity: capacity)
         var contexts = prompts
         for (b, p) in prompts.enumerated() {
@@ -114,13 +126,13 @@ extension GPT2Model {
                 contexts[b] = Array(p.suffix(cache.capacity))
             }
         }
-        var results = prompts.map { _ in Generated(tokens: [], stop: .length) }
-        var logits = try prefill(contexts, rows: Array(prompts.indices), cache: cache)
-        var active = Array(prompts.indices)
+        var logits = try prefill(live.map { contexts[$0] }, rows: live, cache: cache)
+        var active = live
         while !active.isEmpty {
             var next: [Int32] = [], still: [Int] = [], slid: Set<Int> = []
             for b in active {
-                let token = sampling.sample(logits[b], rng: &rng)
+                let stop = stops[b]
+                let token = choose(b, logits[b])
                 if stop.stops(token) { results[b].stop = .stopToken(token); continue }
                 results[b].tokens.append(token)
                 onToken(b, token)

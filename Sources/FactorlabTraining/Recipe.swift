@@ -296,8 +296,9 @@ public struct Recipe: Sendable {
         do { c.linear = try LinearPlan.parse(model.mlp, layers: c.nLayer) } catch {
             throw TrainingError.recipe("model.mlp: \(error)")
         }
-        for (site, spec) in model.linear {
+        for (site, written) in model.linear {
             do {
+                let spec = try Recipe.resolvingWidthRanks(written, nEmbd: c.nEmbd)
                 if site.isEmpty { try c.linear.apply(spec, layers: c.nLayer) } else { try c.linear.set(site, spec, layers: c.nLayer) }
             } catch {
                 throw TrainingError.recipe("model.linear\(site.isEmpty ? "" : ".\(site)"): \(error)")
@@ -308,6 +309,25 @@ public struct Recipe: Sendable {
         }
         do { try c.validate() } catch { throw TrainingError.recipe("model: \(error)") }
         return c
+    }
+}
+
+extension Recipe {
+    /// A linear spec with every `d/K` written in place of a number replaced by the model width
+    /// divided by K (`mlp=lowrank:d/4` at width 192 is `mlp=lowrank:48`), so one sweep axis value
+    /// means the same relative size at every width. K must divide the width.
+    public static func resolvingWidthRanks(_ spec: String, nEmbd: Int) throws -> String {
+        var out = ""
+        var rest = Substring(spec)
+        while let r = rest.firstMatch(of: /([:=])d\/([0-9]{1,7})/) {
+            out += rest[..<r.range.lowerBound] + r.output.1
+            guard let k = Int(r.output.2), k > 0, nEmbd % k == 0 else {
+                throw TrainingError.recipe("'\(spec.prefix(60))': d/\(r.output.2) needs a divisor of the width \(nEmbd)")
+            }
+            out += String(nEmbd / k)
+            rest = rest[r.range.upperBound...]
+        }
+        return out + rest
     }
 }
 

@@ -36,6 +36,27 @@ final class RecipeBudgetTests: XCTestCase {
     }
 }
 
+/// `d/K` in a linear spec: the width divided by K, resolved when the model is configured.
+final class RecipeWidthRankTests: XCTestCase {
+    func testWidthRanksFollowTheWidthAndBadDivisorsNameTheSpec() throws {
+        XCTAssertEqual(try Recipe.resolvingWidthRanks("mlp=lowrank:d/4,attn=btt:d/32", nEmbd: 192), "mlp=lowrank:48,attn=btt:6")
+        XCTAssertEqual(try Recipe.resolvingWidthRanks("lowrank:d/4@0-1;dense", nEmbd: 64), "lowrank:16@0-1;dense")
+        XCTAssertEqual(try Recipe.resolvingWidthRanks("mlp=monarch:4", nEmbd: 64), "mlp=monarch:4")
+        XCTAssertThrowsError(try Recipe.resolvingWidthRanks("mlp=lowrank:d/5", nEmbd: 64)) {
+            XCTAssertTrue("\($0)".contains("d/5 needs a divisor of the width 64"), "\($0)")
+        }
+        for width in [64, 128] {
+            let r = try Recipe.parse("""
+            name: t
+            model: {n_layer: 1, n_head: 1, n_embd: \(width), linear: "mlp=lowrank:d/4"}
+            data: {paths: [x]}
+            training: {batch_size: 2, seq_len: 4, max_steps: 1}
+            """, file: "t.yaml", overrides: [], defaultName: "t")
+            XCTAssertEqual(try r.modelConfig(vocabSize: 16).linearSpec, "lowrank:\(width / 4)")
+        }
+    }
+}
+
 /// Recipe text limits and the recorded overrides (review and fuzzing findings).
 final class RecipeTextTests: XCTestCase {
     func refused(_ text: String) -> String? {

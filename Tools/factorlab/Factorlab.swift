@@ -10,7 +10,7 @@ struct Factorlab: ParsableCommand {
         commandName: "factorlab",
         abstract: "Dense and factorized (low-rank, butterfly, Monarch) GPT-2 on the CPU.",
         subcommands: [Pretrain.self, Resume.self, Finetune.self, Generate.self, Evaluate.self, Tokenize.self, ImportHF.self,
-                      ExportHF.self, Factorize.self, Quantize.self, Score.self, Profile.self, Report.self, Bench.self, SweepCommand.self])
+                      ExportHF.self, Factorize.self, Quantize.self, Score.self, Serve.self, Profile.self, Report.self, Bench.self, SweepCommand.self])
 
     /// Process-wide settings the library leaves to its executable: OpenBLAS's idle threads sleep
     /// (below), and large tensor blocks stay in the heap between steps (``ProcessTuning``).
