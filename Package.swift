@@ -115,7 +115,8 @@ let package = Package(
                                                           .product(name: "Yams", package: "Yams")], swiftSettings: checked),
 
         // Evaluation: perplexity, LAMBADA and CBT scoring of language models.
-        .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2",
+        .target(name: "FactorlabEval", dependencies: ["FactorlabTensor", "FactorlabAutograd", "FactorlabGPT2", "FactorlabData", "FactorlabRandom",
+                                                      .product(name: "Yams", package: "Yams"),
                                                       "FactorlabTokenizer", "FactorlabRecords", "FactorlabTasks"], swiftSettings: checked),
 
         // Finetuning: GLUE sequence classification and generative CoQA, recipes and runs.

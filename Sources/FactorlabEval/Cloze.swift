@@ -40,6 +40,9 @@ public enum Lambada {
         public let correct: Int
         public let targetTokens: Int
         public let targetNLL: Double
+        /// Each scored example: whether its last word was the greedy continuation, and the word's
+        /// NLL and token count.
+        public var perExample: [(correct: Bool, nll: Double, tokens: Int)] = []
         public var accuracy: Double { Double(correct) / Double(max(examples, 1)) }
         public var perplexity: Double { Foundation.exp(targetNLL / Double(max(targetTokens, 1))) }
     }
@@ -74,6 +77,7 @@ public enum Lambada {
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
         guard !texts.isEmpty else { throw EvalError("LAMBADA: no examples to score") }
         var correct = 0, tokens = 0, nll = 0.0, n = 0
+        var perExample: [(correct: Bool, nll: Double, tokens: Int)] = []
         for (i, text) in texts.enumerated() {
             guard let (context, target) = split(text) else { continue }
             let (lps, greedy) = try ContinuationScoring.continuation(model: model, context: tokenizer.encode(context), continuation: tokenizer.encode(target))
@@ -81,10 +85,11 @@ public enum Lambada {
             if greedy.allSatisfy({ $0 }) { correct += 1 }
             tokens += lps.count
             nll -= lps.reduce(0, +)
+            perExample.append((greedy.allSatisfy { $0 }, -lps.reduce(0, +), lps.count))
             progress(i + 1, texts.count)
         }
         guard n > 0 else { throw EvalError("LAMBADA: none of the \(texts.count) texts has a last word to predict (a text needs a space before its last word)") }
-        return Result(examples: n, correct: correct, targetTokens: tokens, targetNLL: nll)
+        return Result(examples: n, correct: correct, targetTokens: tokens, targetNLL: nll, perExample: perExample)
     }
 }
 
@@ -107,6 +112,8 @@ public enum ClozeTest {
     public struct Result: Sendable {
         public let examples: Int
         public let correct: Int
+        /// Whether each example's answer won.
+        public var perExample: [Bool] = []
         public var accuracy: Double { Double(correct) / Double(max(examples, 1)) }
     }
 
@@ -166,6 +173,7 @@ public enum ClozeTest {
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> Result {
         guard !examples.isEmpty else { throw EvalError("CBT: no examples to score") }
         var correct = 0
+        var perExample: [Bool] = []
         for (i, e) in examples.enumerated() {
             let context = tokenizer.encode(e.context)
             var best = "", bestScore = -Double.infinity
@@ -175,9 +183,10 @@ public enum ClozeTest {
                 if score > bestScore { bestScore = score; best = c }
             }
             if best == e.answer { correct += 1 }
+            perExample.append(best == e.answer)
             progress(i + 1, examples.count)
         }
-        return Result(examples: examples.count, correct: correct)
+        return Result(examples: examples.count, correct: correct, perExample: perExample)
     }
 }
 

@@ -35,6 +35,11 @@ public enum OneShot {
         public var metrics: [String: Double]
         /// Each example's main metric (for paired comparisons).
         public var perExample: [Double]
+        /// Per metric whose value is a mean over examples (F1, EM, ROUGE), each example's value.
+        public var perExampleMetrics: [String: [Double]] = [:]
+        /// WMT: each sentence's BLEU statistics (matches 1-4, totals 1-4, hypothesis and reference
+        /// lengths); their sums give the corpus BLEU.
+        public var bleuStatistics: [[Double]] = []
         public var predictions: [String]
         public var sequencesPerSecond: Double
     }
@@ -126,21 +131,27 @@ public enum OneShot {
         }
         let seconds = max(Date().timeIntervalSince(start), 1e-9)
         let refs = examples.map(\.references)
-        var metrics: [String: Double] = [:], perExample: [Double] = []
+        var metrics: [String: Double] = [:], perExample: [Double] = [], bleuStatistics: [[Double]] = []
+        var perExampleMetrics: [String: [Double]] = [:]
         switch task {
         case .coqa:
             let scores = zip(refs, predictions).map { CoQAEvaluator.turnScore(goldAnswers: $0, prediction: $1) }
             perExample = scores.map { 100 * $0.f1 }
             metrics["f1"] = perExample.reduce(0, +) / Double(perExample.count)
             metrics["em"] = 100 * scores.map(\.em).reduce(0, +) / Double(scores.count)
+            perExampleMetrics = ["f1": perExample, "em": scores.map { 100 * $0.em }]
         case .cnndm:
             let r = ScoredLines.rouge(hypotheses: predictions, references: [refs.map { $0[0] }])
             metrics = ["rouge1": r.mean.rouge1, "rouge2": r.mean.rouge2, "rougeL": r.mean.rougeL]
             perExample = r.perExample.map { 100 * $0.rougeL }
+            perExampleMetrics = ["rouge1": r.perExample.map { 100 * $0.rouge1 }, "rouge2": r.perExample.map { 100 * $0.rouge2 },
+                                 "rougeL": perExample]
         case .wmt:
             metrics["bleu"] = BLEU.corpus(hypotheses: predictions, references: [refs.map { $0[0] }]).score
             // Per example (for paired comparisons): the same formula on each sentence alone, not the corpus metric.
-            perExample = zip(predictions, refs).map { BLEU.corpus(hypotheses: [$0], references: [[$1[0]]]).score }
+            let sentences = zip(predictions, refs).map { BLEU.corpus(hypotheses: [$0], references: [[$1[0]]]) }
+            perExample = sentences.map(\.score)
+            bleuStatistics = sentences.map { ($0.correct + $0.total + [$0.hypothesisLength, $0.referenceLength]).map(Double.init) }
         case .nq:
             let maxRefs = refs.map(\.count).max() ?? 1
             // Pad reference sets by repeating each example's first answer: "any reference" is unchanged.
@@ -148,9 +159,10 @@ public enum OneShot {
             let r = ScoredLines.score(.em, hypotheses: predictions, references: sets)
             metrics["em"] = r.score
             perExample = (r.perExample ?? []).map { 100 * $0 }
+            perExampleMetrics = ["em": perExample]
         }
         return Result(task: task, shots: shots, examples: examples.count, metrics: metrics, perExample: perExample,
-                      predictions: predictions, sequencesPerSecond: Double(examples.count) / seconds)
+                      perExampleMetrics: perExampleMetrics, bleuStatistics: bleuStatistics, predictions: predictions, sequencesPerSecond: Double(examples.count) / seconds)
     }
 
     /// CNN/DM keeps the first 3 generated sentences (the paper's protocol); others are trimmed.

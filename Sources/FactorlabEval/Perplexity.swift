@@ -15,6 +15,8 @@ public struct PerplexityResult: Sendable {
     /// Sum of negative log-likelihoods (nats) over scored tokens.
     public let nll: Double
     public let windows: Int
+    /// Each window's scored tokens: (NLL sum, token count), for paired comparisons between models.
+    public var perWindow: [(nll: Double, tokens: Int)] = []
     public var nllPerToken: Double { nll / Double(max(tokens, 1)) }
     public var perplexity: Double { Foundation.exp(nllPerToken) }
     /// Bits per UTF-8 byte of the text (scored tokens' NLL over all bytes).
@@ -50,6 +52,7 @@ public enum Perplexity {
         let s = min(requested, w - 1)
         guard ids.count >= 2 else { throw EvalError("perplexity: the text has \(ids.count) token(s); at least 2 are needed") }
         var nll = 0.0, scored = 0, windows = 0
+        var perWindow: [(nll: Double, tokens: Int)] = []
         var prevEnd = 0
         var begin = 0
         let total = ids.count
@@ -63,8 +66,10 @@ public enum Perplexity {
                 let loss = try Tape.withoutRecording {
                     try model.loss(input, targets: targets, batch: 1, seqLen: input.count)
                 }
-                nll += Double(loss.value.item) * Double(count)
+                let windowNLL = Double(loss.value.item) * Double(count)
+                nll += windowNLL
                 scored += count
+                perWindow.append((windowNLL, count))
             }
             windows += 1
             progress(end, total)
@@ -72,6 +77,6 @@ public enum Perplexity {
             if end == total { break }
             begin += s
         }
-        return PerplexityResult(tokens: scored, bytes: bytes, nll: nll, windows: windows)
+        return PerplexityResult(tokens: scored, bytes: bytes, nll: nll, windows: windows, perWindow: perWindow)
     }
 }

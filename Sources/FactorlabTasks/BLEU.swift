@@ -49,6 +49,12 @@ public enum BLEU {
         return compute(correct: correct, total: total, sysLen: sysLen, refLen: refLen)
     }
 
+    /// BLEU from summed sufficient statistics (matches and totals per order, lengths): sums of
+    /// per-sentence statistics give the corpus score, which is how a paired bootstrap resamples it.
+    public static func fromStatistics(correct: [Int], total: [Int], hypothesisLength: Int, referenceLength: Int) -> Score {
+        compute(correct: correct, total: total, sysLen: hypothesisLength, refLen: referenceLength)
+    }
+
     /// sacreBLEU's `compute_bleu` with `exp` smoothing: an order with no match gets precision
     /// 100 / (2^k total) for its k-th such order; log(0) is floored at -9999999999.
     static func compute(correct: [Int], total: [Int], sysLen: Int, refLen: Int) -> Score {

@@ -122,3 +122,105 @@ final class TaskEvalCLITests: XCTestCase {
         }
     }
 }
+
+/// `factorlab eval --suite`: every task for every model, one table against the baseline.
+final class SuiteCLITests: XCTestCase {
+    var dir: URL!
+    let fixtures = CLI.repository.appendingPathComponent("Tests/FactorlabTasksTests/Fixtures")
+
+    override func setUpWithError() throws { dir = try CLI.temporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
+
+    func json(_ r: CLI.Result) throws -> [String: Any] {
+        XCTAssertEqual(r.status, 0, r.stderr)
+        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+    }
+
+    func testSuiteTableComparesEveryModelWithTheBaselineOnTheSameExamples() throws {
+        for (name, seed) in [("base", 1), ("other", 2)] {
+            let recipe = CLI.tinyRecipe(name: name, steps: 2).replacingOccurrences(of: "n_positions: 32", with: "n_positions: 128")
+                + "\nseed: \(seed)\n"
+            try recipe.write(to: dir.appendingPathComponent("\(name).yaml"), atomically: true, encoding: .utf8)
+            XCTAssertEqual(try CLI.run(["pretrain", "\(name).yaml"], in: dir).status, 0)
+        }
+        let glue = fixtures.appendingPathComponent("glue").path
+        try """
+        name: sst2
+        task: sst2
+        model: {init_from: runs/base, dropout: false}
+        data: {root: \(glue), max_length: 32}
+        training: {epochs: 1, batch_size: 2, eval_batch_size: 2}
+        output: {dir: ft}
+        """.write(to: dir.appendingPathComponent("sst2.yaml"), atomically: true, encoding: .utf8)
+        let head = try XCTUnwrap(try json(try CLI.run(["finetune", "sst2.yaml", "--json"], in: dir))["best_checkpoint"] as? String)
+
+        let text = (0..<40).map { "the cat sat on the mat and the dog sat on the log number \($0) of many" }.joined(separator: "\n")
+        try text.write(to: dir.appendingPathComponent("heldout.txt"), atomically: true, encoding: .utf8)
+        try (0..<12).map { #"{"text": "the dog sat on the \#($0 % 2 == 0 ? "log" : "mat")"}"# }.joined(separator: "\n")
+            .write(to: dir.appendingPathComponent("lambada.jsonl"), atomically: true, encoding: .utf8)
+        try (0..<6).map { #"{"context": "the cat sat on the mat.", "query": "the XXXXX sat", "candidates": ["cat", "dog", "log"], "answer": "\#(["cat", "dog"][$0 % 2])"}"# }
+            .joined(separator: "\n").write(to: dir.appendingPathComponent("cbt.jsonl"), atomically: true, encoding: .utf8)
+        try """
+        name: mini
+        bootstrap: {resamples: 200, seed: 3}
+        tasks:
+          - {task: perplexity, data: heldout.txt, stride: 64}
+          - {task: lambada, data: lambada.jsonl}
+          - {task: cbt, data: cbt.jsonl}
+          - {name: nq-1shot, task: nq, data: \(fixtures.appendingPathComponent("oneshot/nq-open.jsonl").path), shots: 1}
+          - {task: glue-sst2, data: \(glue)}
+        """.write(to: dir.appendingPathComponent("suite.yaml"), atomically: true, encoding: .utf8)
+
+        let r = try json(try CLI.run(["eval", "--suite", "suite.yaml", "--models", "base=runs/base", "same=runs/base", "other=runs/other",
+                                      "head=\(head)", "--baseline", "base", "--json"], in: dir))
+        XCTAssertEqual(r["baseline"] as? String, "base")
+        let models = try XCTUnwrap(r["models"] as? [[String: Any]])
+        XCTAssertEqual(models.map { $0["label"] as? String }, ["base", "same", "other", "head"])
+        func metric(_ m: Int, _ task: String, _ name: String) throws -> [String: Any] {
+            let tasks = try XCTUnwrap(models[m]["tasks"] as? [String: Any])
+            return try XCTUnwrap((tasks[task] as? [String: Any])?[name] as? [String: Any], "\(task) \(name): \(tasks[task] ?? "none")")
+        }
+        // The baseline compared with itself: no difference, and an interval of exactly zero.
+        for (task, name) in [("perplexity", "perplexity"), ("lambada", "accuracy"), ("cbt", "accuracy"), ("nq-1shot", "em")] {
+            XCTAssertNil(try metric(0, task, name)["difference"], "the baseline has no difference column")
+            let same = try metric(1, task, name)
+            XCTAssertEqual(same["difference"] as? Double, 0, task)
+            XCTAssertEqual(same["ci95"] as? [Double], [0, 0], task)
+            let other = try metric(2, task, name)
+            let d = try XCTUnwrap(other["difference"] as? Double), ci = try XCTUnwrap(other["ci95"] as? [Double])
+            XCTAssertTrue(ci[0] <= ci[1], "\(task): \(ci)")
+            XCTAssertEqual(d, try XCTUnwrap(other["value"] as? Double) - XCTUnwrap(try metric(0, task, name)["value"] as? Double), accuracy: 1e-12)
+        }
+        // The suite's values are the single-task evaluations' values.
+        let single = try json(try CLI.run(["eval", "--model", "runs/other", "--task", "perplexity", "--data", "heldout.txt",
+                                           "--stride", "64", "--json"], in: dir))
+        XCTAssertEqual(try metric(2, "perplexity", "perplexity")["value"] as? Double, single["perplexity"] as? Double)
+        let lambada = try json(try CLI.run(["eval", "--model", "runs/other", "--task", "lambada", "--data", "lambada.jsonl", "--json"], in: dir))
+        XCTAssertEqual(try metric(2, "lambada", "accuracy")["value"] as? Double, lambada["accuracy"] as? Double)
+        XCTAssertEqual(try metric(2, "lambada", "target_perplexity")["value"] as? Double ?? 0,
+                       lambada["target_perplexity"] as? Double ?? 1, accuracy: 1e-9)
+        // GLUE: a model without the head says so; the finetuned one is scored like eval --task glue-sst2.
+        let tasks0 = try XCTUnwrap(models[0]["tasks"] as? [String: Any])
+        XCTAssertEqual((tasks0["glue-sst2"] as? [String: Any])?["unavailable"] as? String, "no SST-2 head")
+        let glueEval = try json(try CLI.run(["eval", "--model", head, "--task", "glue-sst2", "--data", glue, "--json"], in: dir))
+        XCTAssertEqual(try metric(3, "glue-sst2", "accuracy")["value"] as? Double, (glueEval["dev"] as? [String: Double])?["accuracy"])
+        XCTAssertGreaterThan(try XCTUnwrap(models[2]["latency_ms_per_token"] as? Double), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(models[2]["parameters"] as? Int), 0)
+
+        let md = try CLI.run(["eval", "--suite", "suite.yaml", "--models", "runs/base", "runs/other", "--markdown"], in: dir)
+        XCTAssertEqual(md.status, 0, md.stderr)
+        XCTAssertTrue(md.stdout.contains("| task | metric | base (baseline) | other |"), md.stdout)
+        XCTAssertTrue(md.stdout.contains("no SST-2 head"), md.stdout)
+        XCTAssertTrue(md.stdout.contains("95% paired-bootstrap interval"), md.stdout)
+
+        // Bad suites and options name what is wrong.
+        try "tasks:\n  - {task: perplexity}\n".write(to: dir.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
+        for (args, message) in [(["--suite", "bad.yaml", "--models", "runs/base"], "bad.yaml:2: task perplexity needs data"),
+                                (["--suite", "suite.yaml"], "--suite needs --models"),
+                                (["--suite", "suite.yaml", "--models", "runs/base", "--baseline", "x"], "--baseline x is none of --models")] {
+            let bad = try CLI.run(["eval"] + args, in: dir)
+            XCTAssertNotEqual(bad.status, 0)
+            XCTAssertTrue(bad.stderr.contains(message), "\(args): \(bad.stderr)")
+        }
+    }
+}

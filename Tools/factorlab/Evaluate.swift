@@ -4,6 +4,7 @@ import FactorlabData
 import FactorlabEval
 import FactorlabFinetune
 import FactorlabTasks
+import FactorlabTraining
 import Foundation
 
 struct Evaluate: ParsableCommand {
@@ -20,14 +21,25 @@ struct Evaluate: ParsableCommand {
         coqa-zeroshot (coqa-dev-v1.0.json; F1), cnndm (.story files, or CSV/JSONL with article and highlights; \
         TL;DR:, top-k 2, 3 sentences; ROUGE), wmt14-en-fr (a folder with newstest2014 SGM or plain .en/.fr files; BLEU), \
         nq (NQ-open JSONL; exact match).
+        --suite SUITE.yaml --models A B C --baseline A runs every task of the suite for every model and prints one table: each \
+        metric, each model, the difference from the baseline with a 95% paired-bootstrap interval over the same examples, \
+        parameters and latency per token. A model may be written LABEL=PATH.
         """)
 
     @Option(help: "A .h5 checkpoint, a run folder, or a Hugging Face GPT-2 folder.")
-    var model: String
+    var model: String?
+    @Option(help: "A suite file (YAML: tasks with their data and options); use with --models and --baseline.")
+    var suite: String?
+    @Option(parsing: .upToNextOption, help: "Suite: the models to compare (paths, or LABEL=PATH).")
+    var models: [String] = []
+    @Option(help: "Suite: the model (label or path) the others are compared with (default: the first).")
+    var baseline: String?
+    @Flag(help: "Suite: print the table as Markdown (the default is the same table as text).")
+    var markdown = false
     @Option(help: "Task: perplexity, lambada (JSONL with a text field), cbt (CBT text format or JSONL), glue-TASK, coqa, coqa-zeroshot, cnndm, wmt14-en-fr or nq.")
     var task: String = "perplexity"
     @Option(help: "Evaluation data (a text file for perplexity).")
-    var data: String
+    var data: String?
     @Option(help: "Sliding-window stride in tokens (default and maximum: the context length - 1, windows overlapping by one token).")
     var stride: Int?
     @Option(help: "Tokenizer folder; default: found beside the model.")
@@ -48,6 +60,9 @@ struct Evaluate: ParsableCommand {
     var json = false
 
     func run() throws {
+        if let suite { return try runSuite(suite) }
+        guard let model else { throw ValidationError("--model is required (or --suite with --models)") }
+        guard let data else { throw ValidationError("--data is required") }
         if task.hasPrefix("glue-") || task == "coqa" {
             guard !ablateMlp else { throw ValidationError("--ablate-mlp applies to perplexity, lambada and cbt") }
             return try runTask()
@@ -115,6 +130,7 @@ struct Evaluate: ParsableCommand {
 
     /// GLUE and CoQA through the finetuning code's evaluation (no training).
     func runTask() throws {
+        guard let model, let data else { throw ValidationError("--model and --data are required") }
         let recipe: FinetuneRecipe
         do {
             recipe = try FinetuneRecipe.evaluation(task: task, model: model, data: data, tokenizer: tokenizer, maxExamples: maxExamples,
@@ -131,5 +147,61 @@ struct Evaluate: ParsableCommand {
         } else {
             print(String(format: "CoQA dev: EM %.2f, F1 %.2f over %d stories", result.devEM ?? .nan, result.devF1 ?? .nan, result.devStories ?? 0))
         }
+    }
+}
+
+extension Evaluate {
+    /// `--suite`: every task for every model, then the table against the baseline.
+    func runSuite(_ path: String) throws {
+        guard model == nil && data == nil else { throw ValidationError("--suite takes --models, not --model/--data") }
+        guard !models.isEmpty else { throw ValidationError("--suite needs --models A B ...") }
+        let spec = try EvalSuite.load(URL(fileURLWithPath: path))
+        let entries = models.map { m -> (label: String, path: String) in
+            if let eq = m.firstIndex(of: "="), !FileManager.default.fileExists(atPath: m) {
+                return (String(m[..<eq]), String(m[m.index(after: eq)...]))
+            }
+            return (URL(fileURLWithPath: m).lastPathComponent, m)
+        }
+        let labels = entries.map(\.label)
+        guard Set(labels).count == labels.count else { throw ValidationError("--models: two models have the label \(labels); name them LABEL=PATH") }
+        let base = baseline ?? entries[0].label
+        guard let baseIndex = entries.firstIndex(where: { $0.label == base || $0.path == base }) else {
+            throw ValidationError("--baseline \(base) is none of --models (\(labels.joined(separator: ", ")))")
+        }
+        var rows: [SuiteTable.Model] = []
+        for (label, path) in entries {
+            let loaded = try ModelFiles.load(path)
+            let tok = try ModelFiles.tokenizer(tokenizer, for: loaded)
+            var cells: [String: SuiteTable.Cell] = [:]
+            for t in spec.tasks {
+                if t.task.hasPrefix("glue-") {
+                    cells[t.name] = try glueCell(t, path: path, loaded: loaded)
+                    continue
+                }
+                let samples = try EvalSuite.score(t, model: loaded.model, tokenizer: tok, batch: batch) {
+                    Console.progress("\(label) \(t.name): \($0)/\($1)")
+                }
+                cells[t.name] = .scored(samples)
+            }
+            Console.progress("\(label): latency")
+            let latency = try InferenceMeasurement.measure(loaded.model).latencyMsPerToken
+            Console.endProgress()
+            rows.append(SuiteTable.Model(label: label, parameters: loaded.model.parameterCount, latencyMs: latency, cells: cells))
+        }
+        let table = SuiteTable(suite: spec, models: rows, baseline: baseIndex)
+        if json { return try Console.printJSON(table.json) }
+        print(markdown ? table.markdown : table.text)
+    }
+
+    /// A GLUE task: the model's finetuned head scores dev; a model without that head says so.
+    func glueCell(_ t: EvalSuite.Task, path: String, loaded: ModelFiles.Loaded) throws -> SuiteTable.Cell {
+        guard let g = GLUETask(rawValue: String(t.task.dropFirst(5))) else {
+            throw ValidationError("\(t.name): unknown GLUE task \(t.task)")
+        }
+        guard loaded.model.config.numLabels == g.outputCount else { return .unavailable("no \(g.name) head") }
+        let recipe = try FinetuneRecipe.evaluation(task: t.task, model: path, data: t.data, tokenizer: tokenizer,
+                                                   maxExamples: t.maxExamples, maxLength: maxLength, outputDir: out)
+        let result = try FinetuneRun.run(recipe, evalOnly: true, hooks: .init(progress: { Console.progress($0) }, log: { _ in }))
+        return .scored((result.dev ?? [:]).keys.sorted().map { MetricSample(name: $0, value: result.dev![$0]!, higherIsBetter: true) })
     }
 }
