@@ -2,7 +2,7 @@ import Foundation
 
 extension StudyReport {
     /// The Markdown report; `plots` are the SVG file names written next to it (linked relatively).
-    public static func markdown(_ analysis: StudyAnalysis, plots: [String]) -> String {
+    public static func markdown(_ analysis: StudyAnalysis, plots: [String], tuning: LearningRateTuning? = nil) -> String {
         var md = "# Factorlab study: validation loss against compute\n\n"
         md += "\(analysis.runs.count) runs read; \(analysis.groups.reduce(0) { $0 + $1.runs.count }) from-scratch runs in "
             + "\(analysis.groups.count) sizes enter the curves and fits"
@@ -16,6 +16,7 @@ extension StudyReport {
         }
         md += runsSection(analysis)
         md += curvesSection(analysis, plots: plots)
+        if let tuning { md += tuning.markdown }
         md += fitSection(analysis)
         md += multiplierSection(analysis)
         md += budgetSection(analysis)

@@ -20,18 +20,19 @@ public enum StudyReport {
         }
         let runs = try directories.map { try StudyRun.load(from: $0) }
         let analysis = StudyAnalysis(runs: runs, budgets: budgets)
-        return try write(analysis, to: outputDirectory)
+        return try write(analysis, tuning: try LearningRateTuning.find(in: runDirectories), to: outputDirectory)
     }
 
-    /// Writes the report and plots of an existing analysis.
-    public static func write(_ analysis: StudyAnalysis, to outputDirectory: URL) throws -> ReportSummary {
+    /// Writes the report and plots of an existing analysis (with a sweep's learning-rate tuning, when given).
+    public static func write(_ analysis: StudyAnalysis, tuning: LearningRateTuning? = nil, to outputDirectory: URL) throws -> ReportSummary {
         try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-        let plots = StudyPlots.all(analysis)
+        var plots = StudyPlots.all(analysis)
+        if let tuning { plots.append(("lr-tuning.svg", tuning.plot)) }
         for (file, plot) in plots {
             try Data(plot.render().utf8).write(to: outputDirectory.appendingPathComponent(file), options: .atomic)
         }
         let reportURL = outputDirectory.appendingPathComponent(reportFileName)
-        let text = markdown(analysis, plots: plots.map(\.0))
+        let text = markdown(analysis, plots: plots.map(\.0), tuning: tuning)
         try Data(text.utf8).write(to: reportURL, options: .atomic)
         return ReportSummary(analysis: analysis, reportPath: reportURL.path, plots: plots.map(\.0))
     }

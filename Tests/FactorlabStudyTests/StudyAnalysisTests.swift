@@ -261,3 +261,27 @@ final class StudyAnalysisTests: XCTestCase {
         XCTAssertTrue(StudyReport.markdown(analysis, plots: []).contains("Recommendations for inference budgets"))
     }
 }
+
+/// A sweep's tuning.json in the report: the table, the chosen values and the curves.
+final class LearningRateTuningTests: XCTestCase {
+    func testTuningIsReadAndShownAndBadFilesNameTheFamily() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("lr-tuning-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("tuning.json")
+        try #"{"key": "optimizer.lr", "per": "model.linear", "values": ["1.0e-3", "2.0e-3", "4.0e-3"], "families": {"dense": {"best": "2.0e-3", "mean_final_val_loss": {"1.0e-3": 4.5, "2.0e-3": 4.25, "4.0e-3": 4.4}}, "mlp=monarch:4": {"best": "4.0e-3", "mean_final_val_loss": {"1.0e-3": 4.9, "2.0e-3": 4.6, "4.0e-3": 4.3}}}}"#
+            .write(to: url, atomically: true, encoding: .utf8)
+        let t = try XCTUnwrap(try LearningRateTuning.find(in: [dir.appendingPathComponent("none"), dir]))
+        XCTAssertEqual(t.families.map(\.name), ["dense", "mlp=monarch:4"])
+        XCTAssertEqual(t.families[0].losses.map(\.value), [1e-3, 2e-3, 4e-3])
+        let md = t.markdown
+        XCTAssertTrue(md.contains("| `dense` | 4.5000 | **4.2500** | 4.4000 | 2.0e-3 |"), md)
+        XCTAssertTrue(md.contains("edge of the tried range for `mlp=monarch:4`"), md)
+        XCTAssertEqual(t.plot.series.count, 2)
+        XCTAssertEqual(t.plot.series[1].points.map(\.loss), [4.9, 4.6, 4.3])
+        try #"{"key": "optimizer.lr", "per": "model.linear", "families": {"dense": {"best": "x", "mean_final_val_loss": {"abc": 4.5}}}}"#
+            .write(to: url, atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try LearningRateTuning.load(url)) { XCTAssertTrue("\($0)".contains("family dense: value abc"), "\($0)") }
+        XCTAssertNil(try LearningRateTuning.load(dir.appendingPathComponent("missing.json")))
+    }
+}

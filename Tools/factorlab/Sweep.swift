@@ -80,7 +80,8 @@ struct SweepRun: ParsableCommand {
     /// generation of the run with the lowest final validation loss.
     func writeReport(_ s: Sweep, to folder: URL) throws {
         let dirs = try StudyRun.discover([s.out])
-        let summary = try StudyReport.generate(runDirectories: dirs, outputDirectory: folder, budgets: nil)
+        // The sweep folder itself, so its tuning.json (learning-rate curves) enters the report.
+        let summary = try StudyReport.generate(runDirectories: [s.out], outputDirectory: folder, budgets: nil)
         print("wrote \(summary.reportPath) (\(dirs.count) runs)")
         for r in summary.recommendations { print("- " + r.sentence) }
         let finished = dirs.compactMap { dir -> (String, Double, String)? in
