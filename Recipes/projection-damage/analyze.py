@@ -126,3 +126,46 @@ for a, label in zip(axes, ["stable rank ||W||_F^2 / ||W||_2^2", "energy in the t
     a.set_xscale("log"); a.set_xlabel("training tokens"); a.set_ylabel(label)
 axes[0].legend(fontsize=6)
 fig.tight_layout(); fig.savefig(os.path.join(DOCS, "spectrum.svg"))
+
+# Recovery (recovery.sh): validation loss along finetuning of each projected checkpoint, against the
+# dense checkpoint's own validation loss on the same batches; steps until within 1% of it.
+rec_md = []
+for rec in sorted(glob.glob(os.path.join(SRC, "recovery-*"))):
+    step = int(rec.rsplit("-", 1)[1])
+    def curve(arm):
+        p = os.path.join(rec, arm, "metrics.jsonl")
+        if not os.path.exists(p):
+            return []
+        return [(r["step"], r["val_loss"]) for r in map(json.loads, filter(str.strip, open(p))) if r.get("val_loss") is not None]
+    dense = curve("dense")
+    if not dense:
+        continue
+    ref = dense[0][1]
+    arms = sorted(d for d in os.listdir(rec) if os.path.isdir(os.path.join(rec, d)) and d not in ("dense", "tokenizer"))
+    dst = os.path.join(DOCS, "records", os.path.basename(rec))
+    for arm in ["dense"] + arms:
+        os.makedirs(os.path.join(dst, arm), exist_ok=True)
+        for f in ("run.json", "summary.json", "metrics.jsonl"):
+            if os.path.exists(os.path.join(rec, arm, f)):
+                copy_record(os.path.join(rec, arm, f), os.path.join(dst, arm, f))
+        if os.path.exists(os.path.join(rec, arm + ".h5.json")):
+            shutil.copy(os.path.join(rec, arm + ".h5.json"), os.path.join(dst, arm + ".projection.json"))
+    rec_md += [f"Recovery from step {step}: dense validation loss {ref:.4f}; the 1% line is {ref * 1.01:.4f}.", "",
+               "| arm | val loss at 0 | at 50 | at 100 | at 200 | at 400 | steps to within 1% of dense |",
+               "|---|---:|---:|---:|---:|---:|---|"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, arm in enumerate(arms):
+        c = dict(curve(arm))
+        within = next((s for s, v in sorted(c.items()) if v <= ref * 1.01), None)
+        last = max(c) if c else 0
+        cells = [f"{c[s]:.4f}" if s in c else "-" for s in (0, 50, 100, 200, 400)]
+        rec_md.append(f"| {arm} | " + " | ".join(cells) + f" | {within if within is not None else f'not within {last} steps ({(c[last] / ref - 1) * 100:.1f}% above)'} |")
+        ax.plot(sorted(c), [c[s] for s in sorted(c)], "--" if "aware" in arm else "-", color=f"C{i // 2}", label=arm)
+    ax.axhline(ref, color="k", lw=0.8, label="dense checkpoint")
+    ax.axhline(ref * 1.01, color="gray", lw=0.5, ls=":", label="dense + 1%")
+    ax.set_yscale("log"); ax.set_xlabel("finetuning steps (2,048 tokens each)"); ax.set_ylabel("validation loss (nats/token)")
+    ax.legend(fontsize=7); ax.set_title(f"Recovery of projected checkpoints (step {step})")
+    fig.tight_layout(); fig.savefig(os.path.join(DOCS, f"recovery-{step}.svg"))
+if rec_md:
+    open(os.path.join(DOCS, "recovery.md"), "w").write("\n".join(rec_md) + "\n")
+    print("\n".join(rec_md))
