@@ -193,7 +193,7 @@ let package = Package(
         .testTarget(name: "FactorlabBenchTests",
                     dependencies: ["FactorlabBench", "FactorlabGPT2", "FactorlabLayers", "FactorlabTensor", "FactorlabTestSupport"]),
         .testTarget(name: "FactorlabServeTests",
-                    dependencies: ["FactorlabServe", "FactorlabGPT2", "FactorlabTokenizer", "FactorlabTestSupport",
+                    dependencies: ["FactorlabServe", "FactorlabGPT2", "FactorlabTokenizer", "FactorlabTensor", "FactorlabAutograd", "FactorlabTestSupport",
                                    .product(name: "HummingbirdTesting", package: "hummingbird")]),
         // End-to-end tests of the `factorlab` executable.
         .testTarget(name: "FactorlabCLITests", dependencies: ["factorlab", "FactorlabBench", "FactorlabCheckpoint", "FactorlabTensor",

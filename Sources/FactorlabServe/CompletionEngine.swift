@@ -39,6 +39,7 @@ public final class CompletionEngine: @unchecked Sendable {
     private var _state = State.loading
     private var stopping = false
     private var held = false
+    private var loadedTokenizer: BPETokenizer?
     private var nextID = 0
     /// Sizes of the batches run so far (rows), for tests and the load bench.
     private var _batchSizes: [Int] = []
@@ -82,6 +83,10 @@ public final class CompletionEngine: @unchecked Sendable {
         for j in dropped { j.reply(.failure(ServeError(503, "the server is shutting down"))) }
     }
 
+    /// The served tokenizer (nil until loaded): `/tokenize`, `/detokenize` and `/tokenizer_info`,
+    /// which lm-evaluation-harness's remote tokenizer backend reads.
+    public var tokenizer: BPETokenizer? { lock.lock(); defer { lock.unlock() }; return loadedTokenizer }
+
     /// Tests only: while held, requests queue and no batch starts.
     func holdForTesting(_ on: Bool) {
         lock.lock(); held = on; lock.broadcast(); lock.unlock()
@@ -121,7 +126,10 @@ public final class CompletionEngine: @unchecked Sendable {
             lock.lock(); _state = .failed("\(error)"); lock.unlock()
             return
         }
-        lock.lock(); _state = .ready(name: loaded.name, context: loaded.model.config.nPositions); lock.unlock()
+        lock.lock()
+        _state = .ready(name: loaded.name, context: loaded.model.config.nPositions)
+        loadedTokenizer = loaded.tokenizer
+        lock.unlock()
         while true {
             lock.lock()
             while (queue.isEmpty || held) && !stopping { lock.wait() }
@@ -245,7 +253,12 @@ public final class CompletionEngine: @unchecked Sendable {
                 var choice: [String: Any] = ["index": choices[row.job].count, "text": (r.echo ? row.promptText : "") + completion,
                                              "finish_reason": finish]
                 if let n = r.logprobs {
-                    choice["logprobs"] = logprobsObject(row: row, generated: out.tokens, promptScores: promptScores[b],
+                    // The token that stopped the row (end of text, or the one completing a stop string) is
+                    // not in the text but keeps its log-probability entry, as vLLM returns it: the harness
+                    // reads echo + max_tokens 1 as prompt entries plus exactly one generated entry.
+                    var scored = out.tokens
+                    if case .stopToken(let t) = out.stop { scored.append(t) }
+                    choice["logprobs"] = logprobsObject(row: row, generated: scored, promptScores: promptScores[b],
                                                         echo: r.echo, top: n, tokenizer: m.tokenizer)
                 }
                 choices[row.job].append(choice)

@@ -126,12 +126,12 @@ public struct CompletionRequest: Sendable, Equatable {
         switch o["stop"] {
         case nil, .null?: break
         case .string(let one)?: r.stop = [one]
-        case .array(let many)? where many.count <= 4:
+        case .array(let many)? where many.count <= 16:
             r.stop = try many.map {
-                guard case .string(let s) = $0 else { throw ServeError(400, "'stop' must be a string or a list of up to 4 strings", param: "stop") }
+                guard case .string(let s) = $0 else { throw ServeError(400, "'stop' must be a string or a list of up to 16 strings", param: "stop") }
                 return s
             }
-        default: throw ServeError(400, "'stop' must be a string or a list of up to 4 strings", param: "stop")
+        default: throw ServeError(400, "'stop' must be a string or a list of up to 16 strings", param: "stop")
         }
         guard r.stop.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
             throw ServeError(400, "'stop' strings must be 1 to 256 bytes", param: "stop")
@@ -180,6 +180,15 @@ public struct CompletionRequest: Sendable, Equatable {
             throw ServeError(400, "'prompt' holds \(out.count) prompts; at most \(limits.maxPrompts) per request", param: "prompt")
         }
         return out
+    }
+}
+
+/// The body of `/tokenize` and `/detokenize`: a JSON object.
+enum TokenizerRequest {
+    static func object(_ body: Data) throws -> [String: JSONValue] {
+        guard let v = try? JSONDecoder().decode(JSONValue.self, from: body) else { throw ServeError(400, "request body is not valid JSON") }
+        guard case .object(let o) = v else { throw ServeError(400, "request body must be a JSON object") }
+        return o
     }
 }
 

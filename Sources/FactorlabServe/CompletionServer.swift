@@ -5,7 +5,8 @@ import Hummingbird
 /// - `POST /v1/completions`: OpenAI's completions API (``CompletionRequest``), answered by the
 ///   ``CompletionEngine``;
 /// - `GET /v1/models`: the one model served;
-/// - `GET /health`: 200 `{"status": "ok"}` once the model is loaded, 503 while it loads.
+/// - `GET /health`: 200 `{"status": "ok"}` once the model is loaded, 503 while it loads;
+/// - `GET /tokenizer_info`, `POST /tokenize`, `POST /detokenize`: the tokenizer, as vLLM serves it.
 ///
 /// Every error is a JSON body `{"error": {...}}` with its status: 400 for malformed or
 /// out-of-range fields, 404 for another model's name or an unknown path, 413 for a body over the
@@ -29,21 +30,8 @@ public enum CompletionServer {
                               "data": [["id": name, "object": "model", "owned_by": "factorlab", "created": 0, "max_model_len": context]]])
         }
         router.post("/v1/completions") { request, _ -> Response in
-            let limit = engine.limits.maxBodyBytes
-            if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
-                return error(ServeError(413, "request body of \(length) bytes exceeds the limit of \(limit)"))
-            }
-            let buffer: ByteBuffer
-            do {
-                var r = request
-                buffer = try await r.collectBody(upTo: limit)
-            } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
-                return error(ServeError(413, "request body exceeds the limit of \(limit) bytes"))
-            } catch {
-                return CompletionServer.error(ServeError(400, "could not read the request body"))
-            }
             let parsed: CompletionRequest
-            do { parsed = try CompletionRequest.parse(Data(buffer.readableBytesView), limits: engine.limits) } catch let e as ServeError {
+            do { parsed = try CompletionRequest.parse(try await body(request, engine.limits), limits: engine.limits) } catch let e as ServeError {
                 return CompletionServer.error(e)
             } catch {
                 return CompletionServer.error(ServeError(400, "\(error)"))
@@ -53,10 +41,55 @@ public enum CompletionServer {
             case .failure(let e): return CompletionServer.error(e)
             }
         }
+        // The tokenizer, as vLLM serves it (lm-evaluation-harness's `tokenizer_backend=remote`).
+        router.get("/tokenizer_info") { _, _ -> Response in
+            guard case .ready(_, let context) = engine.state else { return error(ServeError(503, "the model is still loading")) }
+            return json(200, ["eos_token": "<|endoftext|>", "bos_token": "<|endoftext|>", "pad_token": NSNull(),
+                              "tokenizer_class": "GPT2Tokenizer", "model_max_length": context])
+        }
+        router.post("/tokenize") { request, _ -> Response in
+            do {
+                guard let tok = engine.tokenizer, case .ready(_, let context) = engine.state else { throw ServeError(503, "the model is still loading") }
+                let o = try TokenizerRequest.object(try await body(request, engine.limits))
+                guard case .string(let text)? = o["prompt"] else { throw ServeError(400, "'prompt' must be a string", param: "prompt") }
+                let ids = tok.encode(text, allowSpecial: true)
+                return json(200, ["tokens": ids.map(Int.init), "count": ids.count, "max_model_len": context])
+            } catch let e as ServeError { return CompletionServer.error(e) } catch { return CompletionServer.error(ServeError(400, "\(error)")) }
+        }
+        router.post("/detokenize") { request, _ -> Response in
+            do {
+                guard let tok = engine.tokenizer else { throw ServeError(503, "the model is still loading") }
+                let o = try TokenizerRequest.object(try await body(request, engine.limits))
+                guard case .array(let list)? = o["tokens"] else { throw ServeError(400, "'tokens' must be a list of token ids", param: "tokens") }
+                let ids = try list.map { v -> Int32 in
+                    guard case .number(let d) = v, d == d.rounded(), d >= 0, d < Double(tok.vocabularySize) else {
+                        throw ServeError(400, "'tokens' must be token ids from 0 to \(tok.vocabularySize - 1)", param: "tokens")
+                    }
+                    return Int32(d)
+                }
+                return json(200, ["prompt": (try? tok.decode(ids)) ?? ""])
+            } catch let e as ServeError { return CompletionServer.error(e) } catch { return CompletionServer.error(ServeError(400, "\(error)")) }
+        }
         let app = Application(router: router,
                               configuration: .init(address: .hostname(host, port: port), serverName: "factorlab"),
                               onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) })
         return app
+    }
+
+    /// A request's body, at most `limits.maxBodyBytes` (413 beyond, before and while reading).
+    static func body(_ request: Request, _ limits: ServeLimits) async throws -> Data {
+        let limit = limits.maxBodyBytes
+        if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > limit {
+            throw ServeError(413, "request body of \(length) bytes exceeds the limit of \(limit)")
+        }
+        do {
+            var r = request
+            return Data(try await r.collectBody(upTo: limit).readableBytesView)
+        } catch let e as any HTTPResponseError where e.status == .contentTooLarge {
+            throw ServeError(413, "request body exceeds the limit of \(limit) bytes")
+        } catch {
+            throw ServeError(400, "could not read the request body")
+        }
     }
 
     static func json(_ status: Int, _ object: [String: Any]) -> Response {

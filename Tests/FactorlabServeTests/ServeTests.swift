@@ -2,6 +2,7 @@ import FactorlabAutograd
 @testable import FactorlabServe
 import FactorlabGPT2
 import FactorlabRandom
+import FactorlabTensor
 import FactorlabTokenizer
 import Foundation
 import Hummingbird
@@ -193,6 +194,52 @@ final class ServeTests: XCTestCase {
                 let stopped = try XCTUnwrap((body["choices"] as? [[String: Any]])?.first)
                 XCTAssertEqual(stopped["text"] as? String, String(full[..<full.range(of: cut)!.lowerBound]))
                 XCTAssertEqual(stopped["finish_reason"] as? String, "stop")
+            }
+        }
+        e.shutdown()
+    }
+
+    /// A row stopped by end-of-text keeps that token's log-probability (the harness reads echo +
+    /// max_tokens 1 as the prompt's entries plus one), and the tokenizer endpoints serve the
+    /// model's own tokenizer.
+    func testStopTokenKeepsItsLogprobAndTheTokenizerIsServed() async throws {
+        // A unigram model (ln_f scale 0, bias e_0) whose likeliest token is <|endoftext|>.
+        let eot = try XCTUnwrap(tokenizer.endOfTextID)
+        let v = tokenizer.vocabularySize, c = 16
+        model.wte!.weight.value = Tensor(shape: [v, c]) { i in i % c == 0 ? (i / c == Int(eot) ? 5 : Float((i / c) % 3) * 0.1) : 0 }
+        model.lnF.weight.value = Tensor(zeros: [c])
+        model.lnF.bias.value = Tensor(shape: [c]) { $0 == 0 ? 1 : 0 }
+        let e = engine()
+        _ = await e.waitUntilLoaded()
+        let prompt = tokenizer.encode("the cat sat")
+        let ids = prompt.map(String.init).joined(separator: ",")
+        let expectedTokens = (tokenizer.encode("the cat") + [eot]).map(Int.init)
+        let app = CompletionServer.application(engine: e, port: 0)
+        try await app.test(.ahc(.http)) { client in
+            let (status, body) = try await Self.post(client, #"{"prompt":[\#(ids)],"max_tokens":1,"temperature":0,"logprobs":1,"echo":true}"#)
+            XCTAssertEqual(status, 200)
+            let choice = try XCTUnwrap((body["choices"] as? [[String: Any]])?.first)
+            XCTAssertEqual(choice["finish_reason"] as? String, "stop")
+            let lp = try XCTUnwrap((choice["logprobs"] as? [String: Any])?["token_logprobs"] as? [Any])
+            XCTAssertEqual(lp.count, prompt.count + 1, "prompt entries plus the stop token's")
+            let z = log((0..<v).map { exp(Double($0 == Int(eot) ? 5 : Float($0 % 3) * 0.1)) }.reduce(0, +))
+            XCTAssertEqual(try XCTUnwrap(lp.last as? Double), 5 - z, accuracy: 1e-5)
+            XCTAssertEqual((body["usage"] as? [String: Int])?["completion_tokens"], 0, "the stop token is not part of the text")
+
+            try await client.execute(uri: "/tokenizer_info", method: .get) { r in
+                XCTAssertEqual(r.status, .ok)
+                XCTAssertTrue(String(buffer: r.body).contains(#""eos_token":"<|endoftext|>""#))
+            }
+            try await client.execute(uri: "/tokenize", method: .post, body: ByteBuffer(string: #"{"prompt":"the cat<|endoftext|>","add_special_tokens":false}"#)) { r in
+                let o = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                XCTAssertEqual(o?["tokens"] as? [Int], expectedTokens)
+            }
+            try await client.execute(uri: "/detokenize", method: .post, body: ByteBuffer(string: #"{"tokens":[\#(ids)]}"#)) { r in
+                let o = try JSONSerialization.jsonObject(with: Data(r.body.readableBytesView)) as? [String: Any]
+                XCTAssertEqual(o?["prompt"] as? String, "the cat sat")
+            }
+            try await client.execute(uri: "/detokenize", method: .post, body: ByteBuffer(string: #"{"tokens":[99999]}"#)) { r in
+                XCTAssertEqual(r.status.code, 400)
             }
         }
         e.shutdown()

@@ -113,7 +113,8 @@ struct Evaluate: ParsableCommand {
             let r = try Lambada.evaluate(model: loaded.model, tokenizer: tok, texts: texts) { Console.progress("lambada: \($0)/\($1)") }
             Console.endProgress()
             let metrics: [String: Any] = ["task": "lambada", "model": loaded.source.path, "examples": r.examples,
-                                          "accuracy": r.accuracy, "target_perplexity": r.perplexity, "target_tokens": r.targetTokens]
+                                          "accuracy": r.accuracy, "target_perplexity": r.perplexity, "target_tokens": r.targetTokens,
+                                          "per_example": r.perExample.map { ["log_likelihood": -$0.nll, "tokens": $0.tokens, "greedy": $0.correct] as [String: Any] }]
             if json { try Console.printJSON(metrics) } else {
                 print(String(format: "LAMBADA accuracy %.4f (%d/%d), last-word perplexity %.3f", r.accuracy, r.correct, r.examples, r.perplexity))
             }
