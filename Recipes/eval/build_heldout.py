@@ -6,7 +6,8 @@ Paradise Regained (never in any training mix here), deterministically, standard 
   that end at the end of a sentence, the last word (a word of 3+ letters) to be predicted; unlike
   LAMBADA, passages are not filtered for words that need the wider context;
 - data/milton-cbt.txt: CBT-style cloze in the original CBT format: 20 numbered context sentences,
-  then line 21 "query<TAB>answer<TAB><TAB>c1|...|c10", where the query is the next sentence with one
+  then line 21 "query<TAB>answer<TAB><TAB>c1|...|c10", where the query is the next sentence (at most
+  30 words, so it fits a small model's context) with one
   word that occurs in the context replaced by XXXXX, and the 10 candidates are that word and 9
   other words of the context (same selection seed).
 
@@ -44,9 +45,10 @@ def cbt(sents, rng, n=100):
     out, i = [], 0
     while i + 21 <= len(sents) and len(out) < n:
         context, query = sents[i:i + 20], sents[i + 20]
-        ctx_words = sorted({w for s in context for w in re.findall(r"[a-z]{4,}", s)})
-        targets = [w for w in re.findall(r"[a-z]{4,}", query) if w in ctx_words]
-        if targets and len(ctx_words) >= 10:
+        ctx_words = sorted({w for s in context for w in re.findall(r"\b[a-z]{4,}\b", s)})
+        targets = [w for w in re.findall(r"\b[a-z]{4,}\b", query) if w in ctx_words]
+        # The completed query is scored whole, so it must fit a 128-token context with room to spare.
+        if targets and len(ctx_words) >= 10 and len(query.split()) <= 30:
             answer = rng.choice(targets)
             others = rng.sample([w for w in ctx_words if w != answer], 9)
             cands = sorted(others + [answer])
