@@ -30,6 +30,23 @@ final class PretrainCLITests: XCTestCase {
         return out
     }
 
+    /// A run stopped after its last checkpoint but before its summary (killed while measuring
+    /// inference) resumes with no step left to train and finishes: its JSON has no train loss
+    /// of its own instead of failing on NaN (a sweep once recorded such points as failed).
+    func testResumeAtTheLastStepFinishesTheRun() throws {
+        _ = try write(CLI.tinyRecipe(name: "last", steps: 4), "last.yaml")
+        XCTAssertEqual(try CLI.run(["pretrain", "last.yaml"], in: dir).status, 0)
+        let run = dir.appendingPathComponent("runs/last")
+        try FileManager.default.removeItem(at: run.appendingPathComponent("summary.json"))
+        let r = try CLI.run(["resume", "runs/last", "--json"], in: dir)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let obj = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
+        XCTAssertEqual(obj["steps"] as? Int, 4)
+        XCTAssertNil(obj["final_train_loss"])
+        XCTAssertNotNil(obj["final_val_loss"])
+        XCTAssertTrue(FileManager.default.fileExists(atPath: run.appendingPathComponent("summary.json").path))
+    }
+
     /// 12 steps in one go, and 8 steps + stop + resume to 12, give bit-identical parameters,
     /// optimizer state and loss curves.
     func testStopAndResumeIsBitwiseIdentical() throws {

@@ -88,7 +88,10 @@ func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
         var obj: [String: Any] = ["run": s.runDirectory.path, "steps": s.steps, "tokens": s.tokens, "parameters": s.parameters,
                                   "wall_s": s.wallSeconds, "tokens_per_s": s.tokensPerSecond, "flops": s.flops,
                                   "peak_memory_bytes": s.peakMemoryBytes]
-        if s.steps > 0 { (obj["first_train_loss"], obj["final_train_loss"]) = (Double(s.firstTrainLoss), Double(s.finalTrainLoss)) }
+        // A run resumed at its last step (stopped while measuring inference) trains no step in this
+        // process and has no train loss of its own to print.
+        if s.firstTrainLoss.isFinite { obj["first_train_loss"] = Double(s.firstTrainLoss) }
+        if s.finalTrainLoss.isFinite { obj["final_train_loss"] = Double(s.finalTrainLoss) }
         if let v = s.firstValLoss { obj["first_val_loss"] = v }
         if let v = s.finalValLoss { obj["final_val_loss"] = v }
         if let v = s.bestValLoss { obj["best_val_loss"] = v }
@@ -98,7 +101,7 @@ func runTraining(_ recipe: Recipe, resume: Bool, json: Bool) throws {
         print("run:            \(s.runDirectory.path)")
         print("parameters:     \(s.parameters)")
         print("steps:          \(s.steps) (\(s.tokens) tokens, \(String(format: "%.0f", s.tokensPerSecond)) tokens/s, \(String(format: "%.1f", s.wallSeconds)) s)")
-        if s.steps > 0 { print(String(format: "train loss:     %.4f -> %.4f", s.firstTrainLoss, s.finalTrainLoss)) }
+        if s.firstTrainLoss.isFinite && s.finalTrainLoss.isFinite { print(String(format: "train loss:     %.4f -> %.4f", s.firstTrainLoss, s.finalTrainLoss)) }
         if let a = s.firstValLoss, let b = s.finalValLoss { print(String(format: "val loss:       %.4f -> %.4f", a, b)) }
         if let best = s.bestValLoss { print(String(format: "best val loss:  %.4f", best)) }
         print(String(format: "peak memory:    %.0f MiB", Double(s.peakMemoryBytes) / 1_048_576))
