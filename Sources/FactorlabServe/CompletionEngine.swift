@@ -192,8 +192,9 @@ public final class CompletionEngine: @unchecked Sendable {
                     }
                     if ids.isEmpty, let eot { ids = [eot] }
                     guard !ids.isEmpty else { throw ServeError(400, "'prompt' is empty", param: "prompt") }
-                    guard ids.count + r.maxTokens <= context else {
-                        throw ServeError(400, "this model's context is \(context) tokens; the prompt has \(ids.count) and max_tokens asks for \(r.maxTokens) more", param: "prompt")
+                    // N new tokens need N - 1 positions past the prompt (the last one is never fed back).
+                    guard ids.count + max(r.maxTokens - 1, 0) <= context else {
+                        throw ServeError(400, "this model's context is \(context) tokens; the prompt has \(ids.count) and max_tokens asks for \(r.maxTokens) more (a prompt of P tokens allows up to \(context) - P + 1)", param: "prompt")
                     }
                     let text = (try? m.tokenizer.decode(ids)) ?? ""
                     let scanner = StopScanner(tokenizer: m.tokenizer, stops: r.stop)

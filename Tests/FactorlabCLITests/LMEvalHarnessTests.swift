@@ -79,7 +79,7 @@ final class LMEvalHarnessTests: XCTestCase {
         let run = Process()
         run.executableURL = URL(fileURLWithPath: lmEval)
         run.arguments = ["--model", "local-completions",
-                         "--model_args", "model=tiny,base_url=http://127.0.0.1:\(p)/v1/completions,tokenized_requests=True,max_length=64",
+                         "--model_args", "model=tiny,base_url=http://127.0.0.1:\(p)/v1/completions,tokenized_requests=True,max_length=65",
                          "--tasks", "fl_lambada", "--include_path", tasks.path, "--batch_size", "2",
                          "--output_path", out.path, "--log_samples"]
         run.currentDirectoryURL = dir
