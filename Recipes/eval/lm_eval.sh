@@ -36,5 +36,9 @@ for line in open(samples):
     h[o["doc_id"]] = (float(ll), greedy == "True")
 d = max(abs(h[i][0] - e["log_likelihood"]) for i, e in enumerate(own))
 agree = sum(h[i][1] == e["greedy"] for i, e in enumerate(own))
+fl = json.load(open(f"{out}/factorlab.json"))
+res = json.load(open(sorted(glob.glob(f"{out}/**/results_*.json", recursive=True))[-1]))["results"]["milton_lambada"]
+print(f"harness: acc {res['acc,none']:.4f}, perplexity {res['perplexity,none']:.6g}; "
+      f"factorlab eval: accuracy {fl['accuracy']:.4f}, harness_perplexity {fl['harness_perplexity']:.6g} (target_perplexity per token {fl['target_perplexity']:.6g})")
 print(f"{len(own)} examples: largest |log-likelihood difference| harness vs factorlab eval = {d:.2e}; greedy flags agree on {agree}/{len(own)}")
 PY

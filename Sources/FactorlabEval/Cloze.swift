@@ -45,6 +45,9 @@ public enum Lambada {
         public var perExample: [(correct: Bool, nll: Double, tokens: Int)] = []
         public var accuracy: Double { Double(correct) / Double(max(examples, 1)) }
         public var perplexity: Double { Foundation.exp(targetNLL / Double(max(targetTokens, 1))) }
+        /// lm-evaluation-harness's `perplexity` of a loglikelihood task (lambada_openai): exp of the
+        /// mean over examples of the whole target's NLL (per example, not per token).
+        public var harnessPerplexity: Double { Foundation.exp(targetNLL / Double(max(examples, 1))) }
     }
 
     /// Reads JSONL lines with a `text` field (the LAMBADA test set format used by GPT-2's evaluation).

@@ -218,6 +218,8 @@ public struct EvalSuite: Sendable {
                                          progress: progress)
             return [MetricSample.mean("accuracy", r.perExample.map { $0.correct ? 1 : 0 }),
                     MetricSample(name: "target_perplexity", components: r.perExample.map { [$0.nll, Double($0.tokens)] },
+                                 higherIsBetter: false) { Foundation.exp($0[0] / max($0[1], 1)) },
+                    MetricSample(name: "harness_perplexity", components: r.perExample.map { [$0.nll, 1] },
                                  higherIsBetter: false) { Foundation.exp($0[0] / max($0[1], 1)) }]
         case "cbt":
             let examples = Array(try ClozeTest.load(url).prefix(t.maxExamples ?? .max))

@@ -114,6 +114,13 @@ final class LMEvalHarnessTests: XCTestCase {
                                                                            "--data", data.path, "--json"], in: dir).stdout.utf8)) as? [String: Any]
         let perExample = try XCTUnwrap(own?["per_example"] as? [[String: Any]])
         XCTAssertEqual(perExample.count, texts.count)
+        // The harness's aggregate perplexity (per example) is factorlab's harness_perplexity.
+        let results = try XCTUnwrap(files.first { $0.lastPathComponent.hasPrefix("results_") })
+        let agg = try XCTUnwrap(((try JSONSerialization.jsonObject(with: Data(contentsOf: results)) as? [String: Any])?["results"]
+                                    as? [String: Any])?["fl_lambada"] as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(agg["perplexity,none"] as? Double), try XCTUnwrap(own?["harness_perplexity"] as? Double),
+                       accuracy: 1e-4 * (own?["harness_perplexity"] as? Double ?? 1))
+        XCTAssertEqual(try XCTUnwrap(agg["acc,none"] as? Double), try XCTUnwrap(own?["accuracy"] as? Double), accuracy: 1e-12)
         for (i, e) in perExample.enumerated() {
             let (ll, greedy) = try XCTUnwrap(harness[i])
             XCTAssertEqual(ll, try XCTUnwrap(e["log_likelihood"] as? Double), accuracy: 1e-4, "example \(i): \(texts[i])")

@@ -114,6 +114,7 @@ struct Evaluate: ParsableCommand {
             Console.endProgress()
             let metrics: [String: Any] = ["task": "lambada", "model": loaded.source.path, "examples": r.examples,
                                           "accuracy": r.accuracy, "target_perplexity": r.perplexity, "target_tokens": r.targetTokens,
+                                          "harness_perplexity": r.harnessPerplexity,
                                           "per_example": r.perExample.map { ["log_likelihood": -$0.nll, "tokens": $0.tokens, "greedy": $0.correct] as [String: Any] }]
             if json { try Console.printJSON(metrics) } else {
                 print(String(format: "LAMBADA accuracy %.4f (%d/%d), last-word perplexity %.3f", r.accuracy, r.correct, r.examples, r.perplexity))
