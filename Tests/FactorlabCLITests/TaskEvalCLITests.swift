@@ -121,20 +121,8 @@ final class TaskEvalCLITests: XCTestCase {
             XCTAssertTrue(bad.stderr.contains(expected), "\(args): \(bad.stderr)")
         }
     }
-}
 
-/// `factorlab eval --suite`: every task for every model, one table against the baseline.
-final class SuiteCLITests: XCTestCase {
-    var dir: URL!
-    let fixtures = CLI.repository.appendingPathComponent("Tests/FactorlabTasksTests/Fixtures")
-
-    override func setUpWithError() throws { dir = try CLI.temporaryDirectory() }
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
-
-    func json(_ r: CLI.Result) throws -> [String: Any] {
-        XCTAssertEqual(r.status, 0, r.stderr)
-        return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any], r.stdout)
-    }
+    // MARK: eval --suite: every task for every model, one table against the baseline.
 
     func testSuiteTableComparesEveryModelWithTheBaselineOnTheSameExamples() throws {
         for (name, seed) in [("base", 1), ("other", 2)] {
