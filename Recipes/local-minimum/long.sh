@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The local-minimum experiment again (issue 21), with the fair arms and at the training length
+# where projection starts to hurt (docs/projection.md: between 3M and 13M tokens at width 192):
+# the embedded default's shape (4 layers, width 192, batches of 16 x 128), every arm at the
+# compute of 6,400 dense steps (13.1M tokens), the learning rate of each family tuned by the
+# campaign (Recipes/study/campaign.yaml, tuning.json: 4e-3 for dense, low rank and Monarch) and
+# Qiu et al.'s per-factor multipliers (optimizer.structured_lr=fan-in) for the structured arms:
+#   (a) dense from scratch                          seeds 1 2
+#   (b) monarch:4 and lowrank:d/4 from scratch      seeds 1 2
+#   (c) dense at half the budget (step 3,200) projected (data-free), no training
+#   (d) (c) trained with the rest of the budget
+# then `factorlab report`. Resumable: finished arms are skipped, stopped ones resume exactly.
+# About 3.5 hours on 2 cores (estimated from the long run's ~9k tokens/s at 2 threads). Not run yet
+# (2026-12-02): the campaign held the cores that session.
+#   bash Recipes/local-minimum/long.sh            # from the repository root
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+F=${FACTORLAB:-.build/release/factorlab}
+D=Recipes/local-minimum
+OUT=${OUT:-Checkpoints/local-minimum-long}
+SEEDS=${SEEDS:-"1 2"}
+LR=${LR:-4.0e-3}
+COMMON=(--set model.n_embd=192 --set training.batch_size=16 --set eval.interval=200 --set eval.batches=16
+        --set optimizer.lr=$LR --set schedule.min_lr=4.0e-4 --set optimizer.structured_lr=fan-in)
+mkdir -p "$OUT"
+run() { # name recipe [--set ...]
+    local name=$1 recipe=$2; shift 2
+    if [ -f "$OUT/$name/summary.json" ]; then echo "skip $name (done)" >&2; return; fi
+    echo "== $name" >&2
+    if ls "$OUT/$name"/ckpt-*.h5 > /dev/null 2>&1; then "$F" resume "$OUT/$name" > "$OUT/$name.log"
+    else "$F" pretrain "$recipe" --set checkpoint.dir="$OUT/$name" --set name="$name" "$@" > "$OUT/$name.log"; fi
+}
+for seed in $SEEDS; do
+    run "dense-s$seed" $D/scratch.yaml "${COMMON[@]}" --set seed=$seed --set model.mlp=dense \
+        --set training.flop_budget=null --set training.max_steps=6400 --set checkpoint.interval=3200
+    BUDGET=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['flops'])" "$OUT/dense-s$seed/summary.json")
+    for kind in monarch:4 lowrank:d/4; do
+        base=${kind%%:*}
+        run "$base-scratch-s$seed" $D/scratch.yaml "${COMMON[@]}" --set seed=$seed --set model.linear=mlp=$kind \
+            --set training.flop_budget=$BUDGET --set checkpoint.interval=1000
+        proj="$OUT/$base-from-dense-s$seed.h5"
+        [ "$kind" = lowrank:d/4 ] && pkind=lowrank:48 || pkind=$kind
+        [ -f "$proj" ] || "$F" factorize --model "$OUT/dense-s$seed/ckpt-00003200.h5" --kind $pkind --out "$proj" > "$OUT/$base-factorize-s$seed.log"
+        run "$base-projected-s$seed" $D/projected.yaml "${COMMON[@]}" --set seed=$seed --set model.mlp=$pkind --set model.init_from="$proj"
+        run "$base-projtrained-s$seed" $D/projected-trained.yaml "${COMMON[@]}" --set seed=$seed --set model.mlp=$pkind \
+            --set model.init_from="$proj" --set training.flop_budget=$BUDGET --set optimizer.lr=1.0e-3 --set checkpoint.interval=1000
+    done
+done
+runs=(); for d in "$OUT"/*/; do [ -f "$d/run.json" ] && runs+=("${d%/}"); done
+"$F" report "${runs[@]}" --out "$OUT/report"
+echo "report: $OUT/report/report.md" >&2
