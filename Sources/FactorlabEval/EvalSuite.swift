@@ -211,7 +211,11 @@ public struct EvalSuite: Sendable {
             let bytes = t.maxTokens == nil ? text.utf8.count : ((try? tokenizer.decodeBytes(ids).count) ?? text.utf8.count)
             let r = try Perplexity.evaluate(model: model, ids: ids, bytes: bytes, stride: t.stride, progress: progress)
             let windows = r.perWindow.map { [$0.nll, Double($0.tokens)] }
+            // The harness's definitions beside the per-token perplexity (whole-text values).
+            let words = PerplexityResult.harnessWordCount(t.maxTokens == nil ? text : ((try? tokenizer.decode(ids)) ?? text))
             return [MetricSample(name: "perplexity", components: windows, higherIsBetter: false) { Foundation.exp($0[0] / max($0[1], 1)) },
+                    MetricSample(name: "word_perplexity", value: r.wordPerplexity(words: words), higherIsBetter: false),
+                    MetricSample(name: "byte_perplexity", value: r.bytePerplexity, higherIsBetter: false),
                     MetricSample(name: "bits_per_byte", value: r.bitsPerByte, higherIsBetter: false)]
         case "lambada":
             let r = try Lambada.evaluate(model: model, tokenizer: tokenizer, texts: try Lambada.load(url).prefix(t.maxExamples ?? .max).map { $0 },

@@ -87,7 +87,7 @@ final class LMEvalHarnessTests: XCTestCase {
         env["HF_DATASETS_OFFLINE"] = "1"; env["HF_HUB_OFFLINE"] = "1"; env["HF_HOME"] = dir.appendingPathComponent("hf").path
         run.environment = env
         let log = dir.appendingPathComponent("lm-eval.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         run.standardOutput = handle
         run.standardError = handle

@@ -183,6 +183,9 @@ final class TaskEvalCLITests: XCTestCase {
         let single = try json(try CLI.run(["eval", "--model", "runs/other", "--task", "perplexity", "--data", "heldout.txt",
                                            "--stride", "64", "--json"], in: dir))
         XCTAssertEqual(try metric(2, "perplexity", "perplexity")["value"] as? Double, single["perplexity"] as? Double)
+        for key in ["word_perplexity", "byte_perplexity", "bits_per_byte"] {
+            XCTAssertEqual(try metric(2, "perplexity", key)["value"] as? Double, single[key] as? Double, key)
+        }
         let lambada = try json(try CLI.run(["eval", "--model", "runs/other", "--task", "lambada", "--data", "lambada.jsonl", "--json"], in: dir))
         XCTAssertEqual(try metric(2, "lambada", "accuracy")["value"] as? Double, lambada["accuracy"] as? Double)
         XCTAssertEqual(try metric(2, "lambada", "target_perplexity")["value"] as? Double ?? 0,
