@@ -198,6 +198,13 @@ public struct Sweep: Sendable {
     }
 
     public func folder(_ p: Point) -> URL { out.appendingPathComponent(p.name) }
+
+    /// For a grid point (with its tuned value) that is exactly a tuning point (same overrides: the
+    /// tuning size and seed at the chosen value), that tuning point: its run is the grid point's
+    /// too, so it need not be trained twice.
+    public func tuningTwin(of point: Point) throws -> Point? {
+        try tuningPoints().first { $0.overrides == point.overrides }
+    }
 }
 
 extension RecipeReader {

@@ -76,6 +76,10 @@ final class SweepCLITests: XCTestCase {
         XCTAssertEqual(best, losses.min { $0.value < $1.value }!.key)
         let recipe = try XCTUnwrap(try Checkpoint.recipe(of: dir.appendingPathComponent("sweeps/tuned/linear-dense/ckpt-00000006.h5")))
         XCTAssertTrue(recipe.contains("optimizer.lr=\(best)"), recipe)
+        // The dense grid point is exactly the tuning point at the best value: linked, not trained twice.
+        let link = try FileManager.default.destinationOfSymbolicLink(atPath: dir.appendingPathComponent("sweeps/tuned/linear-dense").path)
+        XCTAssertEqual(link, "tune/linear-dense_lr-\(best)")
+        XCTAssertTrue(r.stderr.contains("linear-dense is tuning point tune/linear-dense_lr-\(best): linked"), r.stderr)
     }
 
     func testKilledSweepResumesItsPointToBitIdenticalRecords() throws {

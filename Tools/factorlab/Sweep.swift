@@ -56,7 +56,11 @@ struct SweepRun: ParsableCommand {
         if let tune = s.tune { try writeTuning(s, tune, tuned) }
         var points: [Sweep.Point] = []
         for p in grid {
-            do { points.append(try s.withTuned(p, tuned)) } catch {
+            do {
+                let point = try s.withTuned(p, tuned)
+                try linkTuningTwin(s, point)
+                points.append(point)
+            } catch {
                 try SweepPointStatus(state: .failed, error: "\(error)").write(to: s.folder(p))
                 Console.note("sweep: \(p.name) failed: \(error)")
                 failed += 1
@@ -74,6 +78,16 @@ struct SweepRun: ParsableCommand {
         }
         if failed > 0 { throw ValidationError("\(failed) point(s) failed; their errors are in the table above and in sweep-status.json") }
         if let report, !json { try writeReport(s, to: URL(fileURLWithPath: report)) }
+    }
+
+    /// A grid point that is exactly a finished tuning point becomes a link to that run's folder
+    /// (a relative symbolic link to `tune/NAME`) instead of a second identical run.
+    func linkTuningTwin(_ s: Sweep, _ p: Sweep.Point) throws {
+        let folder = s.folder(p), fm = FileManager.default
+        guard !fm.fileExists(atPath: folder.path), let twin = try s.tuningTwin(of: p),
+              SweepPointStatus.read(s.folder(twin)).0 == .done else { return }
+        try fm.createSymbolicLink(atPath: folder.path, withDestinationPath: twin.name)
+        Console.note("sweep: \(p.name) is tuning point \(twin.name): linked, not trained again")
     }
 
     /// The study report of the sweep's finished runs, its recommendation sentences, and the sample
