@@ -9,6 +9,7 @@ validation rows), the tuning runs under tune/, and tuning.json. Never checkpoint
 """
 import json
 import os
+import re
 import shutil
 import sys
 
@@ -25,11 +26,25 @@ def thin(src, dst):
 
 def copy_run(src, dst):
     os.makedirs(dst, exist_ok=True)
-    for f in ("run.json", "summary.json", "sweep-status.json"):
+    relabel_width_rank(src, dst)
+    for f in ("summary.json", "sweep-status.json"):
         if os.path.exists(os.path.join(src, f)):
             shutil.copy(os.path.join(src, f), os.path.join(dst, f))
     if os.path.exists(os.path.join(src, "metrics.jsonl")):
         thin(os.path.join(src, "metrics.jsonl"), os.path.join(dst, "metrics.jsonl"))
+
+
+def relabel_width_rank(src, dst):
+    """run.json as it is, except: a run whose sweep value sized its rank by the width
+    (model.linear=mlp=lowrank:d/4, point names ..._linear-mlp-lowrankd4_...) recorded, before the
+    2026-12-02 fix, the resolved rank as its family (lowrank:16 at width 64); the copy records the
+    written value, so the sizes form one family, as runs recorded after the fix do."""
+    run = json.load(open(os.path.join(src, "run.json")))
+    m = re.search(r"_linear-mlp-lowrankd(\d+)(_|$)", os.path.basename(src))
+    if m and run.get("family", "").startswith("lowrank:"):
+        run["family"] = f"mlp=lowrank:d/{m.group(1)}"
+    with open(os.path.join(dst, "run.json"), "w") as f:
+        json.dump(run, f, indent=2, sort_keys=True)
 
 
 def main(sweep, out):

@@ -313,6 +313,13 @@ public struct Recipe: Sendable {
 }
 
 extension Recipe {
+    /// The family a run records (run.json): the linear spec as the recipe wrote it when it sizes a
+    /// rank by the width (`mlp=lowrank:d/4`: one family across widths), else the resolved spec.
+    public func familyLabel(resolved: String) -> String {
+        guard model.linear.contains(where: { $0.spec.contains("d/") }) else { return resolved }
+        return model.linear.map { $0.site.isEmpty ? $0.spec : "\($0.site)=\($0.spec)" }.joined(separator: ",")
+    }
+
     /// A linear spec with every `d/K` written in place of a number replaced by the model width
     /// divided by K (`mlp=lowrank:d/4` at width 192 is `mlp=lowrank:48`), so one sweep axis value
     /// means the same relative size at every width. K must divide the width.

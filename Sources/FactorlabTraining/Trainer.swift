@@ -385,7 +385,7 @@ public final class Trainer {
     /// run.json: what this run trains.
     func description(model: GPT2Model, flopsPerToken: Double, totalSteps: Int, initFLOPs: Double) -> RunDescription {
         let c = model.config
-        var d = RunDescription(name: recipe.name, family: c.linearSpec,
+        var d = RunDescription(name: recipe.name, family: recipe.familyLabel(resolved: c.linearSpec),
                                model: ModelShape(nLayer: c.nLayer, nEmbd: c.nEmbd, nHead: c.nHead, nPositions: c.nPositions,
                                                  vocabSize: c.vocabSize, mlp: c.mlpSpec,
                                                  linear: c.linearSpec == c.mlpSpec ? nil : c.linearSpec),

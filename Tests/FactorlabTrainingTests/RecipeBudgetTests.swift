@@ -53,6 +53,8 @@ final class RecipeWidthRankTests: XCTestCase {
             training: {batch_size: 2, seq_len: 4, max_steps: 1}
             """, file: "t.yaml", overrides: [], defaultName: "t")
             XCTAssertEqual(try r.modelConfig(vocabSize: 16).linearSpec, "lowrank:\(width / 4)")
+            // One family across widths in the run records.
+            XCTAssertEqual(r.familyLabel(resolved: "lowrank:\(width / 4)"), "mlp=lowrank:d/4")
         }
     }
 }

@@ -16,8 +16,10 @@ struct Report: ParsableCommand {
     var json = false
 
     func run() throws {
-        let dirs = try StudyRun.discover(runs.map { URL(fileURLWithPath: $0) })
-        let summary = try StudyReport.generate(runDirectories: dirs, outputDirectory: URL(fileURLWithPath: out),
+        // The folders as given (generate discovers the runs in them), so a sweep folder's tuning.json is found.
+        let folders = runs.map { URL(fileURLWithPath: $0) }
+        let dirs = try StudyRun.discover(folders)
+        let summary = try StudyReport.generate(runDirectories: folders, outputDirectory: URL(fileURLWithPath: out),
                                                budgets: budgets.isEmpty ? nil : budgets)
         if json { print(try StudyReport.json(summary)) } else { print("wrote \(out)/report.md (\(dirs.count) runs)") }
     }
