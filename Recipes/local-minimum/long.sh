@@ -10,8 +10,8 @@
 #   (c) dense at half the budget (step 3,200) projected (data-free), no training
 #   (d) (c) trained with the rest of the budget
 # then `factorlab report`. Resumable: finished arms are skipped, stopped ones resume exactly.
-# About 3.5 hours on 2 cores (estimated from the long run's ~9k tokens/s at 2 threads). Not run yet
-# (2026-12-02): the campaign held the cores that session.
+# About 3.5 hours on 2 cores (estimated from the long run's ~9k tokens/s at 2 threads). Started at the
+# end of the 2026-12-02 session (dense-s1 first); it resumes where it stopped.
 #   bash Recipes/local-minimum/long.sh            # from the repository root
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,7 +32,7 @@ run() { # name recipe [--set ...]
 }
 for seed in $SEEDS; do
     run "dense-s$seed" $D/scratch.yaml "${COMMON[@]}" --set seed=$seed --set model.mlp=dense \
-        --set training.flop_budget=null --set training.max_steps=6400 --set checkpoint.interval=3200
+        --set training.flop_budget=null --set training.max_steps=6400 --set checkpoint.interval=500 --set "checkpoint.keep_steps=[3200]"
     BUDGET=$(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['flops'])" "$OUT/dense-s$seed/summary.json")
     for kind in monarch:4 lowrank:d/4; do
         base=${kind%%:*}
