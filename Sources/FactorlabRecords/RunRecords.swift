@@ -102,7 +102,7 @@ public struct RunDescription: Codable, Equatable, Sendable {
     /// Training FLOPs per token (forward + backward).
     public var flopsPerToken: Double
     public var seed: Int
-    /// Experiment arm (`scratch`, `projected`, `projected+trained`); nil for ordinary runs.
+    /// Experiment arm (`scratch`, `projected`, `projected-trained`); nil for ordinary runs.
     public var arm: String?
     public var inference: InferenceRecord?
     /// The recipe's preset, if it named one.

@@ -2,7 +2,7 @@ import Foundation
 
 /// One arm of the local-minimum experiment at the common compute.
 public struct ArmResult: Codable, Equatable, Sendable {
-    /// `scratch`, `projected`, `projected+trained`, or `dense` for the dense reference.
+    /// `scratch`, `projected`, `projected-trained`, or `dense` for the dense reference.
     public var arm: String
     public var family: String
     public var size: String

@@ -75,6 +75,23 @@ final class RecipeTextTests: XCTestCase {
         for f in files { XCTAssertNil(refused(try String(contentsOf: f, encoding: .utf8)), f.path) }
     }
 
+    /// Every bundled training recipe loads and validates (the local-minimum arm labels once broke
+    /// the run-name rule after the recipe validation was tightened, and only a run found it).
+    func testEveryBundledTrainingRecipeValidates() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Recipes")
+        var files = ["shakespeare-tiny.yaml", "shakespeare-10m-dense.yaml", "shakespeare-10m-monarch.yaml"].map { dir.appendingPathComponent($0) }
+        for sub in ["local-minimum", "projection-damage"] {
+            files += try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent(sub).path)
+                .filter { $0.hasSuffix(".yaml") }.map { dir.appendingPathComponent("\(sub)/\($0)") }
+        }
+        XCTAssertGreaterThanOrEqual(files.count, 8)
+        for f in files {
+            XCTAssertNoThrow(try Recipe.load(f), f.path)
+        }
+        XCTAssertEqual(try Recipe.load(dir.appendingPathComponent("local-minimum/projected-trained.yaml")).arm, "projected-trained")
+    }
+
     func testValidYAMLThatLooksLikeAnAliasIsAccepted() {
         for text in ["eval:\n  prompt: ROMEO, *aside*\n", "note: x - &y\n", "prompt: \"a *b\"\n", "prompt: |-  \n  *not an alias\nname: x\n",
                      "prompt: >+2 # folded\n   - &z\nname: y\n", "a: 1\r\nb: |\r\n  *x\r\nc: 2\r\n", "s: 'it''s *'\n"] {
