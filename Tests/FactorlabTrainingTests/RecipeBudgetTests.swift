@@ -65,9 +65,12 @@ final class RecipeTextTests: XCTestCase {
         do { try RecipeTextLimits.check(text, file: "r.yaml"); return nil } catch { return "\(error)" }
     }
 
+    /// The repository's Recipes folder.
+    let recipesDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Recipes")
+
     func testEveryBundledRecipePassesTheLimits() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Recipes")
+        let dir = recipesDirectory
         var files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.map { dir.appendingPathComponent($0) }
         files += try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("local-minimum").path)
             .filter { $0.hasSuffix(".yaml") }.map { dir.appendingPathComponent("local-minimum/\($0)") }
@@ -78,8 +81,7 @@ final class RecipeTextTests: XCTestCase {
     /// Every bundled training recipe loads and validates (the local-minimum arm labels once broke
     /// the run-name rule after the recipe validation was tightened, and only a run found it).
     func testEveryBundledTrainingRecipeValidates() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Recipes")
+        let dir = recipesDirectory
         var files = ["shakespeare-tiny.yaml", "shakespeare-10m-dense.yaml", "shakespeare-10m-monarch.yaml"].map { dir.appendingPathComponent($0) }
         for sub in ["local-minimum", "projection-damage"] {
             files += try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent(sub).path)
