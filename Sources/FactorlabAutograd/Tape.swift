@@ -8,33 +8,59 @@ import Foundation
 public final class Parameter {
     /// Hugging Face-style dotted name, e.g. `h.3.attn.c_attn.weight`.
     public var name: String
-    public var value: Tensor
+    /// The float32 values. For a packed parameter (``packed``) no float32 copy is kept: reading
+    /// `value` dequantizes the packed weights into a fresh tensor each time (correct everywhere,
+    /// and what the paths without a packed kernel do once per product); the products that know
+    /// packed weights never read it. Assigning a value drops the packed form.
+    public var value: Tensor {
+        get { stored ?? packed!.dequantized() }
+        set {
+            stored = newValue
+            packed = nil
+        }
+    }
+    private var stored: Tensor?
     /// Accumulated gradient, nil until a backward pass reaches this parameter.
     public var grad: Tensor?
     /// False for frozen parameters: they enter the tape as constants.
     public var requiresGrad: Bool
-    /// Low-precision weights for inference (`factorlab quantize`): when set, `value` holds their
-    /// dequantized float32 values, so every operation computes the quantized model, and the
-    /// products that know packed weights (``Variable/linear(_:weight:bias:)`` with few rows, the
-    /// block products of one row) read these instead.
-    public var packed: PackedWeights?
+    /// Low-precision weights for inference (`factorlab quantize`): when set they are the
+    /// parameter's only storage (the float32 copy is released), so a quantized model's resident
+    /// weights are its packed bytes. Products with few rows read them directly
+    /// (``Variable/linear(_:weight:bias:)``, the block products, the embedding lookup); the rest
+    /// dequantize a tile or a factor at a time.
+    public private(set) var packed: PackedWeights?
 
     public init(_ name: String, _ value: Tensor, requiresGrad: Bool = true) {
         self.name = name
-        self.value = value
+        self.stored = value
         self.requiresGrad = requiresGrad
+    }
+
+    /// Makes `packed` this parameter's storage and releases the float32 values. Its shape must be
+    /// the parameter's.
+    public func pack(_ packed: PackedWeights) {
+        precondition(packed.shape == shape, "pack \(name): packed shape \(packed.shape) is not \(shape)")
+        self.packed = packed
+        stored = nil
     }
 
     /// Drops the accumulated gradient (cheap: no memory is touched).
     public func zeroGrad() { grad = nil }
 
-    /// This parameter as a variable: a leaf on the recording tape, or a constant outside one.
+    /// This parameter as a variable: a leaf on the recording tape, or a constant outside one (a
+    /// packed constant when packed: its float32 value is only formed if an operation asks).
     public var variable: Variable {
         if requiresGrad, let tape = Tape.current { return tape.leaf(self) }
-        return Variable(value, packed: packed)
+        if let stored { return Variable(stored) }
+        return Variable(packedConstant: packed!)
     }
 
-    public var shape: [Int] { value.shape }
+    public var shape: [Int] { stored?.shape ?? packed!.shape }
+    /// Whether float32 values are stored (false for a packed parameter, whose only copy is packed).
+    public var holdsFloat32: Bool { stored != nil }
+    /// Number of values (no dequantization).
+    public var count: Int { stored?.count ?? packed!.count }
 }
 
 /// An error from the tape itself (as opposed to a shape error inside an operation).
@@ -311,27 +337,35 @@ public final class OperationProfile: @unchecked Sendable {
 
 /// A tensor in a differentiable computation: its value and, when recorded, its place on a tape.
 public struct Variable {
-    public let value: Tensor
+    /// The float32 value (a packed constant's is dequantized on each read; see ``packed``).
+    public var value: Tensor { stored ?? packed!.dequantized() }
+    private let stored: Tensor?
     let slot: Int
     let tape: Tape?
-    /// The packed form of a constant weight (see ``Parameter/packed``), nil otherwise.
+    /// The packed form of a constant weight (see ``Parameter/packed``), nil otherwise. Operations
+    /// with a packed kernel read it and never ``value``.
     public let packed: PackedWeights?
 
-    init(value: Tensor, slot: Int, tape: Tape?, packed: PackedWeights? = nil) {
-        self.value = value
+    init(value: Tensor, slot: Int, tape: Tape?) {
+        self.stored = value
         self.slot = slot
         self.tape = tape
-        self.packed = packed
+        self.packed = nil
     }
 
     /// A constant: no gradient flows into it.
     public init(_ constant: Tensor) { self.init(value: constant, slot: -1, tape: nil) }
 
-    /// A constant weight with its packed form (`value` must be `packed.dequantized()`).
-    public init(_ constant: Tensor, packed: PackedWeights?) { self.init(value: constant, slot: -1, tape: nil, packed: packed) }
+    /// A constant weight held only in packed form.
+    public init(packedConstant packed: PackedWeights) {
+        stored = nil
+        slot = -1
+        tape = nil
+        self.packed = packed
+    }
 
-    public var shape: [Int] { value.shape }
-    public var rank: Int { value.rank }
+    public var shape: [Int] { stored?.shape ?? packed!.shape }
+    public var rank: Int { shape.count }
     /// True when this value is recorded on a tape and gradients flow through it.
     public var requiresGrad: Bool { tape != nil }
 

@@ -6,35 +6,41 @@ extension Variable {
     /// y = x W^T + b for x [..., in], weight [out, in] (PyTorch's orientation), bias [out].
     /// One GEMM with a transpose flag; the bias is written first and accumulated into (beta = 1).
     public static func linear(_ x: Variable, weight: Variable, bias: Variable?) throws -> Variable {
-        let xv = x.value, w = weight.value
-        guard w.rank == 2, let inDim = xv.shape.last, inDim == w.shape[1] else {
-            throw TensorError("linear", "input \(describe(xv.shape)) does not match weight \(describe(w.shape)) (expected [..., in] and [out, in])")
+        let xv = x.value, wShape = weight.shape
+        guard wShape.count == 2, let inDim = xv.shape.last, inDim == wShape[1] else {
+            throw TensorError("linear", "input \(describe(xv.shape)) does not match weight \(describe(wShape)) (expected [..., in] and [out, in])")
         }
-        if let b = bias, b.shape != [w.shape[0]] {
-            throw TensorError("linear", "bias \(describe(b.shape)) does not match weight \(describe(w.shape)) (expected [out])")
+        if let b = bias, b.shape != [wShape[0]] {
+            throw TensorError("linear", "bias \(describe(b.shape)) does not match weight \(describe(wShape)) (expected [out])")
         }
-        let outDim = w.shape[0]
+        let outDim = wShape[0]
         let rows = xv.count / max(inDim, 1)
         let x2 = try xv.reshaped([rows, inDim])
         let y = Tensor(uninitializedShape: [rows, outDim])
         if let b = bias?.value {
             b.withUnsafePointer { pb in for r in 0..<rows { (y.unsafeBase + r * outDim).update(from: pb, count: outDim) } }
         }
-        let (wt, wTrans, ldw) = (w.contiguous(), false, inDim)
-        withExtendedLifetime((x2, wt)) {
-            if let packed = weight.packed, rows <= Variable.packedRowLimit, packed.rows == outDim, packed.rowLength == inDim {
+        // A packed weight [out, in] (rows of `in`) is multiplied in its packed form; its float32
+        // value is read only by the float32 paths and the backward pass.
+        let packed = weight.packed.flatMap { $0.rows == outDim && $0.rowLength == inDim ? $0 : nil }
+        let wRead = packed == nil ? weight.value.contiguous() : nil
+        withExtendedLifetime((x2, wRead)) {
+            if let packed, rows <= Variable.packedRowLimit {
                 // Low-precision weights and few rows (generation): each packed row read once for all rows.
                 Kernels.packedMatMul(packed, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, inputRows: rows, accumulate: bias != nil)
-            } else if rows == 1 {
+            } else if let packed {
+                // Low-precision weights and many rows: sgemm on one dequantized tile of W at a time.
+                Kernels.packedGemm(packed, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, inputRows: rows, accumulate: bias != nil)
+            } else if let wt = wRead, rows == 1 {
                 // One row (batch-1 generation): a streaming matrix-vector product on every core.
                 Kernels.matVec(wt.unsafeBase, x2.unsafeBase, y.unsafeBase, rows: outDim, cols: inDim, accumulate: bias != nil)
-            } else if rows <= Variable.fewRowLimit {
+            } else if let wt = wRead, rows <= Variable.fewRowLimit {
                 // A few rows (batched generation): W streamed once for all of them.
                 Kernels.matVecRows(wt.unsafeBase, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, rows: outDim, cols: inDim,
                                    inputRows: rows, accumulate: bias != nil)
-            } else {
-                BLAS.sgemm(transA: false, transB: !wTrans, m: rows, n: outDim, k: inDim,
-                           a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: ldw,
+            } else if let wt = wRead {
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim,
+                           a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: inDim,
                            beta: bias == nil ? 0 : 1, c: y.unsafeBase, ldc: outDim)
             }
         }
@@ -45,7 +51,8 @@ extension Variable {
         let needX = x.requiresGrad, needW = weight.requiresGrad, needB = bias?.requiresGrad ?? false
         return make(try y.reshaped(outShape), inputs, "linear") { g in
             let g2 = try g.reshaped([rows, outDim]).contiguous()
-            let (dx, dw) = try linearGradients(dy: g2, x: x2, weight: wt, xShape: xShape, needX: needX, needW: needW)
+            let (dx, dw) = try linearGradients(dy: g2, x: x2, weight: wRead ?? weight.value.contiguous(), xShape: xShape,
+                                               needX: needX, needW: needW)
             var grads = [dx, dw]
             if bias != nil { grads.append(needB ? try g2.sum(toShape: [outDim]) : nil) }
             return grads
@@ -53,8 +60,8 @@ extension Variable {
     }
 
     /// Up to this many rows, a product with packed weights streams them (``Kernels/packedMatMul``);
-    /// above it the dequantized float32 copy goes through sgemm, which wins once the weights are
-    /// reused across enough rows.
+    /// above it sgemm on dequantized tiles (``Kernels/packedGemm``) wins, once each weight is reused
+    /// across enough rows.
     public static let packedRowLimit = 16
 
     /// Up to this many rows, a float32 product streams W once for all rows (``Kernels/matVecRows``)
@@ -122,7 +129,15 @@ extension Variable {
     /// Rows of `table` [V, C] picked by `ids`; result [ids.count, C] reshaped to `shape + [C]`
     /// when a shape is given.
     public static func embedding(_ table: Variable, ids: [Int32], shape: [Int]? = nil) throws -> Variable {
-        let out = try Kernels.embeddingForward(table: table.value, ids: ids)
+        let out: Tensor
+        if let packed = table.packed, table.rank == 2, packed.rowLength == table.shape[1] {
+            // A packed table (a quantized model's tied embedding): only the looked-up rows are dequantized.
+            try Kernels.validateIDs(ids, rows: packed.rows, op: "embedding")
+            out = Tensor(uninitializedShape: [ids.count, packed.rowLength])
+            packed.gatherRows(ids, into: out.unsafeBase)
+        } else {
+            out = try Kernels.embeddingForward(table: table.value, ids: ids)
+        }
         let (rows, cols) = (table.shape[0], table.shape[1])
         let result = try shape.map { try out.reshaped($0 + [cols]) } ?? out
         return recordAccumulating(result, input: table, name: "embedding") { g, dtable in

@@ -209,9 +209,11 @@ public enum Checkpoint {
             fail("dataset /params/\(name) has shape \(describe(t.shape)), the model config needs \(describe(p.shape))")
         }) { name, p in
             if format != .float32, try file.isDataset("/packed/\(name)") {
+                // The packed form is the parameter's storage: no float32 copy is made.
                 let packed = try readPacked(file, name: name, shape: p.shape, format: format, fail: fail)
                 packedByName[name] = packed
-                return packed.dequantized()
+                p.pack(packed)
+                return nil
             }
             let ds = "/params/\(name)"
             guard try file.isDataset(ds) else { throw fail("dataset \(ds) is missing (the model config needs it)") }
@@ -223,8 +225,7 @@ public enum Checkpoint {
             if let bad = t.firstNonFinite() { throw fail("dataset \(ds) holds a non-finite value (\(t.scalar(at: bad))) at element \(bad)") }
             return t
         }
-        for (name, p) in model.namedParameters { if let packed = packedByName[name] { p.packed = packed } }
-        let params = Dictionary(model.namedParameters.map { ($0.0, $0.1.value) }, uniquingKeysWith: { a, _ in a })
+        let params = Dictionary(model.namedParameters, uniquingKeysWith: { a, _ in a })
         if format != .float32 {
             for group in ["/packed", "/scales"] where try file.isGroup(group) {
                 if let extra = try file.datasetPaths(under: group).first(where: { packedByName[String($0.dropFirst(group.count + 1))] == nil }) {

@@ -42,6 +42,6 @@ extension GPT2Model {
 
     /// Parameters outside the token and position embeddings (Kaplan's N).
     public var nonEmbeddingParameterCount: Int {
-        namedParameters.filter { !$0.0.hasPrefix("wte") && !$0.0.hasPrefix("wpe") }.reduce(0) { $0 + $1.1.value.count }
+        namedParameters.filter { !$0.0.hasPrefix("wte") && !$0.0.hasPrefix("wpe") }.reduce(0) { $0 + $1.1.count }
     }
 }

@@ -156,7 +156,7 @@ public final class GPT2Model {
     public var parameters: [Parameter] { namedParameters.map(\.1) }
 
     /// Number of parameters (the tied head counted once).
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Learning-rate multipliers by parameter name under `rule`, for every parameter of a
     /// structured layer (block sites and an untied head); parameters not listed get 1.

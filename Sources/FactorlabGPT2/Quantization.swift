@@ -78,12 +78,12 @@ extension GPT2Model {
 
     /// Bytes of all parameters as stored: packed ones at their packed size, the rest at 4 per value.
     public var weightBytes: Int {
-        parameters.reduce(0) { $0 + ($1.packed?.byteCount ?? 4 * $1.value.count) }
+        parameters.reduce(0) { $0 + ($1.packed?.byteCount ?? 4 * $1.count) }
     }
 
     /// Packs the model's weights (``isPackable(_:shape:)``) to `format` for inference, in place:
-    /// each packed parameter's value becomes its dequantized float32 values, so every path computes
-    /// the quantized model, and the products that stream weights read the packed form. btt-norm
+    /// each packed parameter keeps only its packed form (``Parameter/pack(_:)``), so every path
+    /// computes the quantized model and the resident weights shrink to the packed bytes. btt-norm
     /// layers are first folded into plain BTT (their scales are constants at inference), so the
     /// config then reads `btt:R` where it read `btt-norm:R`. Training a quantized model is refused.
     @discardableResult
@@ -121,10 +121,9 @@ extension GPT2Model {
                     }
                 }
             }
-            p.value = q
-            p.packed = packed
+            p.pack(packed)
             entries.append(.init(name: name, shape: p.shape, rowLength: rowLength, relativeError: norm > 0 ? (diff / norm).squareRoot() : 0,
-                                 float32Bytes: 4 * p.value.count, packedBytes: packed.byteCount))
+                                 float32Bytes: 4 * p.count, packedBytes: packed.byteCount))
         }
         return QuantizationRecord(format: format, groupSize: format == .int8 ? PackedWeights.groupSize : 0, rule: QuantizationRecord.rule(format),
                                   tensors: entries, folded: folded, weightBytes: weightBytes, float32Bytes: float32Bytes)

@@ -50,7 +50,7 @@ public final class BTTLinear: BlockFactorLayer {
     public var parameterNames: [String] {
         ["btt.core1", "btt.core2"] + (normalized ? ["btt.gamma1", "btt.gamma2"] : []) + (bias == nil ? [] : ["bias"])
     }
-    public var macsPerToken: Int { core1.value.count + core2.value.count }
+    public var macsPerToken: Int { core1.count + core2.count }
     public var factorFanIns: [Int?] {
         [core1.shape[2], core2.shape[2]] + (normalized ? [nil, nil] : []) + (bias == nil ? [] : [nil])
     }

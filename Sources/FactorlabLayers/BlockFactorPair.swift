@@ -40,20 +40,25 @@ struct BlockFactorPair {
     /// The differentiable product x -> out (+ bias) for x [..., in].
     func multiply(_ x: Variable, _ w1v: Variable, _ w2v: Variable, bias: Variable?, name: String) throws -> Variable {
         try check(name, x: x.shape, w1: w1v.shape, w2: w2v.shape, bias: bias?.shape)
-        let w1 = w1v.value.contiguous(), w2 = w2v.value.contiguous()
         let n = inFeatures, m = outFeatures, mid = blocks1 * out1
-        let biasValue = bias?.value.contiguous()
         let rows = x.value.count / n
+        // One row (batch-1 generation): streaming matrix-vector products instead of GEMMs with M = 1.
+        // Quantized factors and few rows (generation): the packed products, which read each packed
+        // row once for all rows; the factors' float32 values are then never formed.
+        let single = rows == 1
+        let fewRows = rows <= Variable.packedRowLimit
+        let packed1 = fewRows ? w1v.packed : nil, packed2 = fewRows ? w2v.packed : nil
+        let w1Read = packed1 == nil ? w1v.value.contiguous() : nil, w2Read = packed2 == nil ? w2v.value.contiguous() : nil
+        let w1 = w1Read ?? Tensor(zeros: [0]), w2 = w2Read ?? Tensor(zeros: [0])
+        let biasValue = bias?.value.contiguous()
         let xin = try x.value.reshaped([rows, n]).contiguous()
         let y1 = Tensor(uninitializedShape: [rows, mid])
         let z = Tensor(uninitializedShape: [rows, mid])
         let out = Tensor(uninitializedShape: [rows, m])
         let y2 = final == nil ? out : Tensor(uninitializedShape: [rows, m])
         withExtendedLifetime((xin, w1, w2, biasValue)) {
-            // One row (batch-1 generation): streaming matrix-vector products instead of GEMMs with M = 1.
-            let single = rows == 1
-            if single, let p1 = w1v.packed {
-                Kernels.packedMatMul(p1, xin.unsafeBase, ldx: n, y1.unsafeBase, ldy: mid, inputRows: 1, blocks: blocks1,
+            if let p1 = packed1 {
+                Kernels.packedMatMul(p1, xin.unsafeBase, ldx: n, y1.unsafeBase, ldy: mid, inputRows: rows, blocks: blocks1,
                                      xStride: in1, yStride: out1, accumulate: false)
             } else if single {
                 Kernels.blockMatVec(w1.unsafeBase, xin.unsafeBase, y1.unsafeBase, blocks: blocks1, rowsPerBlock: out1, cols: in1,
@@ -69,8 +74,8 @@ struct BlockFactorPair {
                 fillRows(out.unsafeBase, rows: rows, with: UnsafePointer(biasValue.unsafeBase), count: m)
                 beta = 1
             }
-            if single, let p2 = w2v.packed {
-                Kernels.packedMatMul(p2, z.unsafeBase, ldx: mid, y2.unsafeBase, ldy: m, inputRows: 1, blocks: blocks2,
+            if let p2 = packed2 {
+                Kernels.packedMatMul(p2, z.unsafeBase, ldx: mid, y2.unsafeBase, ldy: m, inputRows: rows, blocks: blocks2,
                                      xStride: in2, yStride: out2, accumulate: beta == 1)
             } else if single {
                 Kernels.blockMatVec(w2.unsafeBase, z.unsafeBase, y2.unsafeBase, blocks: blocks2, rowsPerBlock: out2, cols: in2,
@@ -89,6 +94,7 @@ struct BlockFactorPair {
         let needX = x.requiresGrad
         let inputs = bias.map { [x, w1v, w2v, $0] } ?? [x, w1v, w2v]
         return Variable.record(try out.reshaped(outShape), inputs: inputs, name: name) { g in
+            let w1 = w1Read ?? w1v.value.contiguous(), w2 = w2Read ?? w2v.value.contiguous()
             let gOut = try g.reshaped([rows, m]).contiguous()
             let dY2: Tensor
             if let final {

@@ -35,7 +35,7 @@ extension LinearLayer {
     }
 
     /// Number of scalars in all parameters (bias included).
-    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
     /// Checks the last axis of an input.
     func checkInput(_ x: Variable, _ name: String) throws {

@@ -35,7 +35,7 @@ public final class MonarchLinear: BlockFactorLayer {
     /// single-threaded GEMM per worker thread (the default, faster at GPT-2's shapes); for
     /// comparisons (`factorlab bench --monarch-serial-blocks`).
     public var serialBlocks = false
-    public var macsPerToken: Int { blkdiag1.value.count + blkdiag2.value.count }
+    public var macsPerToken: Int { blkdiag1.count + blkdiag2.count }
     public var factorFanIns: [Int?] { [blkdiag1.shape[2], blkdiag2.shape[2]] + (bias == nil ? [] : [nil]) }
 
     /// Factor shapes for a layer, or an error when `nblocks` does not divide both sizes.

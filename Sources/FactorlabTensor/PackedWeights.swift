@@ -142,6 +142,17 @@ public final class PackedWeights: @unchecked Sendable {
         return t
     }
 
+    /// Rows `ids` of a [rows, rowLength] table, dequantized into `out` ([ids.count, rowLength]):
+    /// the lookup of a packed embedding. The ids must be valid rows (the caller checks them).
+    public func gatherRows(_ ids: [Int32], into out: UnsafeMutablePointer<Float>) {
+        for (i, id) in ids.enumerated() { dequantizeRow(Int(id), into: out + i * rowLength) }
+    }
+
+    /// Rows `range`, dequantized into `out` (range.count x rowLength floats).
+    public func dequantizeRows(_ range: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        for r in range { dequantizeRow(r, into: out + (r - range.lowerBound) * rowLength) }
+    }
+
     /// Row `r`, dequantized into `out` (rowLength floats).
     @inline(__always)
     func dequantizeRow(_ r: Int, into out: UnsafeMutablePointer<Float>) {
@@ -235,6 +246,32 @@ extension Kernels {
             }
         }
     }
+
+    /// y = x W^T for a packed W [out, in] and many rows of x (prefill, evaluation): W is
+    /// dequantized a tile of output rows at a time into one scratch buffer of at most
+    /// ``packedTileFloats`` floats (or one row, if longer), and each tile goes through sgemm
+    /// against all rows of x, so no float32 copy of W of more than a tile ever exists.
+    /// y[i * ldy + o] (+)= dot(W[o, :], x[i * ldx ..< + in]). The dequantized values are those
+    /// of ``PackedWeights/dequantized()``.
+    public static func packedGemm(_ w: PackedWeights, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int,
+                                  inputRows: Int, accumulate: Bool) {
+        let cols = w.rowLength, total = w.rows
+        let tileRows = max(1, min(total, packedTileFloats / max(cols, 1)))
+        let tile = Tensor(uninitializedShape: [tileRows, cols])
+        var o = 0
+        while o < total {
+            let n = min(tileRows, total - o)
+            w.dequantizeRows(o..<(o + n), into: tile.unsafeBase)
+            BLAS.sgemm(transA: false, transB: true, m: inputRows, n: n, k: cols, a: x, lda: ldx, b: tile.unsafeBase, ldb: cols,
+                       beta: accumulate ? 1 : 0, c: y + o, ldc: ldy)
+            o += n
+        }
+        withExtendedLifetime(tile) {}
+    }
+
+    /// The scratch of ``packedGemm(_:_:ldx:_:ldy:inputRows:accumulate:)``: 256K floats (1 MiB),
+    /// enough rows per tile for sgemm to run at full speed.
+    public static let packedTileFloats = 1 << 18
 
     /// sum_i (q[i] * d[group of i]) x[i] over one int8 row of n, groups of 32: each group's
     /// products are accumulated in 8 lanes, scaled once, and added to the row's accumulator.

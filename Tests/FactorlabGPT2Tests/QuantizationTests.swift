@@ -91,6 +91,28 @@ final class QuantizationTests: XCTestCase {
                 assertClose(y, try Tensor(shape: [rows, 12], scalars: expected), rtol: 1e-5, atol: 1e-5, "\(format) blocks, \(rows) rows")
             }
         }
+        // Many rows (prefill): sgemm on dequantized tiles. [4200, 70] is 294,000 floats, more than one
+        // tile of 262,144, so the product is cut into two tiles (3,744 and 456 rows).
+        let big = Tensor(shape: [4200, 70]) { _ in rng.nextNormal() }
+        XCTAssertGreaterThan(big.count, Kernels.packedTileFloats)
+        for format in [WeightFormat.int8, .bf16] {
+            let packed = try PackedWeights(quantizing: big, format: format)
+            let wq = packed.dequantized().scalars
+            let rows = 20
+            let xs = (0..<(rows * 70)).map { _ in rng.nextNormal() }
+            let x = try Tensor(shape: [rows, 70], scalars: xs)
+            let y = Tensor(shape: [rows, 4200], repeating: -0.25)
+            Kernels.packedGemm(packed, x.unsafeBase, ldx: 70, y.unsafeBase, ldy: 4200, inputRows: rows, accumulate: true)
+            var expected = [Float](repeating: 0, count: rows * 4200)
+            for i in 0..<rows {
+                for o in 0..<4200 {
+                    var s = -0.25
+                    for c in 0..<70 { s += Double(wq[o * 70 + c]) * Double(xs[i * 70 + c]) }
+                    expected[i * 4200 + o] = Float(s)
+                }
+            }
+            assertClose(y, try Tensor(shape: [rows, 4200], scalars: expected), rtol: 1e-4, atol: 1e-4, "\(format) tiles, \(rows) rows")
+        }
     }
 
     /// The tiny transformers GPT-2 with its weights quantized by the reference script: logits and loss.
@@ -130,20 +152,26 @@ final class QuantizationTests: XCTestCase {
                     XCTAssertEqual(record.folded, ["h.0.attn.c_attn", "h.1.attn.c_attn"])
                     XCTAssertFalse(model.config.linearSpec.contains("btt-norm"), model.config.linearSpec)
                 }
+                // The packed weights are the only copy: no float32 values are kept beside them.
+                for (name, p) in model.namedParameters where GPT2Model.isPackable(name, shape: p.shape) {
+                    XCTAssertNotNil(p.packed, name)
+                    XCTAssertFalse(p.holdsFloat32, "\(name) keeps a float32 copy")
+                }
+                // The same quantized model with float32 parameters holding the dequantized values.
+                let float = try GPT2Model(config, seed: 3)
+                try float.quantize(format)
+                for p in float.parameters where p.packed != nil { p.value = p.value }
+                XCTAssertEqual(float.weightFormat, .float32)
+                // Prefill of 1 x 6 rows (packed few-row products) and 3 x 6 = 18 rows (tiles), then single tokens.
                 for batch in [1, 3] {
-                    let ids = (0..<(batch * 5)).map { Int32(($0 * 7 + 3) % 50) }
-                    func run() throws -> [Tensor] {
-                        let cache = KVCache(config: model.config, batch: batch, capacity: 8)
-                        var out = [try model.forwardCached(ids, batch: batch, seqLen: 5, cache: cache)]
-                        for s in 0..<2 { out.append(try model.forwardCached((0..<batch).map { Int32($0 + s) }, batch: batch, seqLen: 1, cache: cache)) }
+                    let ids = (0..<(batch * 6)).map { Int32(($0 * 7 + 3) % 50) }
+                    func run(_ m: GPT2Model) throws -> [Tensor] {
+                        let cache = KVCache(config: m.config, batch: batch, capacity: 9)
+                        var out = [try m.forwardCached(ids, batch: batch, seqLen: 6, cache: cache)]
+                        for s in 0..<2 { out.append(try m.forwardCached((0..<batch).map { Int32($0 + s) }, batch: batch, seqLen: 1, cache: cache)) }
                         return out
                     }
-                    let packed = try run()
-                    let saved = model.parameters.map(\.packed)
-                    for p in model.parameters { p.packed = nil }
-                    let float = try run()
-                    for (p, s) in zip(model.parameters, saved) { p.packed = s }
-                    for (i, (a, b)) in zip(packed, float).enumerated() {
+                    for (i, (a, b)) in zip(try run(model), try run(float)).enumerated() {
                         assertClose(a, b, rtol: 1e-4, atol: 1e-5, "\(spec) \(format) batch \(batch) step \(i)")
                     }
                 }
