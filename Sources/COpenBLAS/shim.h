@@ -12,3 +12,8 @@ char *openblas_get_config(void);
 #ifdef __linux__
 #include <malloc.h>
 #endif
+
+// A read prefetch into all cache levels, for the matrix-vector kernels that stream weights once
+// (Swift has no prefetch of its own; this inlines to one `prefetcht0`). Prefetching an address
+// that is not mapped does not fault, so kernels may prefetch past the end of their data.
+static inline void factorlab_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }

@@ -4,7 +4,57 @@ import Foundation
 /// This machine's memory read bandwidth, the ceiling of batch-1 generation (which reads every
 /// weight once per token): a buffer far larger than the caches is read with `Kernels.streamRead`
 /// on one thread and on all workers, each worker reading its own contiguous part.
+///
+/// The other ceiling is the matrix-vector kernel's own speed: a kernel that spends more
+/// instructions per byte than memory delivers (the int8 one converts every weight to float32)
+/// cannot reach the bandwidth however the weights stream. ``kernelRates(repeats:progress:)``
+/// measures it with the weights in cache, so that the model bench can say which of the two
+/// holds generation back.
 public enum MemoryBench {
+    /// The matrix of the in-cache kernel measurement: [rows, cols], one gpt2-width row per output.
+    /// 1024 x 768 is 0.8 MB in int8, 1.6 MB in bf16 and 3.1 MB in float32: in the caches of any
+    /// machine this runs on, so repeated products never wait on memory.
+    static let inCacheShape = (rows: 1024, cols: 768)
+
+    /// Figures `memory.matvec_in_cache_gbps_<format>` for float32, bf16 and int8: bytes of weights
+    /// per second that batch-1's matrix-vector kernel (`Kernels.matVec`, `Kernels.packedMatMul`)
+    /// consumes on all workers when the weights are already in cache.
+    public static func kernelRates(repeats: Int, progress: (String) -> Void) throws -> [BenchFigure] {
+        let (rows, cols) = inCacheShape
+        var generator = RandomGenerator(seed: 7)
+        let w = Tensor.randomNormal([rows, cols], std: 0.02, using: &generator)
+        let x = Tensor(shape: [cols], repeating: 0.5), y = Tensor(shape: [rows], repeating: 0)
+        let perMeasurement = 200  // products per timed run: each run lasts milliseconds, not microseconds
+        var out: [BenchFigure] = []
+        for format in WeightFormat.allCases {
+            progress("matrix-vector kernel in cache, \(format.rawValue)")
+            let packed = format == .float32 ? nil : try PackedWeights(quantizing: w, format: format)
+            let bytes = packed.map { Double($0.byteCount) } ?? Double(4 * rows * cols)
+            let m = Measurement.of(repeats: repeats) {
+                for _ in 0..<perMeasurement {
+                    if let packed {
+                        Kernels.packedMatMul(packed, x.unsafeBase, ldx: cols, y.unsafeBase, ldy: rows, inputRows: 1, accumulate: false)
+                    } else {
+                        Kernels.matVec(w.unsafeBase, x.unsafeBase, y.unsafeBase, rows: rows, cols: cols, accumulate: false)
+                    }
+                }
+            }
+            out.append(BenchFigure("memory.matvec_in_cache_gbps_\(format.rawValue)", bytes * Double(perMeasurement) / m.median / 1e9,
+                                   "GB/s of weights, \(rows) x \(cols) in cache, all threads"))
+        }
+        withExtendedLifetime((w, x, y)) {}
+        return out
+    }
+
+    /// The in-cache kernel rates among `figures`, by format (empty if the kernels were not measured).
+    public static func rates(in figures: [BenchFigure]) -> [WeightFormat: Double] {
+        var out: [WeightFormat: Double] = [:]
+        for f in WeightFormat.allCases {
+            if let v = figures.first(where: { $0.key == "memory.matvec_in_cache_gbps_\(f.rawValue)" })?.value { out[f] = v }
+        }
+        return out
+    }
+
     /// Figures `memory.read_gbps_1_thread`, `memory.read_gbps_all_threads` (and the thread count).
     public static func run(megabytes: Int = 512, repeats: Int, progress: (String) -> Void) -> [BenchFigure] {
         let count = megabytes << 18  // floats

@@ -132,7 +132,9 @@ public enum ModelBench {
         progress("\(key) generation")
         // The resident memory of generation is its own peak from here on (the training step's
         // activations above are freed): the weights as stored (packed ones at their packed size),
-        // the KV caches and the process.
+        // the KV caches and the process. Freed blocks the heap kept (the activations above, a
+        // float32 copy quantized away) go back to the system first.
+        ProcessTuning.releaseFreedMemory()
         ProcessTuning.resetPeakResidentBytes()
         let prompt = Array(ids.prefix(8))
         let total = min(setup.context, prompt.count + generateTokens)
@@ -189,19 +191,30 @@ public enum ModelBench {
 
     /// Figures computed from the measured ones: each dense model's fraction of the sgemm ceiling,
     /// and for each structured kind its training and forward speed-up over dense at the same shape
-    /// and its FLOP ratio (the speed-up equal efficiency would give).
+    /// and its FLOP ratio (the speed-up equal efficiency would give). With the read bandwidth,
+    /// batch-1 generation's fraction of it; with the in-cache kernel rates as well
+    /// (``MemoryBench/kernelRates(repeats:progress:)``), its fraction of the lower of the two
+    /// ceilings, and which one that is: what holds generation back.
     public static func derivedFigures(_ measured: [BenchFigure], setups: [Setup], specs: [String], weights: [WeightFormat] = [.float32],
-                                      sgemmGFLOPs: Double, readGBps: Double? = nil) -> [BenchFigure] {
+                                      sgemmGFLOPs: Double, readGBps: Double? = nil,
+                                      kernelGBps: [WeightFormat: Double] = [:]) -> [BenchFigure] {
         let keys = specs.flatMap { spec in weights.map { variantKey(spec, weights: $0) } }
         let value = { (key: String) in measured.first { $0.key == key }?.value }
         var out = [BenchFigure("machine.sgemm_2048_gflops", sgemmGFLOPs, "GFLOP/s")]
         if let readGBps {
             // Achieved weight bandwidth of batch-1 generation over the machine's read bandwidth.
             for s in setups {
-                for spec in keys {
-                    let k = "\(s.name).\(spec)"
-                    if let g = value("\(k).generate_weight_gbps") {
+                for spec in specs {
+                    for format in weights {
+                        let k = "\(s.name).\(variantKey(spec, weights: format))"
+                        guard let g = value("\(k).generate_weight_gbps") else { continue }
                         out.append(BenchFigure("\(k).generate_bandwidth_fraction", g / readGBps, "of memory.read_gbps_all_threads"))
+                        if let kernel = kernelGBps[format] {
+                            let memoryBound = readGBps <= kernel
+                            out.append(BenchFigure("\(k).generate_ceiling_fraction", g / min(readGBps, kernel),
+                                                   memoryBound ? "of the read bandwidth (memory bound: the \(format.rawValue) kernel runs faster in cache)"
+                                                               : "of the \(format.rawValue) kernel's in-cache rate (kernel bound: below the read bandwidth)"))
+                        }
                     }
                 }
             }

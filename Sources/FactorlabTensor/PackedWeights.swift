@@ -201,37 +201,47 @@ extension Kernels {
         let rowsPerBlock = total / blocks
         let (sx, sy) = (SendablePointer(x), SendablePointer(y))
         let isInt8 = w.format == .int8
+        let groups = w.groupsPerRow
         func body(_ range: Range<Int>, q: UnsafePointer<Int8>?, s: UnsafePointer<Float>?, h: UnsafePointer<UInt16>?) {
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: inputRows == 1 ? 1 : cols) { buffer in
-                let row = buffer.baseAddress!
-                var r = range.lowerBound
-                while r < range.upperBound {
-                    let b = r / rowsPerBlock, o = r - b * rowsPerBlock
+            // Block and row within it, stepped along (no division per row: a 64-bit divide costs
+            // about as much as a short row's dot product).
+            var b = range.lowerBound / rowsPerBlock, o = range.lowerBound - b * rowsPerBlock
+            @inline(__always) func advance() {
+                o += 1
+                if o == rowsPerBlock { o = 0; b += 1 }
+            }
+            if inputRows == 1 {
+                // One input row: each weight row is dequantized in registers and multiplied at once.
+                for r in range {
                     let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
-                    if inputRows == 1 {
-                        let d = isInt8 ? dotInt8(q! + r * cols, s! + r * w.groupsPerRow, xb, cols) : dotBF16(h! + r * cols, xb, cols)
-                        yb.pointee = accumulate ? yb.pointee + d : d
-                        r += 1
-                    } else {
-                        w.dequantizeRow(r, into: row)
-                        var i = 0
-                        while i + 4 <= inputRows {
-                            // Four input rows per pass over the dequantized row: one load of w for four products.
-                            let d = dotRows4(row, xb + i * ldx, ldx, cols)
-                            for k in 0..<4 {
-                                let out = yb + (i + k) * ldy
-                                out.pointee = accumulate ? out.pointee + d[k] : d[k]
-                            }
-                            i += 4
+                    let d = isInt8 ? dotInt8(q! + r * cols, s! + r * groups, xb, cols) : dotBF16(h! + r * cols, xb, cols)
+                    yb.pointee = accumulate ? yb.pointee + d : d
+                    advance()
+                }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { buffer in
+                let row = buffer.baseAddress!
+                for r in range {
+                    let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
+                    w.dequantizeRow(r, into: row)
+                    var i = 0
+                    while i + 4 <= inputRows {
+                        // Four input rows per pass over the dequantized row: one load of w for four products.
+                        let d = dotRows4(row, xb + i * ldx, ldx, cols)
+                        for k in 0..<4 {
+                            let out = yb + (i + k) * ldy
+                            out.pointee = accumulate ? out.pointee + d[k] : d[k]
                         }
-                        while i < inputRows {
-                            let d = dot4(row, xb + i * ldx, cols)
-                            let out = yb + i * ldy
-                            out.pointee = accumulate ? out.pointee + d : d
-                            i += 1
-                        }
-                        r += 1
+                        i += 4
                     }
+                    while i < inputRows {
+                        let d = dot4(row, xb + i * ldx, cols)
+                        let out = yb + i * ldy
+                        out.pointee = accumulate ? out.pointee + d : d
+                        i += 1
+                    }
+                    advance()
                 }
             }
         }
@@ -239,7 +249,7 @@ extension Kernels {
             w.scales.withUnsafeBufferPointer { sb in
                 w.bf16Bits.withUnsafeBufferPointer { hb in
                     let (q, s, h) = (UncheckedSendable(qb.baseAddress), UncheckedSendable(sb.baseAddress), UncheckedSendable(hb.baseAddress))
-                    Parallel.forRange(total, costPerItem: cols * inputRows) { range in
+                    Parallel.forRange(total, costPerItem: cols * inputRows, piecesPerWorker: matVecPieces) { range in
                         body(range, q: q.value, s: s.value, h: h.value)
                     }
                 }
@@ -274,19 +284,32 @@ extension Kernels {
     public static let packedTileFloats = 1 << 18
 
     /// sum_i (q[i] * d[group of i]) x[i] over one int8 row of n, groups of 32: each group's
-    /// products are accumulated in 8 lanes, scaled once, and added to the row's accumulator.
+    /// products are accumulated in 8 lanes, scaled once, and added to one of two row
+    /// accumulators (even and odd groups, so the adds do not wait on each other); the weights
+    /// are prefetched ahead.
     @inline(__always)
     static func dotInt8(_ q: UnsafePointer<Int8>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
-        var acc = SIMD8<Float>()
+        @inline(__always)
+        func group(_ raw: UnsafeRawPointer, _ x: UnsafePointer<Float>) -> SIMD8<Float> {
+            let a = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(as: SIMD8<Int8>.self))) * load8(x)
+            let b = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self))) * load8(x + 8)
+            let c = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self))) * load8(x + 16)
+            let e = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self))) * load8(x + 24)
+            return (a + b) + (c + e)
+        }
+        var even = SIMD8<Float>(), odd = SIMD8<Float>()
         var total: Float = 0
         var j = 0, k = 0
-        while j + 32 <= n {
+        while j + 64 <= n {
             let raw = UnsafeRawPointer(q + j)
-            let a = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(as: SIMD8<Int8>.self))) * load8(x + j)
-            let b = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self))) * load8(x + j + 8)
-            let c = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self))) * load8(x + j + 16)
-            let e = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self))) * load8(x + j + 24)
-            acc += ((a + b) + (c + e)) * d[k]
+            prefetchAhead(raw)
+            even += group(raw, x + j) * d[k]
+            odd += group(raw + 32, x + j + 32) * d[k + 1]
+            j += 64
+            k += 2
+        }
+        if j + 32 <= n {
+            even += group(UnsafeRawPointer(q + j), x + j) * d[k]
             j += 32
             k += 1
         }
@@ -296,7 +319,7 @@ extension Kernels {
             while j < n { s += Float(q[j]) * x[j]; j += 1 }
             total += s * d[k]
         }
-        return laneSum(acc) + total
+        return laneSum(even + odd) + total
     }
 
     /// dot(w, x_k) for the four rows x_k = x + k * ldx, over n floats: each load of w serves four products.
@@ -328,6 +351,7 @@ extension Kernels {
         var j = 0
         let raw = UnsafeRawPointer(h)
         while j + 16 <= n {
+            prefetchAhead(raw + 2 * j)
             let a = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * j, as: SIMD8<UInt16>.self)) &<< 16
             let b = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * j + 16, as: SIMD8<UInt16>.self)) &<< 16
             s0 += unsafeBitCast(a, to: SIMD8<Float>.self) * load8(x + j)

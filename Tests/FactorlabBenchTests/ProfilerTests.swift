@@ -87,5 +87,22 @@ final class ProfilerTests: XCTestCase {
         XCTAssertEqual(value("tiny.monarch.train_flop_ratio"), 2)
         XCTAssertEqual(value("tiny.monarch.train_efficiency"), 0.75)
         XCTAssertEqual(value("tiny.monarch.generate_bandwidth_fraction"), 0.5)
+        XCTAssertNil(value("tiny.monarch.generate_ceiling_fraction"), "no kernel rates, no ceiling")
+    }
+
+    /// With the in-cache kernel rates, generation is measured against the lower ceiling, and the
+    /// figure says which one that is.
+    func testGenerationCeilingIsTheLowerOfMemoryAndKernel() throws {
+        let setup = try ModelBench.setup(named: "tiny")
+        let measured = [BenchFigure("tiny.dense.generate_weight_gbps", 18, ""), BenchFigure("tiny.dense-int8.generate_weight_gbps", 12, "")]
+        let derived = ModelBench.derivedFigures(measured, setups: [setup], specs: ["dense"], weights: [.float32, .int8], sgemmGFLOPs: 200,
+                                                readGBps: 20, kernelGBps: [.float32: 60, .int8: 16])
+        let figure = { (k: String) in derived.first { $0.key == k } }
+        XCTAssertEqual(figure("tiny.dense.generate_bandwidth_fraction")?.value, 0.9)
+        XCTAssertEqual(figure("tiny.dense.generate_ceiling_fraction")?.value, 0.9)
+        XCTAssertTrue(figure("tiny.dense.generate_ceiling_fraction")?.unit.contains("memory bound") ?? false)
+        XCTAssertEqual(figure("tiny.dense-int8.generate_bandwidth_fraction")?.value, 0.6)
+        XCTAssertEqual(figure("tiny.dense-int8.generate_ceiling_fraction")?.value, 0.75)
+        XCTAssertTrue(figure("tiny.dense-int8.generate_ceiling_fraction")?.unit.contains("kernel bound") ?? false)
     }
 }

@@ -100,10 +100,14 @@ struct Bench: ParsableCommand {
                                            progress: progress)
         }
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
-        if suites.contains("memory") { figures += MemoryBench.run(repeats: repeats, progress: progress) }
+        if suites.contains("memory") {
+            figures += MemoryBench.run(repeats: repeats, progress: progress)
+            figures += try MemoryBench.kernelRates(repeats: repeats, progress: progress)
+        }
         if suites.contains("model") {
             figures += try modelSuite(setups: setups, kinds: modelKindList, formats: formats, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,
-                                      readGBps: figures.first { $0.key == "memory.read_gbps_all_threads" }?.value, progress: progress)
+                                      readGBps: figures.first { $0.key == "memory.read_gbps_all_threads" }?.value,
+                                      kernelGBps: MemoryBench.rates(in: figures), progress: progress)
         }
         Console.endProgress()
         if json {
@@ -121,7 +125,7 @@ struct Bench: ParsableCommand {
     /// Each (model, kind) runs in a child process (`bench --worker`), so that its peak resident
     /// memory is its own; then speed-ups over dense and the fraction of the sgemm ceiling.
     func modelSuite(setups: [ModelBench.Setup], kinds: [String], formats: [WeightFormat], sgemm: Double?, readGBps: Double?,
-                    progress: (String) -> Void) throws -> [BenchFigure] {
+                    kernelGBps: [WeightFormat: Double], progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
         for s in setups {
             for spec in kinds {
@@ -137,7 +141,15 @@ struct Bench: ParsableCommand {
         let bandwidth = readGBps ?? MemoryBench.run(megabytes: 256, repeats: 3, progress: progress)
             .first { $0.key == "memory.read_gbps_all_threads" }?.value
         if readGBps == nil, let bandwidth { out.append(BenchFigure("memory.read_gbps_all_threads", bandwidth, "GB/s")) }
-        return out + ModelBench.derivedFigures(out, setups: setups, specs: kinds, weights: formats, sgemmGFLOPs: ceiling, readGBps: bandwidth)
+        // The kernels' in-cache rates (measured here unless the memory suite ran), for the formats measured.
+        var rates = kernelGBps
+        if rates.isEmpty {
+            let measured = try MemoryBench.kernelRates(repeats: 3, progress: progress)
+            out += measured
+            rates = MemoryBench.rates(in: measured)
+        }
+        return out + ModelBench.derivedFigures(out, setups: setups, specs: kinds, weights: formats, sgemmGFLOPs: ceiling, readGBps: bandwidth,
+                                               kernelGBps: rates)
     }
 
     func runWorker(_ args: [String]) throws -> [BenchFigure] {
