@@ -52,8 +52,13 @@ public struct ModelShape: Codable, Hashable, Sendable {
 public struct InferenceRecord: Codable, Equatable, Sendable {
     /// KV-cache generation latency per token at batch 1 (median), milliseconds.
     public var latencyMsPerToken: Double
-    /// Peak resident memory of generation, bytes.
+    /// Peak resident memory of the process while generating, bytes: it counts whatever else the
+    /// process holds (in a trainer, the optimizer state and the data).
     public var peakMemoryBytes: Int
+    /// What generation itself needs, bytes: the weights as stored plus the resident growth while
+    /// generating (KV cache, activations). Comparable across processes and formats, unlike
+    /// `peakMemoryBytes` (a quantized copy measured beside its float32 original counts only its own weights).
+    public var generationMemoryBytes: Int?
     /// Prompt length before the measured tokens.
     public var prefixTokens: Int?
     /// Forward (no-grad) tokens per second at batch `forwardBatch`.
@@ -85,6 +90,7 @@ public struct InferenceRecord: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case latencyMsPerToken = "latency_ms_per_token", peakMemoryBytes = "peak_memory_bytes", prefixTokens = "prefix_tokens"
+        case generationMemoryBytes = "generation_memory_bytes"
         case forwardTokensPerSecond = "forward_tokens_per_s", forwardBatch = "forward_batch", parameters
         case weightBytes = "weight_bytes", weightPrecision = "weight_precision", valLoss = "val_loss", quantized
     }

@@ -83,9 +83,10 @@ enum StudyPlots {
         return values.isEmpty ? nil : Stats.mean(values)
     }
 
-    /// A size's inference peak memory (run.json), mean over the seeds that measured it.
+    /// A size's inference memory (run.json), mean over the seeds that measured it: what
+    /// generation needs (`generation_memory_bytes`) where recorded, else the process's peak.
     static func inferenceMemory(_ group: RunGroup) -> Double? {
-        groupMean(group) { $0.config.inference.map { Double($0.peakMemoryBytes) } }
+        groupMean(group) { $0.config.inference.map { Double($0.generationMemoryBytes ?? $0.peakMemoryBytes) } }
     }
 
     /// A size's training peak memory (summary.json), mean over the seeds that have one.
@@ -107,7 +108,7 @@ enum StudyPlots {
         }
         // Inference and training peaks are not comparable: plot inference memory when any size has it.
         if analysis.groups.contains(where: { inferenceMemory($0) != nil }) {
-            all.append(("loss_vs_memory.svg", "Validation loss vs inference peak memory", "inference peak memory (bytes), log scale",
+            all.append(("loss_vs_memory.svg", "Validation loss vs inference memory", "inference memory (bytes), log scale",
                         inferenceMemory))
         } else {
             all.append(("loss_vs_memory.svg", "Validation loss vs training peak memory", "training peak memory (bytes), log scale",

@@ -122,7 +122,7 @@ extension StudyReport {
 
     static func inferenceSection(_ analysis: StudyAnalysis, plots: [String]) -> String {
         var md = "## Inference cost\n\nBest seed-mean validation loss of each size against what it costs to serve.\n\n"
-        md += table(["size", "family", "params", "non-embedding", "latency (ms/token)", "inference peak memory",
+        md += table(["size", "family", "params", "non-embedding", "latency (ms/token)", "inference memory",
                      "training peak memory", "best val loss"],
                     analysis.groups.map { g in
             let latency = StudyPlots.groupMean(g) { $0.config.inference?.latencyMsPerToken }
@@ -137,8 +137,11 @@ extension StudyReport {
                               ("loss_vs_memory.svg", "Validation loss vs peak memory")] {
             md += plots.contains(file) ? "![\(title)](\(file))\n\n" : "(\(title): no run records it.)\n\n"
         }
-        md += "Latency and inference peak memory come from run.json, training peak memory from summary.json (means over the "
-            + "seeds that have them). The memory plot uses inference memory when any size has it, else training memory.\n\n"
+        md += "Latency and inference memory come from run.json, training peak memory from summary.json (means over the "
+            + "seeds that have them). Inference memory is what generation needs: the weights as stored plus the resident "
+            + "growth while generating (`generation_memory_bytes`); runs recorded before it existed show the trainer "
+            + "process's peak while generating, which includes the optimizer state. The memory plot uses inference memory "
+            + "when any size has it, else training memory.\n\n"
         if !analysis.inferenceArms.isEmpty {
             md += "### Inference budgets: every way to serve each size\n\n"
             md += "Each finished run is measured after training as trained (float32) and with its weights in bf16 and int8 "

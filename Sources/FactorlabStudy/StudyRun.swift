@@ -100,6 +100,7 @@ public struct StudyRun: Sendable {
         if let inference = config.inference {
             try check.positive("inference.latency_ms_per_token", inference.latencyMsPerToken)
             try check.positive("inference.peak_memory_bytes", inference.peakMemoryBytes)
+            if let g = inference.generationMemoryBytes { try check.positive("inference.generation_memory_bytes", g) }
             for (i, v) in (inference.quantized ?? []).enumerated() {
                 try check.positive("inference.quantized[\(i)].latency_ms_per_token", v.latencyMsPerToken)
                 if let loss = v.valLoss { try check.check("inference.quantized[\(i)].val_loss", loss, "finite", loss.isFinite) }

@@ -30,7 +30,10 @@ public enum InferenceMeasurement {
         let prefix = max(1, min(options.prefixTokens, c.nPositions / 2))
         let newTokens = max(1, min(options.generatedTokens, c.nPositions - prefix))
 
-        // Generation at batch 1; the peak resident memory from here on is generation's own.
+        // Generation at batch 1. Its memory is the weights as stored plus how far the resident
+        // size grows above where it starts (freed blocks the heap kept are returned first).
+        ProcessTuning.releaseFreedMemory()
+        let residentBefore = ProcessTuning.residentBytes()
         ProcessTuning.resetPeakResidentBytes()
         var gaps: [Double] = []
         var last = DispatchTime.now().uptimeNanoseconds
@@ -55,9 +58,11 @@ public enum InferenceMeasurement {
             if r > 0 { seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
         }
         let parameters = model.parameterCount
-        return InferenceRecord(latencyMsPerToken: latency, peakMemoryBytes: max(peak, 1), prefixTokens: prefix,
-                               forwardTokensPerSecond: Double(b * t) / median(seconds), forwardBatch: b, parameters: parameters,
-                               weightBytes: model.weightBytes, weightPrecision: model.weightFormat.rawValue)
+        var record = InferenceRecord(latencyMsPerToken: latency, peakMemoryBytes: max(peak, 1), prefixTokens: prefix,
+                                     forwardTokensPerSecond: Double(b * t) / median(seconds), forwardBatch: b, parameters: parameters,
+                                     weightBytes: model.weightBytes, weightPrecision: model.weightFormat.rawValue)
+        record.generationMemoryBytes = model.weightBytes + max(0, peak - residentBefore)
+        return record
     }
 
     /// ``measure(_:options:seed:)`` of `model` as it is and of copies with bf16 and int8 weights

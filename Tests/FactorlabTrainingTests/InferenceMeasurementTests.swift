@@ -21,10 +21,30 @@ final class InferenceMeasurementTests: XCTestCase {
         XCTAssertLessThan(r.latencyMsPerToken, 1000)
         XCTAssertGreaterThan(try XCTUnwrap(r.forwardTokensPerSecond), 0)
         XCTAssertGreaterThan(r.peakMemoryBytes, 1 << 20, "a process holds more than a MiB")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(r.generationMemoryBytes), 4 * model.parameterCount, "generation needs at least its weights")
         // It round-trips as part of run.json.
         var d = RunDescription(name: "r", family: "dense", model: ModelShape(nLayer: 2, nEmbd: 32, nHead: 2, nPositions: 48, vocabSize: 64, mlp: "dense"),
                                parameters: model.parameterCount, nonEmbeddingParameters: 1, flopsPerToken: 6, seed: 0)
         d.inference = r
         XCTAssertEqual(try RecordDecoder.decode(RunDescription.self, from: try RecordFiles.encode(d, pretty: true)), d)
+    }
+
+    /// Each quantized variant's generation memory counts its own packed weights, not the float32
+    /// model it was copied from, which is alive in the same process: int8 needs less than float32.
+    func testQuantizedVariantsCountOnlyTheirOwnWeights() throws {
+        let model = try GPT2Model(GPT2Config(nLayer: 2, nHead: 4, nEmbd: 256, nPositions: 64, vocabSize: 4096), seed: 2)
+        var options = InferenceMeasurement.Options()
+        options.generatedTokens = 8
+        options.forwardBatch = 1
+        options.forwardSeqLen = 16
+        options.forwardRepeats = 1
+        let r = try InferenceMeasurement.measureWithQuantized(model, options: options) { _ in nil }
+        let float = try XCTUnwrap(r.generationMemoryBytes)
+        let int8 = try XCTUnwrap(r.quantized?.first { $0.weightPrecision == "int8" })
+        let int8Memory = try XCTUnwrap(int8.generationMemoryBytes)
+        XCTAssertGreaterThanOrEqual(int8Memory, try XCTUnwrap(int8.weightBytes))
+        XCTAssertLessThan(int8Memory, float, "int8 weights are under a third of float32's 10.5 MB here")
+        XCTAssertGreaterThan(int8.peakMemoryBytes, int8Memory + 4 * model.parameterCount,
+                             "the process peak also counts the float32 model alive beside the copy")
     }
 }
