@@ -192,8 +192,8 @@ extension Kernels {
     /// small per-thread buffer and each input row takes its dot product from there. The weight
     /// rows are split across the worker threads. The result equals, to float32 rounding of a
     /// different summation order at most, x times ``PackedWeights/dequantized()`` (the same
-    /// dequantized values are used; `packedRowsMatchFloat` in the tests checks it exactly for the
-    /// buffered path).
+    /// dequantized values are used; QuantizationTests compares both paths with float64 products
+    /// of them).
     public static func packedMatMul(_ w: PackedWeights, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>, ldy: Int,
                                     inputRows: Int, blocks: Int = 1, xStride: Int = 0, yStride: Int = 0, accumulate: Bool) {
         let cols = w.rowLength, total = w.rows
