@@ -101,7 +101,7 @@ public final class PackedWeights: @unchecked Sendable {
     public init(format: WeightFormat, shape: [Int], rowLength: Int, int8Values: [Int8] = [], scales: [Float] = [],
                 bf16Bits: [UInt16] = [], what: String) throws {
         func fail(_ m: String) -> TensorError { TensorError(what, m) }
-        guard shape.allSatisfy({ $0 >= 0 }), let n = try? Tensor.checkedCount(shape) else { throw fail("shape \(shape) is not a tensor shape") }
+        guard let n = Tensor.elementCount(shape) else { throw fail("shape \(shape) is not a tensor shape (negative or overflowing element count)") }
         guard rowLength >= 1, n % rowLength == 0 else { throw fail("row length \(rowLength) does not divide the \(n) elements of \(describe(shape))") }
         let rows = n / rowLength, groups = (rowLength + PackedWeights.groupSize - 1) / PackedWeights.groupSize
         switch format {

@@ -44,6 +44,18 @@ public struct Tensor: @unchecked Sendable {
                   storage: TensorStorage(uninitializedCount: Tensor.checkedCount(shape)))
     }
 
+    /// The number of elements of `shape`, or nil if an extent is negative or the product
+    /// overflows: for shapes read from files, which must be refused with an error, not a stop.
+    public static func elementCount(_ shape: [Int]) -> Int? {
+        var n = 1
+        for d in shape {
+            let (r, o) = n.multipliedReportingOverflow(by: d)
+            if d < 0 || o { return nil }
+            n = r
+        }
+        return n
+    }
+
     /// The number of elements of `shape`. A negative extent or an overflowing product stops the
     /// process with a message (even in `-Ounchecked` builds, where a precondition would vanish
     /// and memory would be corrupted instead); callers validate sizes from files before this.

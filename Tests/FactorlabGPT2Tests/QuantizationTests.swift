@@ -195,6 +195,10 @@ final class QuantizationTests: XCTestCase {
              "row length 4 does not divide"),
             ({ try PackedWeights(format: .bf16, shape: [2], rowLength: 2, bf16Bits: [0x3F80, 0x7F80], what: "w") },
              "bf16 element 1 is not finite"),
+            // A shape whose element count overflows is refused, not a stop of the process.
+            ({ try PackedWeights(format: .int8, shape: [1 << 40, 1 << 40], rowLength: 1 << 40, what: "w") },
+             "negative or overflowing element count"),
+            ({ try PackedWeights(format: .bf16, shape: [2, -3], rowLength: 2, what: "w") }, "negative or overflowing element count"),
         ]
         for (make, expected) in cases {
             XCTAssertThrowsError(try make()) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }

@@ -14,16 +14,20 @@ import Foundation
 //
 // Memory grows as T, not T^2 (the flash-attention scheme, on the CPU): the probabilities are
 // never kept. Forward computes one block of rows of P at a time in a per-thread buffer of
-// rowBlock x T floats; backward recomputes the same block (S by the same GEMM, then the same
-// row softmax, so P is bit for bit forward's) and uses it at once. The only extra work is that
-// GEMM and softmax again. Backward walks the blocks last to first, so the last block (which
-// sees every key) writes dK and dV and the earlier ones add into them.
+// rowBlock x T floats, and keeps only each row's softmax statistics (its maximum m and the
+// reciprocal of its sum, 2 floats per query row). Backward recomputes S by the same GEMM and
+// P = exp(S - m) * (1/sum) in one pass with those statistics: the same operations forward's
+// softmax ends with, so P is bit for bit forward's. The only extra work is that GEMM and that
+// pass. Backward walks the blocks last to first, so the last block (which sees every key)
+// writes dK and dV and the earlier ones add into them.
 
 extension Kernels {
     public struct AttentionSaved {
         /// Attention dropout probability and the key its mask derives from.
         public let dropout: Float
         public let key: UInt64
+        /// Each query row's softmax maximum and reciprocal sum, [B, H, T, 2].
+        public let rowStats: Tensor
     }
 
     /// The attention-dropout multiplier of probability (b, h, i, j): 0 or 1/(1-p), a pure
@@ -72,16 +76,26 @@ extension Kernels {
 
     /// Rows r0 ..< r0 + rows of P for one (batch, head), written to `p` (row i at p + (i - r0) * t,
     /// zero from column i + 1 to the block's last key): S by one GEMM against the visible keys,
-    /// then each row's softmax. Forward and backward both call this, so their P agree exactly.
+    /// then each row's softmax. `stats` (2 floats per row, row i at stats + 2 * i) either
+    /// receives each row's maximum and reciprocal sum (`known` false: forward) or provides them
+    /// (`known` true: backward, one pass per row instead of the softmax's four). Both end with
+    /// the same exp(s - m) * inv, so their P agree exactly.
     @inline(__always)
     static func probabilityBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int, t: Int, hd: Int, scale: Float,
-                                 r0: Int, rows: Int, p: UnsafeMutablePointer<Float>) {
+                                 r0: Int, rows: Int, p: UnsafeMutablePointer<Float>, stats: UnsafeMutablePointer<Float>, known: Bool) {
         let keys = r0 + rows
         BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
                    a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: p, ldc: t)
         for i in r0..<keys {
             let row = p + (i - r0) * t
-            softmaxRow(row, row, i + 1)
+            if known {
+                // A half-open range, as softmaxRow's loops, so that it vectorizes the same way.
+                let (m, inv) = (stats[2 * i], stats[2 * i + 1])
+                for j in 0..<(i + 1) { row[j] = fexp(row[j] - m) * inv }
+            } else {
+                let (m, inv) = softmaxRowStatistics(row, i + 1)
+                (stats[2 * i], stats[2 * i + 1]) = (m, inv)
+            }
             (row + i + 1).update(repeating: 0, count: keys - i - 1)
         }
     }
@@ -96,15 +110,18 @@ extension Kernels {
         let out = Tensor(uninitializedShape: [b, t, c])
         let scale = 1 / Float(hd).squareRoot()
         let blk = Swift.max(1, Swift.min(rowBlock, t))
+        let stats = Tensor(uninitializedShape: [b, heads, t, 2])
         let sx = SendablePointer(x.storage.base + x.offset), so = SendablePointer(out.storage.base)
+        let sst = SendablePointer(stats.storage.base)
         forEachHead(batch: b, heads: heads, scratchCount: (dropout > 0 ? 2 : 1) * blk * t) { bi, h, scratch in
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
             let p = scratch, dropped = scratch + blk * t
             let base = (bi * heads + h) * t * t
+            let rowStats = sst.p + (bi * heads + h) * t * 2
             var r0 = 0
             while r0 < t {
                 let rows = Swift.min(blk, t - r0), keys = r0 + rows
-                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p)
+                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p, stats: rowStats, known: false)
                 var weights = UnsafePointer(p)
                 if dropout > 0 {
                     for i in r0..<keys {
@@ -119,7 +136,7 @@ extension Kernels {
             }
         }
         withExtendedLifetime(x) {}
-        return (out, AttentionSaved(dropout: dropout, key: key))
+        return (out, AttentionSaved(dropout: dropout, key: key, rowStats: stats))
     }
 
     /// The probabilities P [B, H, T, T] (before dropout) that ``attentionForward`` uses, for tests
@@ -130,13 +147,13 @@ extension Kernels {
         let probs = Tensor(zeros: [b, heads, t, t])
         let blk = Swift.max(1, Swift.min(rowBlock, t))
         let sx = SendablePointer(x.storage.base + x.offset), sp = SendablePointer(probs.storage.base)
-        forEachHead(batch: b, heads: heads, scratchCount: 0) { bi, h, _ in
+        forEachHead(batch: b, heads: heads, scratchCount: 2 * t) { bi, h, stats in
             let q = sx.p + bi * t * 3 * c + h * hd
             var r0 = 0
             while r0 < t {
                 let rows = Swift.min(blk, t - r0)
                 probabilityBlock(q: q, k: q + c, ld: 3 * c, t: t, hd: hd, scale: 1 / Float(hd).squareRoot(), r0: r0, rows: rows,
-                                 p: sp.p + (bi * heads + h) * t * t + r0 * t)
+                                 p: sp.p + (bi * heads + h) * t * t + r0 * t, stats: stats, known: false)
                 r0 += rows
             }
         }
@@ -152,12 +169,15 @@ extension Kernels {
         guard dout.shape == [b, t, c] else {
             throw TensorError("attention backward", "dout \(describe(dout.shape)) does not match [\(b), \(t), \(c)]")
         }
-        let x = qkv.contiguous(), dy = dout.contiguous()
+        guard saved.rowStats.shape == [b, heads, t, 2] else {
+            throw TensorError("attention backward", "saved row statistics \(describe(saved.rowStats.shape)) do not match [\(b), \(heads), \(t), 2]")
+        }
+        let x = qkv.contiguous(), dy = dout.contiguous(), stats = saved.rowStats.contiguous()
         let dqkv = Tensor(uninitializedShape: qkv.shape)
         let scale = 1 / Float(hd).squareRoot()
         let blk = Swift.max(1, Swift.min(rowBlock, t))
         let sx = SendablePointer(x.storage.base + x.offset), sdy = SendablePointer(dy.storage.base + dy.offset)
-        let sdq = SendablePointer(dqkv.storage.base)
+        let sdq = SendablePointer(dqkv.storage.base), sst = SendablePointer(stats.storage.base + stats.offset)
         let drop = saved.dropout, key = saved.key
         forEachHead(batch: b, heads: heads, scratchCount: (drop > 0 ? 3 : 2) * blk * t) { bi, h, scratch in
             let p = scratch, dP = scratch + blk * t, pd = scratch + 2 * blk * t
@@ -165,11 +185,12 @@ extension Kernels {
             let dq = sdq.p + bi * t * 3 * c + h * hd, dk = dq + c, dv = dq + 2 * c
             let dO = sdy.p + bi * t * c + h * hd
             let base = (bi * heads + h) * t * t
+            let rowStats = sst.p + (bi * heads + h) * t * 2
             var r0 = ((t - 1) / blk) * blk // the last block first
             while r0 >= 0 {
                 let rows = Swift.min(blk, t - r0), keys = r0 + rows
                 let beta: Float = keys == t ? 0 : 1 // the last block covers every key and initializes dK, dV
-                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p)
+                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p, stats: rowStats, known: true)
                 // The probabilities actually used in forward (after dropout).
                 var used = UnsafePointer(p)
                 if drop > 0 {
@@ -195,7 +216,7 @@ extension Kernels {
                 for i in r0..<keys {
                     let pr = p + (i - r0) * t, dr = dP + (i - r0) * t
                     let dot = rowDot(pr, UnsafePointer(dr), i + 1)
-                    for j in 0...i { dr[j] = scale * pr[j] * (dr[j] - dot) }
+                    for j in 0..<(i + 1) { dr[j] = scale * pr[j] * (dr[j] - dot) }  // half-open: it vectorizes
                     (dr + i + 1).update(repeating: 0, count: keys - i - 1)
                 }
                 // dQ = dS K (these rows only), dK += dS^T Q
@@ -206,7 +227,7 @@ extension Kernels {
                 r0 -= blk
             }
         }
-        withExtendedLifetime((x, dy)) {}
+        withExtendedLifetime((x, dy, stats)) {}
         return dqkv
     }
 }
