@@ -188,8 +188,9 @@ extension Kernels {
     /// [b, out, in] use the strides of ``blockMatVec(_:_:_:blocks:rowsPerBlock:cols:xStride:yStride:accumulate:)``.
     ///
     /// Each weight row is read from memory once for all input rows: with one input row the row is
-    /// dequantized in registers and multiplied at once; with several it is dequantized into a
-    /// small per-thread buffer and each input row takes its dot product from there. The weight
+    /// dequantized in registers and multiplied at once; with several, int8 rows are converted in
+    /// registers once per four input rows (``dotInt8Rows4(_:_:_:_:_:)``) and bf16 rows are widened
+    /// into a small per-thread buffer from which each input row takes its dot product. The weight
     /// rows are split across the worker threads. The result equals, to float32 rounding of a
     /// different summation order at most, x times ``PackedWeights/dequantized()`` (the same
     /// dequantized values are used; QuantizationTests compares both paths with float64 products
@@ -220,6 +221,33 @@ extension Kernels {
                 }
                 return
             }
+            if isInt8 {
+                // Several input rows, int8: each group of 32 weights is converted in registers
+                // once for four input rows, and each row's group sum is scaled once.
+                for r in range {
+                    let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
+                    let qr = q! + r * cols, sr = s! + r * groups
+                    var i = 0
+                    while i + 4 <= inputRows {
+                        let d = dotInt8Rows4(qr, sr, xb + i * ldx, ldx, cols)
+                        for k in 0..<4 {
+                            let out = yb + (i + k) * ldy
+                            out.pointee = accumulate ? out.pointee + d[k] : d[k]
+                        }
+                        i += 4
+                    }
+                    while i < inputRows {
+                        let d = dotInt8(qr, sr, xb + i * ldx, cols)
+                        let out = yb + i * ldy
+                        out.pointee = accumulate ? out.pointee + d : d
+                        i += 1
+                    }
+                    advance()
+                }
+                return
+            }
+            // Several input rows, bf16: each weight row is widened into a small per-thread buffer
+            // and each input row takes its dot product from there.
             withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { buffer in
                 let row = buffer.baseAddress!
                 for r in range {
@@ -320,6 +348,48 @@ extension Kernels {
             total += s * d[k]
         }
         return laneSum(even + odd) + total
+    }
+
+    /// ``dotInt8(_:_:_:_:)`` for the four input rows x_k = x + k * ldx at once: each group of 32
+    /// int8 weights is loaded and converted once and serves four products; each row's group sum
+    /// is scaled by the group's scale and added to that row's accumulator.
+    @inline(__always)
+    static func dotInt8Rows4(_ q: UnsafePointer<Int8>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ ldx: Int,
+                             _ n: Int) -> SIMD4<Float> {
+        let (x0, x1, x2, x3) = (x, x + ldx, x + 2 * ldx, x + 3 * ldx)
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var j = 0, k = 0
+        while j + 32 <= n {
+            let raw = UnsafeRawPointer(q + j)
+            prefetchAhead(raw)
+            var g0 = SIMD8<Float>(), g1 = SIMD8<Float>(), g2 = SIMD8<Float>(), g3 = SIMD8<Float>()
+            for u in 0..<4 {
+                let w = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 8 * u, as: SIMD8<Int8>.self)))
+                let c = j + 8 * u
+                g0 += w * load8(x0 + c)
+                g1 += w * load8(x1 + c)
+                g2 += w * load8(x2 + c)
+                g3 += w * load8(x3 + c)
+            }
+            let scale = d[k]
+            a0 += g0 * scale
+            a1 += g1 * scale
+            a2 += g2 * scale
+            a3 += g3 * scale
+            j += 32
+            k += 1
+        }
+        var out = SIMD4<Float>(laneSum(a0), laneSum(a1), laneSum(a2), laneSum(a3))
+        if j < n {
+            // The last, shorter group.
+            var t = SIMD4<Float>()
+            while j < n {
+                t += SIMD4(x0[j], x1[j], x2[j], x3[j]) * Float(q[j])
+                j += 1
+            }
+            out += t * d[k]
+        }
+        return out
     }
 
     /// dot(w, x_k) for the four rows x_k = x + k * ldx, over n floats: each load of w serves four products.
