@@ -38,7 +38,7 @@ let checked: [SwiftSetting] = [.unsafeFlags(["-wmo"] + (targetCPU.map { ["-targe
 
 let package = Package(
     name: "Factorlab",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "factorlab", targets: ["factorlab"]),
         .library(name: "Factorlab", targets: ["FactorlabTensor", "FactorlabAutograd", "FactorlabLayers", "FactorlabSafetensors",

@@ -24,25 +24,9 @@ extension Variable {
         // value is read only by the float32 paths and the backward pass.
         let packed = weight.packed.flatMap { $0.rows == outDim && $0.rowLength == inDim ? $0 : nil }
         let wRead = packed == nil ? weight.value.contiguous() : nil
-        withExtendedLifetime((x2, wRead)) {
-            if let packed, rows <= Variable.packedRowLimit {
-                // Low-precision weights and few rows (generation): each packed row read once for all rows.
-                Kernels.packedMatMul(packed, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, inputRows: rows, accumulate: bias != nil)
-            } else if let packed {
-                // Low-precision weights and many rows: sgemm on one dequantized tile of W at a time.
-                Kernels.packedGemm(packed, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, inputRows: rows, accumulate: bias != nil)
-            } else if let wt = wRead, rows == 1 {
-                // One row (batch-1 generation): a streaming matrix-vector product on every core.
-                Kernels.matVec(wt.unsafeBase, x2.unsafeBase, y.unsafeBase, rows: outDim, cols: inDim, accumulate: bias != nil)
-            } else if let wt = wRead, rows <= Variable.fewRowLimit {
-                // A few rows (batched generation): W streamed once for all of them.
-                Kernels.matVecRows(wt.unsafeBase, x2.unsafeBase, ldx: inDim, y.unsafeBase, ldy: outDim, rows: outDim, cols: inDim,
-                                   inputRows: rows, accumulate: bias != nil)
-            } else if let wt = wRead {
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim,
-                           a: x2.unsafeBase, lda: inDim, b: wt.unsafeBase, ldb: inDim,
-                           beta: bias == nil ? 0 : 1, c: y.unsafeBase, ldc: outDim)
-            }
+        withExtendedLifetime(x2) {
+            multiply(x2.unsafeBase, rows: rows, inDim: inDim, outDim: outDim, packed: packed, float: wRead, into: y.unsafeBase,
+                     accumulate: bias != nil)
         }
         var outShape = xv.shape
         outShape[outShape.count - 1] = outDim
@@ -56,6 +40,33 @@ extension Variable {
             var grads = [dx, dw]
             if bias != nil { grads.append(needB ? try g2.sum(toShape: [outDim]) : nil) }
             return grads
+        }
+    }
+
+    /// y (+)= x W^T for x [rows, inDim] and W [outDim, inDim], stored packed or as float32
+    /// (`float`, contiguous; one of the two is given), with the kernel for that many rows: the
+    /// one choice of product kernel that ``linear(_:weight:bias:)`` and
+    /// ``linearCrossEntropy(_:weight:targets:ignoreIndex:)`` share.
+    static func multiply(_ x: UnsafePointer<Float>, rows: Int, inDim: Int, outDim: Int, packed: PackedWeights?, float w: Tensor?,
+                         into y: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        withExtendedLifetime(w) {
+            if let packed, rows <= Variable.packedRowLimit {
+                // Low-precision weights and few rows (generation): each packed row read once for all rows.
+                Kernels.packedMatMul(packed, x, ldx: inDim, y, ldy: outDim, inputRows: rows, accumulate: accumulate)
+            } else if let packed {
+                // Low-precision weights and many rows: sgemm on one dequantized tile of W at a time.
+                Kernels.packedGemm(packed, x, ldx: inDim, y, ldy: outDim, inputRows: rows, accumulate: accumulate)
+            } else if let wt = w, rows == 1 {
+                // One row (batch-1 generation): a streaming matrix-vector product on every core.
+                Kernels.matVec(wt.unsafeBase, x, y, rows: outDim, cols: inDim, accumulate: accumulate)
+            } else if let wt = w, rows <= Variable.fewRowLimit {
+                // A few rows (batched generation): W streamed once for all of them.
+                Kernels.matVecRows(wt.unsafeBase, x, ldx: inDim, y, ldy: outDim, rows: outDim, cols: inDim, inputRows: rows,
+                                   accumulate: accumulate)
+            } else if let wt = w {
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: outDim, k: inDim, a: x, lda: inDim, b: wt.unsafeBase, ldb: inDim,
+                           beta: accumulate ? 1 : 0, c: y, ldc: outDim)
+            }
         }
     }
 
@@ -171,19 +182,22 @@ extension Variable {
     /// alpha = dloss / counted. The [N, V] logits are never handed out; outside a recording tape
     /// only the loss is computed.
     public static func linearCrossEntropy(_ x: Variable, weight: Variable, targets: [Int32], ignoreIndex: Int32 = -100) throws -> Variable {
-        let w = weight.value.contiguous()
-        guard w.rank == 2, let c = x.shape.last, c == w.shape[1] else {
-            throw TensorError("linearCrossEntropy", "input \(describe(x.shape)) does not match weight \(describe(w.shape)) (expected [..., C] and [V, C])")
+        let wShape = weight.shape
+        guard wShape.count == 2, let c = x.shape.last, c == wShape[1] else {
+            throw TensorError("linearCrossEntropy", "input \(describe(x.shape)) does not match weight \(describe(wShape)) (expected [..., C] and [V, C])")
         }
-        let v = w.shape[0], rows = x.value.count / max(c, 1)
+        let v = wShape[0], rows = x.value.count / max(c, 1)
         guard rows == targets.count else {
             throw TensorError("linearCrossEntropy", "\(targets.count) targets for \(rows) input rows")
         }
+        // A packed head (a quantized model in evaluation) is multiplied in its packed form, a
+        // tile at a time: its float32 value is formed only if a gradient needs it.
+        let packed = weight.packed.flatMap { $0.rows == v && $0.rowLength == c ? $0 : nil }
+        let wRead = packed == nil ? weight.value.contiguous() : nil
         let x2 = try x.value.reshaped([rows, c]).contiguous()
         var logits = Tensor(uninitializedShape: [rows, v])
-        withExtendedLifetime((x2, w)) {
-            BLAS.sgemm(transA: false, transB: true, m: rows, n: v, k: c, a: x2.unsafeBase, lda: c,
-                       b: w.unsafeBase, ldb: c, c: logits.unsafeBase, ldc: v)
+        withExtendedLifetime(x2) {
+            multiply(x2.unsafeBase, rows: rows, inDim: c, outDim: v, packed: packed, float: wRead, into: logits.unsafeBase, accumulate: false)
         }
         guard let tape = Tape.current, x.tape === tape || weight.tape === tape else {
             return Variable(Tensor(try Kernels.crossEntropyForward(logits: logits, targets: targets, ignoreIndex: ignoreIndex).loss))
@@ -194,7 +208,8 @@ extension Variable {
         return make(Tensor(loss), [x, weight], "linearCrossEntropy") { g in
             // d holds dloss/dlogits up to the factor dloss / counted, which rides on alpha.
             let alpha = counted == 0 ? 0 : g.item / Float(counted)
-            let (dx, dw) = try linearGradients(dy: d, x: x2, weight: w, xShape: xShape, alpha: alpha, needX: needX, needW: needW)
+            let (dx, dw) = try linearGradients(dy: d, x: x2, weight: wRead ?? weight.value.contiguous(), xShape: xShape, alpha: alpha,
+                                               needX: needX, needW: needW)
             return [dx, dw]
         }
     }

@@ -16,16 +16,16 @@ public enum MemoryBench {
     /// machine this runs on, so repeated products never wait on memory.
     static let inCacheShape = (rows: 1024, cols: 768)
 
-    /// Figures `memory.matvec_in_cache_gbps_<format>` for float32, bf16 and int8: bytes of weights
-    /// per second that batch-1's matrix-vector kernel (`Kernels.matVec`, `Kernels.packedMatMul`)
-    /// consumes on all workers when the weights are already in cache.
-    public static func kernelRates(repeats: Int, progress: (String) -> Void) throws -> [BenchFigure] {
+    /// Bytes of weights per second that batch-1's matrix-vector kernel (`Kernels.matVec`,
+    /// `Kernels.packedMatMul`) consumes on all workers when the weights are already in cache, for
+    /// float32, bf16 and int8.
+    public static func kernelRates(repeats: Int, progress: (String) -> Void) throws -> [WeightFormat: Double] {
         let (rows, cols) = inCacheShape
         var generator = RandomGenerator(seed: 7)
         let w = Tensor.randomNormal([rows, cols], std: 0.02, using: &generator)
         let x = Tensor(shape: [cols], repeating: 0.5), y = Tensor(shape: [rows], repeating: 0)
         let perMeasurement = 200  // products per timed run: each run lasts milliseconds, not microseconds
-        var out: [BenchFigure] = []
+        var out: [WeightFormat: Double] = [:]
         for format in WeightFormat.allCases {
             progress("matrix-vector kernel in cache, \(format.rawValue)")
             let packed = format == .float32 ? nil : try PackedWeights(quantizing: w, format: format)
@@ -39,20 +39,18 @@ public enum MemoryBench {
                     }
                 }
             }
-            out.append(BenchFigure("memory.matvec_in_cache_gbps_\(format.rawValue)", bytes * Double(perMeasurement) / m.median / 1e9,
-                                   "GB/s of weights, \(rows) x \(cols) in cache, all threads"))
+            out[format] = bytes * Double(perMeasurement) / m.median / 1e9
         }
         withExtendedLifetime((w, x, y)) {}
         return out
     }
 
-    /// The in-cache kernel rates among `figures`, by format (empty if the kernels were not measured).
-    public static func rates(in figures: [BenchFigure]) -> [WeightFormat: Double] {
-        var out: [WeightFormat: Double] = [:]
-        for f in WeightFormat.allCases {
-            if let v = figures.first(where: { $0.key == "memory.matvec_in_cache_gbps_\(f.rawValue)" })?.value { out[f] = v }
+    /// The figures `memory.matvec_in_cache_gbps_<format>` of ``kernelRates(repeats:progress:)``.
+    public static func figures(kernelRates: [WeightFormat: Double]) -> [BenchFigure] {
+        let (rows, cols) = inCacheShape
+        return WeightFormat.allCases.compactMap { f in
+            kernelRates[f].map { BenchFigure("memory.matvec_in_cache_gbps_\(f.rawValue)", $0, "GB/s of weights, \(rows) x \(cols) in cache, all threads") }
         }
-        return out
     }
 
     /// Figures `memory.read_gbps_1_thread`, `memory.read_gbps_all_threads` (and the thread count).

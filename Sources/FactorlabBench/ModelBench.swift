@@ -134,8 +134,7 @@ public enum ModelBench {
         // activations above are freed): the weights as stored (packed ones at their packed size),
         // the KV caches and the process. Freed blocks the heap kept (the activations above, a
         // float32 copy quantized away) go back to the system first.
-        ProcessTuning.releaseFreedMemory()
-        ProcessTuning.resetPeakResidentBytes()
+        ProcessTuning.startMemoryMeasurement()
         let prompt = Array(ids.prefix(8))
         let total = min(setup.context, prompt.count + generateTokens)
         var perToken: [Double] = []

@@ -45,25 +45,27 @@ struct BlockFactorPair {
         // One row (batch-1 generation): streaming matrix-vector products instead of GEMMs with M = 1.
         // Quantized factors and few rows (generation): the packed products, which read each packed
         // row once for all rows; the factors' float32 values are then never formed.
+        // With more rows, a packed factor is dequantized once per call: a factor is a fraction of
+        // the layer, and its GEMMs over 17 or more rows cost many times the dequantization.
         let single = rows == 1
         let fewRows = rows <= Variable.packedRowLimit
-        let packed1 = fewRows ? w1v.packed : nil, packed2 = fewRows ? w2v.packed : nil
-        let w1Read = packed1 == nil ? w1v.value.contiguous() : nil, w2Read = packed2 == nil ? w2v.value.contiguous() : nil
-        let w1 = w1Read ?? Tensor(zeros: [0]), w2 = w2Read ?? Tensor(zeros: [0])
+        let f1 = Factor(w1v, packedIfAny: fewRows), f2 = Factor(w2v, packedIfAny: fewRows)
+        let w1Read = f1.float, w2Read = f2.float
         let biasValue = bias?.value.contiguous()
         let xin = try x.value.reshaped([rows, n]).contiguous()
         let y1 = Tensor(uninitializedShape: [rows, mid])
         let z = Tensor(uninitializedShape: [rows, mid])
         let out = Tensor(uninitializedShape: [rows, m])
         let y2 = final == nil ? out : Tensor(uninitializedShape: [rows, m])
-        withExtendedLifetime((xin, w1, w2, biasValue)) {
-            if let p1 = packed1 {
+        withExtendedLifetime((xin, w1Read, w2Read, biasValue)) {
+            switch f1 {
+            case .packed(let p1):
                 Kernels.packedMatMul(p1, xin.unsafeBase, ldx: n, y1.unsafeBase, ldy: mid, inputRows: rows, blocks: blocks1,
                                      xStride: in1, yStride: out1, accumulate: false)
-            } else if single {
+            case .float(let w1) where single:
                 Kernels.blockMatVec(w1.unsafeBase, xin.unsafeBase, y1.unsafeBase, blocks: blocks1, rowsPerBlock: out1, cols: in1,
                                     xStride: in1, yStride: out1, accumulate: false)
-            } else {
+            case .float(let w1):
                 gemm(batch: blocks1, transA: false, transB: true, m: rows, n: out1, k: in1, a: xin.unsafeBase, lda: n, strideA: in1,
                      b: w1.unsafeBase, ldb: in1, strideB: out1 * in1, c: y1.unsafeBase, ldc: mid, strideC: out1)
             }
@@ -74,13 +76,14 @@ struct BlockFactorPair {
                 fillRows(out.unsafeBase, rows: rows, with: UnsafePointer(biasValue.unsafeBase), count: m)
                 beta = 1
             }
-            if let p2 = packed2 {
+            switch f2 {
+            case .packed(let p2):
                 Kernels.packedMatMul(p2, z.unsafeBase, ldx: mid, y2.unsafeBase, ldy: m, inputRows: rows, blocks: blocks2,
                                      xStride: in2, yStride: out2, accumulate: beta == 1)
-            } else if single {
+            case .float(let w2) where single:
                 Kernels.blockMatVec(w2.unsafeBase, z.unsafeBase, y2.unsafeBase, blocks: blocks2, rowsPerBlock: out2, cols: in2,
                                     xStride: in2, yStride: out2, accumulate: beta == 1)
-            } else {
+            case .float(let w2):
                 gemm(batch: blocks2, transA: false, transB: true, m: rows, n: out2, k: in2, a: z.unsafeBase, lda: mid, strideA: in2,
                      b: w2.unsafeBase, ldb: in2, strideB: out2 * in2, beta: beta, c: y2.unsafeBase, ldc: m, strideC: out2)
             }
@@ -124,6 +127,22 @@ struct BlockFactorPair {
             }
             let grads = [try dX?.reshaped(x.shape), dW1, dW2]
             return bias == nil ? grads : grads + [try gOut.sum(toShape: [m])]
+        }
+    }
+
+    /// A factor as the forward product reads it: packed (few rows of a quantized model) or its
+    /// float32 values, contiguous.
+    enum Factor {
+        case packed(PackedWeights)
+        case float(Tensor)
+
+        init(_ w: Variable, packedIfAny: Bool) {
+            if packedIfAny, let p = w.packed { self = .packed(p) } else { self = .float(w.value.contiguous()) }
+        }
+
+        var float: Tensor? {
+            if case .float(let t) = self { return t }
+            return nil
         }
     }
 

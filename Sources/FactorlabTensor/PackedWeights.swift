@@ -188,9 +188,9 @@ extension Kernels {
     /// [b, out, in] use the strides of ``blockMatVec(_:_:_:blocks:rowsPerBlock:cols:xStride:yStride:accumulate:)``.
     ///
     /// Each weight row is read from memory once for all input rows: with one input row the row is
-    /// dequantized in registers and multiplied at once; with several, int8 rows are converted in
-    /// registers once per four input rows (``dotInt8Rows4(_:_:_:_:_:)``) and bf16 rows are widened
-    /// into a small per-thread buffer from which each input row takes its dot product. The weight
+    /// dequantized in registers and multiplied at once; with several, each group of weights is
+    /// converted in registers once per four input rows (``dotInt8Rows4(_:_:_:_:_:)``,
+    /// ``dotBF16Rows4(_:_:_:_:)``), and the rows left over take the one-row kernel. The weight
     /// rows are split across the worker threads. The result equals, to float32 rounding of a
     /// different summation order at most, x times ``PackedWeights/dequantized()`` (the same
     /// dequantized values are used; QuantizationTests compares both paths with float64 products
@@ -221,63 +221,35 @@ extension Kernels {
                 }
                 return
             }
-            if isInt8 {
-                // Several input rows, int8: each group of 32 weights is converted in registers
-                // once for four input rows, and each row's group sum is scaled once.
-                for r in range {
-                    let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
-                    let qr = q! + r * cols, sr = s! + r * groups
-                    var i = 0
-                    while i + 4 <= inputRows {
-                        let d = dotInt8Rows4(qr, sr, xb + i * ldx, ldx, cols)
-                        for k in 0..<4 {
-                            let out = yb + (i + k) * ldy
-                            out.pointee = accumulate ? out.pointee + d[k] : d[k]
-                        }
-                        i += 4
+            // Several input rows: each weight group is converted in registers once for four
+            // input rows (int8: a group of 32 and its scale; bf16: eight lanes widened).
+            for r in range {
+                let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
+                var i = 0
+                while i + 4 <= inputRows {
+                    let d = isInt8 ? dotInt8Rows4(q! + r * cols, s! + r * groups, xb + i * ldx, ldx, cols)
+                                   : dotBF16Rows4(h! + r * cols, xb + i * ldx, ldx, cols)
+                    for k in 0..<4 {
+                        let out = yb + (i + k) * ldy
+                        out.pointee = accumulate ? out.pointee + d[k] : d[k]
                     }
-                    while i < inputRows {
-                        let d = dotInt8(qr, sr, xb + i * ldx, cols)
-                        let out = yb + i * ldy
-                        out.pointee = accumulate ? out.pointee + d : d
-                        i += 1
-                    }
-                    advance()
+                    i += 4
                 }
-                return
-            }
-            // Several input rows, bf16: each weight row is widened into a small per-thread buffer
-            // and each input row takes its dot product from there.
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: cols) { buffer in
-                let row = buffer.baseAddress!
-                for r in range {
-                    let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
-                    w.dequantizeRow(r, into: row)
-                    var i = 0
-                    while i + 4 <= inputRows {
-                        // Four input rows per pass over the dequantized row: one load of w for four products.
-                        let d = dotRows4(row, xb + i * ldx, ldx, cols)
-                        for k in 0..<4 {
-                            let out = yb + (i + k) * ldy
-                            out.pointee = accumulate ? out.pointee + d[k] : d[k]
-                        }
-                        i += 4
-                    }
-                    while i < inputRows {
-                        let d = dot4(row, xb + i * ldx, cols)
-                        let out = yb + i * ldy
-                        out.pointee = accumulate ? out.pointee + d : d
-                        i += 1
-                    }
-                    advance()
+                while i < inputRows {
+                    let xi = xb + i * ldx
+                    let d = isInt8 ? dotInt8(q! + r * cols, s! + r * groups, xi, cols) : dotBF16(h! + r * cols, xi, cols)
+                    let out = yb + i * ldy
+                    out.pointee = accumulate ? out.pointee + d : d
+                    i += 1
                 }
+                advance()
             }
         }
         w.int8Values.withUnsafeBufferPointer { qb in
             w.scales.withUnsafeBufferPointer { sb in
                 w.bf16Bits.withUnsafeBufferPointer { hb in
                     let (q, s, h) = (UncheckedSendable(qb.baseAddress), UncheckedSendable(sb.baseAddress), UncheckedSendable(hb.baseAddress))
-                    Parallel.forRange(total, costPerItem: cols * inputRows, piecesPerWorker: matVecPieces) { range in
+                    Parallel.forRangeSpinning(total, costPerItem: cols * inputRows, piecesPerWorker: matVecPieces) { range in
                         body(range, q: q.value, s: s.value, h: h.value)
                     }
                 }
@@ -311,6 +283,20 @@ extension Kernels {
     /// enough rows per tile for sgemm to run at full speed.
     public static let packedTileFloats = 1 << 18
 
+    /// Eight int8 weights at `raw + offset`, as float32 lanes (the conversion every int8 kernel shares).
+    @inline(__always)
+    static func int8Lanes(_ raw: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
+        SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: offset, as: SIMD8<Int8>.self)))
+    }
+
+    /// Eight bf16 weights at `raw + offset` (bytes), widened to float32 lanes: a bf16 value is
+    /// the top half of the float32 with the same bits.
+    @inline(__always)
+    static func bf16Lanes(_ raw: UnsafeRawPointer, _ offset: Int) -> SIMD8<Float> {
+        unsafeBitCast(SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: offset, as: SIMD8<UInt16>.self)) &<< 16,
+                      to: SIMD8<Float>.self)
+    }
+
     /// sum_i (q[i] * d[group of i]) x[i] over one int8 row of n, groups of 32: each group's
     /// products are accumulated in 8 lanes, scaled once, and added to one of two row
     /// accumulators (even and odd groups, so the adds do not wait on each other); the weights
@@ -319,10 +305,8 @@ extension Kernels {
     static func dotInt8(_ q: UnsafePointer<Int8>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ n: Int) -> Float {
         @inline(__always)
         func group(_ raw: UnsafeRawPointer, _ x: UnsafePointer<Float>) -> SIMD8<Float> {
-            let a = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(as: SIMD8<Int8>.self))) * load8(x)
-            let b = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 8, as: SIMD8<Int8>.self))) * load8(x + 8)
-            let c = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 16, as: SIMD8<Int8>.self))) * load8(x + 16)
-            let e = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 24, as: SIMD8<Int8>.self))) * load8(x + 24)
+            let a = int8Lanes(raw, 0) * load8(x), b = int8Lanes(raw, 8) * load8(x + 8)
+            let c = int8Lanes(raw, 16) * load8(x + 16), e = int8Lanes(raw, 24) * load8(x + 24)
             return (a + b) + (c + e)
         }
         var even = SIMD8<Float>(), odd = SIMD8<Float>()
@@ -364,7 +348,7 @@ extension Kernels {
             prefetchAhead(raw)
             var g0 = SIMD8<Float>(), g1 = SIMD8<Float>(), g2 = SIMD8<Float>(), g3 = SIMD8<Float>()
             for u in 0..<4 {
-                let w = SIMD8<Float>(SIMD8<Int32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 8 * u, as: SIMD8<Int8>.self)))
+                let w = int8Lanes(raw, 8 * u)
                 let c = j + 8 * u
                 g0 += w * load8(x0 + c)
                 g1 += w * load8(x1 + c)
@@ -422,14 +406,37 @@ extension Kernels {
         let raw = UnsafeRawPointer(h)
         while j + 16 <= n {
             prefetchAhead(raw + 2 * j)
-            let a = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * j, as: SIMD8<UInt16>.self)) &<< 16
-            let b = SIMD8<UInt32>(truncatingIfNeeded: raw.loadUnaligned(fromByteOffset: 2 * j + 16, as: SIMD8<UInt16>.self)) &<< 16
-            s0 += unsafeBitCast(a, to: SIMD8<Float>.self) * load8(x + j)
-            s1 += unsafeBitCast(b, to: SIMD8<Float>.self) * load8(x + j + 8)
+            s0 += bf16Lanes(raw, 2 * j) * load8(x + j)
+            s1 += bf16Lanes(raw, 2 * j + 16) * load8(x + j + 8)
             j += 16
         }
         var total = laneSum(s0 + s1)
         while j < n { total += Float(bitPattern: UInt32(h[j]) << 16) * x[j]; j += 1 }
         return total
+    }
+
+    /// ``dotBF16(_:_:_:)`` for the four input rows x_k = x + k * ldx at once: each eight bf16
+    /// weights are widened once and serve four products.
+    @inline(__always)
+    static func dotBF16Rows4(_ h: UnsafePointer<UInt16>, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int) -> SIMD4<Float> {
+        let (x0, x1, x2, x3) = (x, x + ldx, x + 2 * ldx, x + 3 * ldx)
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        let raw = UnsafeRawPointer(h)
+        var j = 0
+        while j + 8 <= n {
+            if j & 31 == 0 { prefetchAhead(raw + 2 * j) }
+            let w = bf16Lanes(raw, 2 * j)
+            a0 += w * load8(x0 + j)
+            a1 += w * load8(x1 + j)
+            a2 += w * load8(x2 + j)
+            a3 += w * load8(x3 + j)
+            j += 8
+        }
+        var out = SIMD4<Float>(laneSum(a0), laneSum(a1), laneSum(a2), laneSum(a3))
+        while j < n {
+            out += SIMD4(x0[j], x1[j], x2[j], x3[j]) * Float(bitPattern: UInt32(h[j]) << 16)
+            j += 1
+        }
+        return out
     }
 }

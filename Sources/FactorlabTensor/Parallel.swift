@@ -57,6 +57,29 @@ public enum Parallel {
         }
     }
 
+    /// ``forRange(_:costPerItem:piecesPerWorker:_:)`` on ``SpinningPool``'s threads, which spin
+    /// for a moment after each call instead of sleeping: for short calls that follow each other
+    /// closely (generation's matrix-vector products, dozens per token), where waking a Dispatch
+    /// worker each time costs a good part of the call. Falls back to Dispatch when the pool is
+    /// busy (a call from another thread, or from inside a piece).
+    @inlinable
+    public static func forRangeSpinning(_ count: Int, costPerItem: Int = 1, piecesPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
+        let chunks = min(workers, max(1, count * costPerItem / 32_768))
+        if chunks <= 1 || count < 2 {
+            body(0..<count)
+            return
+        }
+        let n = min(chunks * max(1, piecesPerWorker), count, 0xFFFF)
+        if !runOnSpinningPool(pieces: n, { i in body(count * i / n ..< count * (i + 1) / n) }) {
+            forRange(count, costPerItem: costPerItem, piecesPerWorker: piecesPerWorker, body)
+        }
+    }
+
+    @usableFromInline
+    static func runOnSpinningPool(pieces: Int, _ work: (Int) -> Void) -> Bool {
+        SpinningPool.shared?.run(pieces: pieces, work) ?? false
+    }
+
     /// Runs `body(worker)` once on each of `n` threads and waits for all of them.
     @inlinable
     public static func onWorkers(_ n: Int, _ body: (Int) -> Void) {

@@ -27,6 +27,18 @@ public enum ProcessTuning {
         #endif
     }
 
+    /// Starts measuring the memory of what follows: returns freed heap pages to the system
+    /// (``releaseFreedMemory()``), starts a new peak (``resetPeakResidentBytes()``) and returns the
+    /// resident size at the start, so that the peak and its growth from here count what is live
+    /// now and what the measured work adds, not what was freed before.
+    @discardableResult
+    public static func startMemoryMeasurement() -> Int {
+        releaseFreedMemory()
+        let resident = residentBytes()
+        resetPeakResidentBytes()
+        return resident
+    }
+
     /// Peak resident set size of this process so far, in bytes (Linux: VmHWM; 0 elsewhere).
     public static func peakResidentBytes() -> Int { statusField("VmHWM:") }
 

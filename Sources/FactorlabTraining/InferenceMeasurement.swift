@@ -32,9 +32,7 @@ public enum InferenceMeasurement {
 
         // Generation at batch 1. Its memory is the weights as stored plus how far the resident
         // size grows above where it starts (freed blocks the heap kept are returned first).
-        ProcessTuning.releaseFreedMemory()
-        let residentBefore = ProcessTuning.residentBytes()
-        ProcessTuning.resetPeakResidentBytes()
+        let residentBefore = ProcessTuning.startMemoryMeasurement()
         var gaps: [Double] = []
         var last = DispatchTime.now().uptimeNanoseconds
         var unused = RandomGenerator(seed: 0)  // greedy decoding draws nothing

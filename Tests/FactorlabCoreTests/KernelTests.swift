@@ -234,6 +234,48 @@ final class KernelTests: XCTestCase {
 
     /// The matrix-vector product (batch-1 linear layers) against a Double reference, with and
     /// without a bias already in y, for lengths around the 32- and 8-float blocks.
+    /// The spinning pool runs every index of every call exactly once: many calls in a row (the
+    /// workers alternate between spinning and sleeping), calls from several threads at once (all
+    /// but one fall back to Dispatch) and a call from inside a piece.
+    func testSpinningRangesCoverEveryIndexOnce() {
+        let count = 10_000
+        let hits = Tensor(zeros: [count])
+        let h = SendablePointer(hits.unsafeBase)
+        for call in 0..<2_000 {
+            if call == 1_000 { usleep(300_000) } // past the spin: the workers sleep, and must wake
+            Parallel.forRangeSpinning(count, costPerItem: 64, piecesPerWorker: 8) { range in
+                for i in range { h.p[i] += 1 }
+            }
+        }
+        XCTAssertEqual(hits.scalars.min(), 2_000)
+        XCTAssertEqual(hits.scalars.max(), 2_000)
+
+        let callers = 4, perCaller = 300
+        let counts = Tensor(zeros: [callers, count])
+        let c = SendablePointer(counts.unsafeBase)
+        DispatchQueue.concurrentPerform(iterations: callers) { caller in
+            for _ in 0..<perCaller {
+                Parallel.forRangeSpinning(count, costPerItem: 64, piecesPerWorker: 8) { range in
+                    for i in range { c.p[caller * count + i] += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(counts.scalars.min(), Float(perCaller))
+        XCTAssertEqual(counts.scalars.max(), Float(perCaller))
+
+        let nested = Tensor(zeros: [64, 1024])
+        let n = SendablePointer(nested.unsafeBase)
+        Parallel.forRangeSpinning(64, costPerItem: 1 << 16, piecesPerWorker: 8) { outer in
+            for row in outer {
+                Parallel.forRangeSpinning(1024, costPerItem: 64, piecesPerWorker: 8) { inner in
+                    for j in inner { n.p[row * 1024 + j] += 1 }
+                }
+            }
+        }
+        XCTAssertEqual(nested.scalars.min(), 1)
+        XCTAssertEqual(nested.scalars.max(), 1)
+    }
+
     func testMatVecMatchesADoubleReference() {
         var rng = RandomGenerator(seed: 3)
         for (rows, cols) in [(1, 1), (3, 7), (5, 32), (17, 33), (64, 100), (300, 768)] {

@@ -50,8 +50,8 @@ final class QuantizationTests: XCTestCase {
         XCTAssertEqual(PackedWeights.bf16Bits(Float(bitPattern: 0x3F80_8001)), 0x3F81)
     }
 
-    /// The streaming product (one row: the fused int8/bf16 dot products; several rows: the buffered
-    /// path with four rows per pass and a remainder) against float64 products of the dequantized
+    /// The streaming product (one row: the fused int8/bf16 dot products; several rows: the
+    /// four-row kernels and the one-row kernel for the rows left over) against float64 products of the dequantized
     /// weights, for a dense matrix from the fixture and for block factors with strides.
     func testPackedProductsMatchFloat64ProductsOfTheDequantizedWeights() throws {
         let ref = try reference()
@@ -134,6 +134,9 @@ final class QuantizationTests: XCTestCase {
             let loss = try Tape.withoutRecording { try Variable.crossEntropy(logits: logits, targets: targets) }.value.item
             let expected = try ref.tensor("\(format).loss").item
             XCTAssertEqual(loss, expected, accuracy: 1e-5 * expected, "\(format) loss")
+            // Evaluation's fused head and loss (32 rows: the packed head multiplied a tile at a time).
+            let fused = try Tape.withoutRecording { try model.loss(ids, targets: targets, batch: 2, seqLen: 16) }.value.item
+            XCTAssertEqual(fused, expected, accuracy: 1e-5 * expected, "\(format) fused loss")
         }
     }
 

@@ -100,14 +100,16 @@ struct Bench: ParsableCommand {
                                            progress: progress)
         }
         if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
+        var kernelRates: [WeightFormat: Double] = [:]
         if suites.contains("memory") {
             figures += MemoryBench.run(repeats: repeats, progress: progress)
-            figures += try MemoryBench.kernelRates(repeats: repeats, progress: progress)
+            kernelRates = try MemoryBench.kernelRates(repeats: repeats, progress: progress)
+            figures += MemoryBench.figures(kernelRates: kernelRates)
         }
         if suites.contains("model") {
             figures += try modelSuite(setups: setups, kinds: modelKindList, formats: formats, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,
                                       readGBps: figures.first { $0.key == "memory.read_gbps_all_threads" }?.value,
-                                      kernelGBps: MemoryBench.rates(in: figures), progress: progress)
+                                      kernelGBps: kernelRates, progress: progress)
         }
         Console.endProgress()
         if json {
@@ -144,9 +146,8 @@ struct Bench: ParsableCommand {
         // The kernels' in-cache rates (measured here unless the memory suite ran), for the formats measured.
         var rates = kernelGBps
         if rates.isEmpty {
-            let measured = try MemoryBench.kernelRates(repeats: 3, progress: progress)
-            out += measured
-            rates = MemoryBench.rates(in: measured)
+            rates = try MemoryBench.kernelRates(repeats: 3, progress: progress)
+            out += MemoryBench.figures(kernelRates: rates)
         }
         return out + ModelBench.derivedFigures(out, setups: setups, specs: kinds, weights: formats, sgemmGFLOPs: ceiling, readGBps: bandwidth,
                                                kernelGBps: rates)

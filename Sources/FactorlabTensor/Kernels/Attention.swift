@@ -247,6 +247,26 @@ extension Kernels {
 let cachedAttentionParallelMACs = 1 << 18
 
 extension Kernels {
+    /// Attention of one query q [hd] over `count` cached keys and values (rows `ld` apart):
+    /// scores = scale * K q, their softmax P, out = P V. The operations of the GEMM path for one
+    /// row, so the results agree to rounding (KVCacheTests compares cached steps with full forwards).
+    @inline(__always)
+    static func decodeHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int, hd: Int,
+                           count: Int, scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        for j in 0..<count { scores[j] = scale * dot4(q, k + j * ld, hd) }
+        softmaxRowInPlace(scores, count)
+        out.update(repeating: 0, count: hd)
+        for j in 0..<count {
+            let pj = scores[j], vj = v + j * ld
+            var i = 0
+            while i + 8 <= hd {
+                store8(load8(out + i) + pj * load8(vj + i), out + i)
+                i += 8
+            }
+            while i < hd { out[i] += pj * vj[i]; i += 1 }
+        }
+    }
+
     /// Appends the new keys and values to the cache and returns the attention output [B, T, C].
     /// The caller has checked that every `past[b] + T` fits the capacity.
     public static func cachedAttention(qkv: Tensor, heads: Int, keys: Tensor, values: Tensor,
@@ -274,6 +294,13 @@ extension Kernels {
         let perHead: (Int, Int, UnsafeMutablePointer<Float>) -> Void = { b, h, scores in
             let total = past[b] + seqLen
             let kp = sk.p + rows[b] * capacity * c + h * hd, vp = sv.p + rows[b] * capacity * c + h * hd
+            if seqLen == 1 {
+                // One new token (generation's steps): dot products and a weighted sum of the
+                // cached rows, with none of a GEMM call's set-up for one row.
+                decodeHead(q: sq.p + b * 3 * c + h * hd, k: kp, v: vp, ld: c, hd: hd, count: total, scale: scale, scores: scores,
+                           out: so.p + b * c + h * hd)
+                return
+            }
             BLAS.sgemm(transA: false, transB: true, m: seqLen, n: total, k: hd, alpha: scale,
                        a: sq.p + b * seqLen * 3 * c + h * hd, lda: 3 * c, b: kp, ldb: c, c: scores, ldc: total)
             for t in 0..<seqLen {

@@ -14,7 +14,7 @@ extension Kernels {
     public static func matVec(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                               rows: Int, cols: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
-        Parallel.forRange(rows, costPerItem: cols, piecesPerWorker: matVecPieces) { range in
+        Parallel.forRangeSpinning(rows, costPerItem: cols, piecesPerWorker: matVecPieces) { range in
             for r in range {
                 let d = dot4(sw.p + r * cols, sx.p, cols)
                 sy.p[r] = accumulate ? sy.p[r] + d : d
@@ -28,7 +28,7 @@ extension Kernels {
     public static func matVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
                                   ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
-        Parallel.forRange(rows, costPerItem: cols * inputRows, piecesPerWorker: matVecPieces) { range in
+        Parallel.forRangeSpinning(rows, costPerItem: cols * inputRows, piecesPerWorker: matVecPieces) { range in
             for r in range {
                 let wr = UnsafePointer(sw.p + r * cols)
                 var i = 0
@@ -58,7 +58,7 @@ extension Kernels {
     public static func blockMatVec(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>,
                                    blocks: Int, rowsPerBlock: Int, cols: Int, xStride: Int, yStride: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
-        Parallel.forRange(blocks * rowsPerBlock, costPerItem: cols, piecesPerWorker: matVecPieces) { range in
+        Parallel.forRangeSpinning(blocks * rowsPerBlock, costPerItem: cols, piecesPerWorker: matVecPieces) { range in
             // Block and row within it, stepped along rather than divided out per row.
             var b = range.lowerBound / rowsPerBlock, o = range.lowerBound - b * rowsPerBlock
             for r in range {
