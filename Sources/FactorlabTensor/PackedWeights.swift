@@ -376,6 +376,37 @@ extension Kernels {
         return out
     }
 
+    /// dot(w, x_k) for the eight rows x_k = x + k * ldx, over n floats: each load of w serves
+    /// eight products (rows 0-3 in the first result, 4-7 in the second). With eight input rows,
+    /// the arithmetic per weight byte is high enough that the weights are prefetched ahead.
+    @inline(__always)
+    static func dotRows8(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+        var j = 0
+        while j + 8 <= n {
+            if j & 15 == 0 { prefetchAhead(w + j) }
+            let wv = load8(w + j)
+            a0 += wv * load8(x + j)
+            a1 += wv * load8(x + ldx + j)
+            a2 += wv * load8(x + 2 * ldx + j)
+            a3 += wv * load8(x + 3 * ldx + j)
+            a4 += wv * load8(x + 4 * ldx + j)
+            a5 += wv * load8(x + 5 * ldx + j)
+            a6 += wv * load8(x + 6 * ldx + j)
+            a7 += wv * load8(x + 7 * ldx + j)
+            j += 8
+        }
+        var lo = SIMD4<Float>(laneSum(a0), laneSum(a1), laneSum(a2), laneSum(a3))
+        var hi = SIMD4<Float>(laneSum(a4), laneSum(a5), laneSum(a6), laneSum(a7))
+        while j < n {
+            lo += SIMD4(x[j], x[ldx + j], x[2 * ldx + j], x[3 * ldx + j]) * w[j]
+            hi += SIMD4(x[4 * ldx + j], x[5 * ldx + j], x[6 * ldx + j], x[7 * ldx + j]) * w[j]
+            j += 1
+        }
+        return (lo, hi)
+    }
+
     /// dot(w, x_k) for the four rows x_k = x + k * ldx, over n floats: each load of w serves four products.
     @inline(__always)
     static func dotRows4(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ ldx: Int, _ n: Int) -> SIMD4<Float> {

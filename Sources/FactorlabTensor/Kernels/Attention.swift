@@ -241,9 +241,9 @@ extension Kernels {
 // generation of prompts of different sizes); each (row, head) pair is two GEMMs over its own
 // filled prefix, so padding is never multiplied.
 
-/// Cached attention runs its (row, head) pairs on the worker threads above this many
-/// multiply-adds per product. One token over a short prefix is far below it (a few thousand per
-/// head), where waking the workers cost more than the products (Tools/bench/README.md).
+/// Cached attention over several new tokens (prefill) runs its (row, head) pairs on Dispatch's
+/// worker threads above this many multiply-adds per product; below it, waking the workers costs
+/// more than the products (Tools/bench/README.md). One new token per row uses the spinning pool.
 let cachedAttentionParallelMACs = 1 << 18
 
 extension Kernels {
@@ -311,9 +311,18 @@ extension Kernels {
             BLAS.sgemm(transA: false, transB: false, m: seqLen, n: hd, k: total, a: scores, lda: total, b: vp, ldb: c,
                        c: so.p + b * seqLen * c + h * hd, ldc: c)
         }
-        // One generated token over a short prefix is a few thousand multiply-adds per head: less
-        // than waking the worker threads costs, so small work stays on this thread.
-        if batch * heads * seqLen * longest * hd < cachedAttentionParallelMACs {
+        // Generation's steps (one new token per row) split their (row, head) pairs on the
+        // spinning pool, like the matrix-vector products around them: its workers are awake
+        // between those calls, where Dispatch's would first have to wake (and would compete with
+        // a spinning worker for the cores). Several new tokens (prefill) run on Dispatch's
+        // workers, but only above cachedAttentionParallelMACs.
+        if seqLen == 1 {
+            Parallel.forRangeSpinning(batch * heads, costPerItem: 2 * longest * hd, piecesPerWorker: 4) { pairs in
+                withUnsafeTemporaryAllocation(of: Float.self, capacity: longest) { scores in
+                    for pair in pairs { perHead(pair / heads, pair % heads, scores.baseAddress!) }
+                }
+            }
+        } else if batch * heads * seqLen * longest * hd < cachedAttentionParallelMACs {
             let scores = Tensor(uninitializedShape: [seqLen * longest])
             for b in 0..<batch { for h in 0..<heads { perHead(b, h, scores.unsafeBase) } }
         } else {

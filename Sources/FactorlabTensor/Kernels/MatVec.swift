@@ -23,8 +23,9 @@ extension Kernels {
     }
 
     /// y[i, r] (+)= dot(W[r, :], x[i, :]) for a few input rows i < `inputRows` (x rows `ldx` apart,
-    /// y rows `ldy` apart): each row of W is read from memory once for all input rows, four input
-    /// rows per pass (batched generation, where sgemm with a handful of rows streams W poorly).
+    /// y rows `ldy` apart): each row of W is read from memory once for all input rows, eight or
+    /// four input rows per pass (batched generation, where sgemm with a handful of rows streams W
+    /// poorly).
     public static func matVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
                                   ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
@@ -32,6 +33,15 @@ extension Kernels {
             for r in range {
                 let wr = UnsafePointer(sw.p + r * cols)
                 var i = 0
+                while i + 8 <= inputRows {
+                    let (lo, hi) = dotRows8(wr, sx.p + i * ldx, ldx, cols)
+                    for k in 0..<8 {
+                        let out = sy.p + (i + k) * ldy + r
+                        let d = k < 4 ? lo[k] : hi[k - 4]
+                        out.pointee = accumulate ? out.pointee + d : d
+                    }
+                    i += 8
+                }
                 while i + 4 <= inputRows {
                     let d = dotRows4(wr, sx.p + i * ldx, ldx, cols)
                     for k in 0..<4 {
