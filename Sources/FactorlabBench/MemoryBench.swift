@@ -20,26 +20,46 @@ public enum MemoryBench {
     /// `Kernels.packedMatMul`) consumes on all workers when the weights are already in cache, for
     /// float32, bf16 and int8.
     public static func kernelRates(repeats: Int, progress: (String) -> Void) throws -> [WeightFormat: Double] {
+        try inCacheProducts(inputRows: 1, repeats: repeats, progress: progress).mapValues { $0.weightBytes / $0.seconds / 1e9 }
+    }
+
+    /// GFLOP/s of batched generation's kernel (`Kernels.matVecRows` for float32,
+    /// `Kernels.packedMatMul` for packed weights) with `inputRows` input rows and the weights in
+    /// cache, on all workers: the arithmetic ceiling of a batched generation step, whose weights
+    /// (tiny's fit in the last-level cache) are read once for all rows.
+    public static func batchedKernelRates(inputRows: Int = 8, repeats: Int, progress: (String) -> Void) throws -> [WeightFormat: Double] {
+        let (rows, cols) = inCacheShape
+        let flops = Double(2 * rows * cols * inputRows)
+        return try inCacheProducts(inputRows: inputRows, repeats: repeats, progress: progress).mapValues { flops / $0.seconds / 1e9 }
+    }
+
+    /// Seconds per product of the in-cache matrix with `inputRows` input rows, and the bytes of
+    /// its weights, by weight format.
+    static func inCacheProducts(inputRows: Int, repeats: Int,
+                                progress: (String) -> Void) throws -> [WeightFormat: (seconds: Double, weightBytes: Double)] {
         let (rows, cols) = inCacheShape
         var generator = RandomGenerator(seed: 7)
         let w = Tensor.randomNormal([rows, cols], std: 0.02, using: &generator)
-        let x = Tensor(shape: [cols], repeating: 0.5), y = Tensor(shape: [rows], repeating: 0)
-        let perMeasurement = 200  // products per timed run: each run lasts milliseconds, not microseconds
-        var out: [WeightFormat: Double] = [:]
+        let x = Tensor(shape: [inputRows, cols], repeating: 0.5), y = Tensor(shape: [inputRows, rows], repeating: 0)
+        let perMeasurement = max(10, 200 / inputRows)  // products per timed run: each run lasts milliseconds, not microseconds
+        var out: [WeightFormat: (seconds: Double, weightBytes: Double)] = [:]
         for format in WeightFormat.allCases {
-            progress("matrix-vector kernel in cache, \(format.rawValue)")
+            progress("matrix-vector kernel in cache, \(format.rawValue), \(inputRows) input row\(inputRows == 1 ? "" : "s")")
             let packed = format == .float32 ? nil : try PackedWeights(quantizing: w, format: format)
             let bytes = packed.map { Double($0.byteCount) } ?? Double(4 * rows * cols)
             let m = Measurement.of(repeats: repeats) {
                 for _ in 0..<perMeasurement {
                     if let packed {
-                        Kernels.packedMatMul(packed, x.unsafeBase, ldx: cols, y.unsafeBase, ldy: rows, inputRows: 1, accumulate: false)
-                    } else {
+                        Kernels.packedMatMul(packed, x.unsafeBase, ldx: cols, y.unsafeBase, ldy: rows, inputRows: inputRows, accumulate: false)
+                    } else if inputRows == 1 {
                         Kernels.matVec(w.unsafeBase, x.unsafeBase, y.unsafeBase, rows: rows, cols: cols, accumulate: false)
+                    } else {
+                        Kernels.matVecRows(w.unsafeBase, x.unsafeBase, ldx: cols, y.unsafeBase, ldy: rows, rows: rows, cols: cols,
+                                           inputRows: inputRows, accumulate: false)
                     }
                 }
             }
-            out[format] = bytes * Double(perMeasurement) / m.median / 1e9
+            out[format] = (m.median / Double(perMeasurement), bytes)
         }
         withExtendedLifetime((w, x, y)) {}
         return out
@@ -50,6 +70,16 @@ public enum MemoryBench {
         let (rows, cols) = inCacheShape
         return WeightFormat.allCases.compactMap { f in
             kernelRates[f].map { BenchFigure("memory.matvec_in_cache_gbps_\(f.rawValue)", $0, "GB/s of weights, \(rows) x \(cols) in cache, all threads") }
+        }
+    }
+
+    /// The figures `memory.batched<rows>_in_cache_gflops_<format>` of
+    /// ``batchedKernelRates(inputRows:repeats:progress:)``.
+    public static func batchedFigures(_ rates: [WeightFormat: Double], inputRows: Int = 8) -> [BenchFigure] {
+        let (rows, cols) = inCacheShape
+        return WeightFormat.allCases.compactMap { f in
+            rates[f].map { BenchFigure("memory.batched\(inputRows)_in_cache_gflops_\(f.rawValue)", $0,
+                                       "GFLOP/s, \(inputRows) input rows, \(rows) x \(cols) in cache, all threads") }
         }
     }
 

@@ -105,6 +105,7 @@ struct Bench: ParsableCommand {
             figures += MemoryBench.run(repeats: repeats, progress: progress)
             kernelRates = try MemoryBench.kernelRates(repeats: repeats, progress: progress)
             figures += MemoryBench.figures(kernelRates: kernelRates)
+            figures += MemoryBench.batchedFigures(try MemoryBench.batchedKernelRates(repeats: repeats, progress: progress))
         }
         if suites.contains("model") {
             figures += try modelSuite(setups: setups, kinds: modelKindList, formats: formats, sgemm: figures.first { $0.key == "gemm.2048.raw_gflops" }?.value,

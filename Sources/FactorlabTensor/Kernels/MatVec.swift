@@ -23,39 +23,53 @@ extension Kernels {
     }
 
     /// y[i, r] (+)= dot(W[r, :], x[i, :]) for a few input rows i < `inputRows` (x rows `ldx` apart,
-    /// y rows `ldy` apart): each row of W is read from memory once for all input rows, eight or
-    /// four input rows per pass (batched generation, where sgemm with a handful of rows streams W
-    /// poorly).
+    /// y rows `ldy` apart): each row of W is read from memory once for all input rows (batched
+    /// generation, where sgemm with a handful of rows streams W poorly: 40 GFLOP/s at 8 rows
+    /// against this kernel's 70, Tools/bench/README.md). Weight rows go three at a time against
+    /// four input rows at a time (``dotRows3x4(_:_:_:_:_:)``); the workers split the weight rows
+    /// in threes, so only the last three may be short. Input rows left over from the fours, and
+    /// the weight rows left over from the threes, take the one- and four-row kernels.
     public static func matVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
                                   ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
-        Parallel.forRangeSpinning(rows, costPerItem: cols * inputRows, piecesPerWorker: matVecPieces) { range in
-            for r in range {
+        Parallel.forRangeSpinning((rows + 2) / 3, costPerItem: 3 * cols * inputRows, piecesPerWorker: matVecPieces) { triples in
+            @inline(__always) func store(_ d: Float, input i: Int, row r: Int) {
+                let out = sy.p + i * ldy + r
+                out.pointee = accumulate ? out.pointee + d : d
+            }
+            let end = Swift.min(rows, 3 * triples.upperBound)
+            var r = 3 * triples.lowerBound
+            while r + 3 <= end {
                 let wr = UnsafePointer(sw.p + r * cols)
                 var i = 0
-                while i + 8 <= inputRows {
-                    let (lo, hi) = dotRows8(wr, sx.p + i * ldx, ldx, cols)
-                    for k in 0..<8 {
-                        let out = sy.p + (i + k) * ldy + r
-                        let d = k < 4 ? lo[k] : hi[k - 4]
-                        out.pointee = accumulate ? out.pointee + d : d
-                    }
-                    i += 8
-                }
                 while i + 4 <= inputRows {
-                    let d = dotRows4(wr, sx.p + i * ldx, ldx, cols)
+                    let (d0, d1, d2) = dotRows3x4(wr, cols, sx.p + i * ldx, ldx, cols)
                     for k in 0..<4 {
-                        let out = sy.p + (i + k) * ldy + r
-                        out.pointee = accumulate ? out.pointee + d[k] : d[k]
+                        store(d0[k], input: i + k, row: r)
+                        store(d1[k], input: i + k, row: r + 1)
+                        store(d2[k], input: i + k, row: r + 2)
                     }
                     i += 4
                 }
                 while i < inputRows {
-                    let d = dot4(wr, sx.p + i * ldx, cols)
-                    let out = sy.p + i * ldy + r
-                    out.pointee = accumulate ? out.pointee + d : d
+                    for q in 0..<3 { store(dot4(wr + q * cols, sx.p + i * ldx, cols), input: i, row: r + q) }
                     i += 1
                 }
+                r += 3
+            }
+            while r < end {
+                let wr = UnsafePointer(sw.p + r * cols)
+                var i = 0
+                while i + 4 <= inputRows {
+                    let d = dotRows4(wr, sx.p + i * ldx, ldx, cols)
+                    for k in 0..<4 { store(d[k], input: i + k, row: r) }
+                    i += 4
+                }
+                while i < inputRows {
+                    store(dot4(wr, sx.p + i * ldx, cols), input: i, row: r)
+                    i += 1
+                }
+                r += 1
             }
         }
     }
