@@ -17,6 +17,8 @@
 // the scale costs 0.125 bytes per weight. Float32 scales because this toolchain has no Float16 on
 // x86-64 Linux, and they make the dequantized value a single float32 product.
 
+import COpenBLAS
+
 /// How a model's weight matrices are stored for inference.
 public enum WeightFormat: String, Sendable, CaseIterable, Codable {
     case float32, bf16, int8
@@ -382,7 +384,7 @@ extension Kernels {
     /// input load three, so the arithmetic, not the loads, sets the pace. One thread, tiny's
     /// shapes in cache, eight input rows: 70-74 GFLOP/s against 46-48 for one weight row and
     /// eight input rows with separate multiplies and adds (Tools/bench/README.md). The weights
-    /// are prefetched ahead, one cache line per row per sixteen floats.
+    /// are prefetched ``batchedPrefetchBytes`` ahead along the block.
     @inline(__always)
     static func dotRows3x4(_ w: UnsafePointer<Float>, _ ldw: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                            _ n: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
@@ -404,9 +406,13 @@ extension Kernels {
         }
         var j = 0
         while j + 16 <= n {
-            prefetchAhead(w0 + j)
-            prefetchAhead(w1 + j)
-            prefetchAhead(w2 + j)
+            // The three rows lie back to back (ldw == n in matVecRows), so a block's weights are
+            // one stream, consumed at three cache lines per step: prefetch that stream, which runs
+            // on into the next blocks' rows, a fixed distance ahead.
+            let ahead = UnsafeRawPointer(w + 3 * j) + batchedPrefetchBytes
+            factorlab_prefetch(ahead)
+            factorlab_prefetch(ahead + 64)
+            factorlab_prefetch(ahead + 128)
             step(j)
             step(j + 8)
             j += 16
