@@ -325,4 +325,49 @@ final class KernelTests: XCTestCase {
             }
         }
     }
+
+    /// One new token per row over cached keys and values (generation's step): rows of the cache
+    /// at different lengths (1 to 14 keys, so four-key passes and leftovers), head sizes that take
+    /// the 32-column value sums, the leftover columns or both, against a double reference that
+    /// also checks the new key and value were appended.
+    func testOneTokenCachedAttentionMatchesADoubleReference() throws {
+        var rng = RandomGenerator(seed: 8)
+        for (heads, hd) in [(2, 64), (3, 40), (2, 8)] {
+            let c = heads * hd, capacity = 20
+            let rows = [2, 0, 1], past = [0, 5, 13]
+            let qkv = Tensor.randomNormal([3, 1, 3 * c], using: &rng)
+            let keys = Tensor.randomNormal([3, capacity, c], using: &rng), values = Tensor.randomNormal([3, capacity, c], using: &rng)
+            let (k0, v0) = (keys.scalars, values.scalars)
+            let out = try Kernels.cachedAttention(qkv: qkv, heads: heads, keys: keys, values: values, rows: rows, past: past)
+            XCTAssertEqual(out.shape, [3, 1, c])
+            let q = qkv.scalars, o = out.scalars, (k1, v1) = (keys.scalars, values.scalars)
+            for b in 0..<3 {
+                let base = rows[b] * capacity * c
+                // The new key and value sit at position past[b] of the row; nothing else moved.
+                for e in 0..<c {
+                    XCTAssertEqual(k1[base + past[b] * c + e], q[b * 3 * c + c + e])
+                    XCTAssertEqual(v1[base + past[b] * c + e], q[b * 3 * c + 2 * c + e])
+                }
+                XCTAssertEqual(Array(k1[base..<(base + past[b] * c)]), Array(k0[base..<(base + past[b] * c)]))
+                for h in 0..<heads {
+                    let count = past[b] + 1
+                    func key(_ j: Int, _ e: Int) -> Double {
+                        Double(j == past[b] ? q[b * 3 * c + c + h * hd + e] : k0[base + j * c + h * hd + e])
+                    }
+                    func value(_ j: Int, _ e: Int) -> Double {
+                        Double(j == past[b] ? q[b * 3 * c + 2 * c + h * hd + e] : v0[base + j * c + h * hd + e])
+                    }
+                    let scores = (0..<count).map { j in
+                        (0..<hd).reduce(0.0) { $0 + Double(q[b * 3 * c + h * hd + $1]) * key(j, $1) } / Double(hd).squareRoot()
+                    }
+                    let top = scores.max()!, weights = scores.map { Foundation.exp($0 - top) }, total = weights.reduce(0, +)
+                    for e in 0..<hd {
+                        let exact = (0..<count).reduce(0.0) { $0 + weights[$1] / total * value($1, e) }
+                        XCTAssertEqual(Double(o[b * c + h * hd + e]), exact, accuracy: 1e-5,
+                                       "heads \(heads) x \(hd), row \(b), head \(h), column \(e)")
+                    }
+                }
+            }
+        }
+    }
 }

@@ -253,17 +253,35 @@ extension Kernels {
     @inline(__always)
     static func decodeHead(q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int, hd: Int,
                            count: Int, scale: Float, scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        for j in 0..<count { scores[j] = scale * dot4(q, k + j * ld, hd) }
+        // Four keys per pass, so each load of q serves four of them.
+        var j = 0
+        while j + 4 <= count {
+            let d = scale * dotRows4(q, k + j * ld, ld, hd)
+            for u in 0..<4 { scores[j + u] = d[u] }
+            j += 4
+        }
+        while j < count { scores[j] = scale * dot4(q, k + j * ld, hd); j += 1 }
         softmaxRowInPlace(scores, count)
-        out.update(repeating: 0, count: hd)
-        for j in 0..<count {
-            let pj = scores[j], vj = v + j * ld
-            var i = 0
-            while i + 8 <= hd {
-                store8(load8(out + i) + pj * load8(vj + i), out + i)
-                i += 8
+        // out = sum_j p_j v_j, 32 columns at a time in registers across all keys.
+        var i = 0
+        while i + 32 <= hd {
+            var o0 = SIMD8<Float>(), o1 = SIMD8<Float>(), o2 = SIMD8<Float>(), o3 = SIMD8<Float>()
+            for j in 0..<count {
+                let pj = SIMD8<Float>(repeating: scores[j]), vj = v + j * ld + i
+                o0 = o0.addingProduct(pj, load8(vj))
+                o1 = o1.addingProduct(pj, load8(vj + 8))
+                o2 = o2.addingProduct(pj, load8(vj + 16))
+                o3 = o3.addingProduct(pj, load8(vj + 24))
             }
-            while i < hd { out[i] += pj * vj[i]; i += 1 }
+            store8(o0, out + i); store8(o1, out + i + 8); store8(o2, out + i + 16); store8(o3, out + i + 24)
+            i += 32
+        }
+        if i < hd {
+            (out + i).update(repeating: 0, count: hd - i)
+            for j in 0..<count {
+                let pj = scores[j], vj = v + j * ld
+                for c in i..<hd { out[c] += pj * vj[c] }
+            }
         }
     }
 
