@@ -42,12 +42,10 @@ public enum Parallel {
     /// where one call lasts only a few times the wake-up.
     @inlinable
     public static func forRange(_ count: Int, costPerItem: Int = 1, piecesPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = min(workers, max(1, count * costPerItem / 32_768))
-        if chunks <= 1 || count < 2 {
+        guard let n = pieceCount(count, costPerItem: costPerItem, piecesPerWorker: piecesPerWorker) else {
             body(0..<count)
             return
         }
-        let n = min(chunks * max(1, piecesPerWorker), count)
         withoutActuallyEscaping(body) { escaping in
             let work = UncheckedSendable(escaping)
             DispatchQueue.concurrentPerform(iterations: n) { i in
@@ -64,15 +62,24 @@ public enum Parallel {
     /// busy (a call from another thread, or from inside a piece).
     @inlinable
     public static func forRangeSpinning(_ count: Int, costPerItem: Int = 1, piecesPerWorker: Int = 1, _ body: (Range<Int>) -> Void) {
-        let chunks = min(workers, max(1, count * costPerItem / 32_768))
-        if chunks <= 1 || count < 2 {
+        guard let n = pieceCount(count, costPerItem: costPerItem, piecesPerWorker: piecesPerWorker) else {
             body(0..<count)
             return
         }
-        let n = min(chunks * max(1, piecesPerWorker), count, 0xFFFF)
         if !runOnSpinningPool(pieces: n, { i in body(count * i / n ..< count * (i + 1) / n) }) {
             forRange(count, costPerItem: costPerItem, piecesPerWorker: piecesPerWorker, body)
         }
+    }
+
+    /// How many pieces to cut `count` items into: nil when the work (`count * costPerItem`, about
+    /// 32k operations or less) is too small to pay for waking threads; otherwise up to
+    /// `piecesPerWorker` per worker, never more than the items, nor than the spinning pool's
+    /// 16-bit piece counter takes.
+    @inlinable
+    static func pieceCount(_ count: Int, costPerItem: Int, piecesPerWorker: Int) -> Int? {
+        let chunks = min(workers, max(1, count * costPerItem / 32_768))
+        if chunks <= 1 || count < 2 { return nil }
+        return min(chunks * max(1, piecesPerWorker), count, 0xFFFF)
     }
 
     @usableFromInline
