@@ -191,8 +191,9 @@ extension Kernels {
     ///
     /// Each weight row is read from memory once for all input rows: with one input row the row is
     /// dequantized in registers and multiplied at once; with several, each group of weights is
-    /// converted in registers once per four input rows (``dotInt8Rows4(_:_:_:_:_:)``,
-    /// ``dotBF16Rows4(_:_:_:_:)``), and the rows left over take the one-row kernel. The weight
+    /// converted in registers once per eight input rows (int8, ``dotInt8Rows8(_:_:_:_:_:)``) or
+    /// four (``dotInt8Rows4(_:_:_:_:_:)``, ``dotBF16Rows4(_:_:_:_:)``), and the rows left over
+    /// take the one-row kernel. The weight
     /// rows are split across the worker threads. The result equals, to float32 rounding of a
     /// different summation order at most, x times ``PackedWeights/dequantized()`` (the same
     /// dequantized values are used; QuantizationTests compares both paths with float64 products
@@ -223,11 +224,20 @@ extension Kernels {
                 }
                 return
             }
-            // Several input rows: each weight group is converted in registers once for four
-            // input rows (int8: a group of 32 and its scale; bf16: eight lanes widened).
+            // Several input rows: each weight group is converted in registers once for eight
+            // input rows (int8) or four (int8's leftover fours; bf16: eight lanes widened).
             for r in range {
                 let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
                 var i = 0
+                while isInt8 && i + 8 <= inputRows {
+                    let (lo, hi) = dotInt8Rows8(q! + r * cols, s! + r * groups, xb + i * ldx, ldx, cols)
+                    for k in 0..<4 {
+                        let out = yb + (i + k) * ldy, out4 = yb + (i + 4 + k) * ldy
+                        out.pointee = accumulate ? out.pointee + lo[k] : lo[k]
+                        out4.pointee = accumulate ? out4.pointee + hi[k] : hi[k]
+                    }
+                    i += 8
+                }
                 while i + 4 <= inputRows {
                     let d = isInt8 ? dotInt8Rows4(q! + r * cols, s! + r * groups, xb + i * ldx, ldx, cols)
                                    : dotBF16Rows4(h! + r * cols, xb + i * ldx, ldx, cols)
@@ -376,6 +386,51 @@ extension Kernels {
             out += t * d[k]
         }
         return out
+    }
+
+    /// ``dotInt8(_:_:_:_:)`` for the eight input rows x_k = x + k * ldx at once (batched
+    /// generation): each eight int8 weights are converted once and multiplied by their group's
+    /// scale, giving exactly the dequantized values of ``PackedWeights/dequantized()``, and serve
+    /// eight fused multiply-adds. The conversion, not the arithmetic, bounds the int8 kernels
+    /// (Tools/bench/README.md), so converting once for eight rows instead of once per four is what
+    /// counts. Rows 0-3 come back in the first result, 4-7 in the second.
+    @inline(__always)
+    static func dotInt8Rows8(_ q: UnsafePointer<Int8>, _ d: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ ldx: Int,
+                             _ n: Int) -> (SIMD4<Float>, SIMD4<Float>) {
+        let (x0, x1, x2, x3) = (x, x + ldx, x + 2 * ldx, x + 3 * ldx)
+        let (x4, x5, x6, x7) = (x + 4 * ldx, x + 5 * ldx, x + 6 * ldx, x + 7 * ldx)
+        var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+        var a4 = SIMD8<Float>(), a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>()
+        let raw = UnsafeRawPointer(q)
+        var j = 0, k = 0
+        while j + 32 <= n {
+            prefetchAhead(raw + j)
+            let scale = SIMD8<Float>(repeating: d[k])
+            for u in 0..<4 {
+                let c = j + 8 * u
+                let w = int8Lanes(raw, c) * scale
+                a0 = a0.addingProduct(w, load8(x0 + c))
+                a1 = a1.addingProduct(w, load8(x1 + c))
+                a2 = a2.addingProduct(w, load8(x2 + c))
+                a3 = a3.addingProduct(w, load8(x3 + c))
+                a4 = a4.addingProduct(w, load8(x4 + c))
+                a5 = a5.addingProduct(w, load8(x5 + c))
+                a6 = a6.addingProduct(w, load8(x6 + c))
+                a7 = a7.addingProduct(w, load8(x7 + c))
+            }
+            j += 32
+            k += 1
+        }
+        var lo = SIMD4<Float>(laneSum(a0), laneSum(a1), laneSum(a2), laneSum(a3))
+        var hi = SIMD4<Float>(laneSum(a4), laneSum(a5), laneSum(a6), laneSum(a7))
+        while j < n {
+            // The last, shorter group.
+            let w = Float(q[j]) * d[k]
+            lo += SIMD4(x0[j], x1[j], x2[j], x3[j]) * w
+            hi += SIMD4(x4[j], x5[j], x6[j], x7[j]) * w
+            j += 1
+        }
+        return (lo, hi)
     }
 
     /// dot(w_r, x_k) for three weight rows w_r = w + r * ldw and four input rows x_k = x + k * ldx,

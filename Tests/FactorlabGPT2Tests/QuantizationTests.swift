@@ -51,7 +51,7 @@ final class QuantizationTests: XCTestCase {
     }
 
     /// The streaming product (one row: the fused int8/bf16 dot products; several rows: the
-    /// four-row kernels and the one-row kernel for the rows left over) against float64 products of the dequantized
+    /// eight-row int8 kernel, the four-row kernels and the one-row kernel for the rows left over) against float64 products of the dequantized
     /// weights, for a dense matrix from the fixture and for block factors with strides.
     func testPackedProductsMatchFloat64ProductsOfTheDequantizedWeights() throws {
         let ref = try reference()
@@ -66,13 +66,14 @@ final class QuantizationTests: XCTestCase {
             }
         }
         // Block factors [3 blocks, 4 rows, 40 cols] on inputs of 3 blocks of 40 (x rows of 120, y rows of 12),
-        // 1, 6 and 9 input rows, accumulating onto a bias.
+        // 1, 6, 8, 9 and 13 input rows (the eight-row int8 kernel, the four-row kernels and the
+        // one-row kernel for the rest), accumulating onto a bias.
         var rng = RandomGenerator(seed: 5)
         let factor = Tensor(shape: [3, 4, 40]) { _ in rng.nextNormal() }
         for format in [WeightFormat.int8, .bf16] {
             let packed = try PackedWeights(quantizing: factor, format: format)
             let wq = packed.dequantized().scalars
-            for rows in [1, 6, 9] {
+            for rows in [1, 6, 8, 9, 13] {
                 let xs = (0..<(rows * 120)).map { _ in rng.nextNormal() }
                 let x = try Tensor(shape: [rows, 120], scalars: xs)
                 let y = Tensor(shape: [rows, 12], repeating: 0.5)
