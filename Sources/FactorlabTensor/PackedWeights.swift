@@ -193,8 +193,7 @@ extension Kernels {
     /// dequantized in registers and multiplied at once; with several, each group of weights is
     /// converted in registers once per eight input rows (int8, ``dotInt8Rows8(_:_:_:_:_:)``) or
     /// four (``dotInt8Rows4(_:_:_:_:_:)``, ``dotBF16Rows4(_:_:_:_:)``), and the rows left over
-    /// take the one-row kernel. The weight
-    /// rows are split across the worker threads. The result equals, to float32 rounding of a
+    /// take the one-row kernel. The weight rows are split across the worker threads. The result equals, to float32 rounding of a
     /// different summation order at most, x times ``PackedWeights/dequantized()`` (the same
     /// dequantized values are used; QuantizationTests compares both paths with float64 products
     /// of them).
@@ -214,12 +213,15 @@ extension Kernels {
                 o += 1
                 if o == rowsPerBlock { o = 0; b += 1 }
             }
+            @inline(__always) func store(_ d: Float, _ out: UnsafeMutablePointer<Float>) {
+                out.pointee = accumulate ? out.pointee + d : d
+            }
             if inputRows == 1 {
                 // One input row: each weight row is dequantized in registers and multiplied at once.
                 for r in range {
                     let xb = sx.p + b * xStride, yb = sy.p + b * yStride + o
                     let d = isInt8 ? dotInt8(q! + r * cols, s! + r * groups, xb, cols) : dotBF16(h! + r * cols, xb, cols)
-                    yb.pointee = accumulate ? yb.pointee + d : d
+                    store(d, yb)
                     advance()
                 }
                 return
@@ -232,26 +234,21 @@ extension Kernels {
                 while isInt8 && i + 8 <= inputRows {
                     let (lo, hi) = dotInt8Rows8(q! + r * cols, s! + r * groups, xb + i * ldx, ldx, cols)
                     for k in 0..<4 {
-                        let out = yb + (i + k) * ldy, out4 = yb + (i + 4 + k) * ldy
-                        out.pointee = accumulate ? out.pointee + lo[k] : lo[k]
-                        out4.pointee = accumulate ? out4.pointee + hi[k] : hi[k]
+                        store(lo[k], yb + (i + k) * ldy)
+                        store(hi[k], yb + (i + 4 + k) * ldy)
                     }
                     i += 8
                 }
                 while i + 4 <= inputRows {
                     let d = isInt8 ? dotInt8Rows4(q! + r * cols, s! + r * groups, xb + i * ldx, ldx, cols)
                                    : dotBF16Rows4(h! + r * cols, xb + i * ldx, ldx, cols)
-                    for k in 0..<4 {
-                        let out = yb + (i + k) * ldy
-                        out.pointee = accumulate ? out.pointee + d[k] : d[k]
-                    }
+                    for k in 0..<4 { store(d[k], yb + (i + k) * ldy) }
                     i += 4
                 }
                 while i < inputRows {
                     let xi = xb + i * ldx
                     let d = isInt8 ? dotInt8(q! + r * cols, s! + r * groups, xi, cols) : dotBF16(h! + r * cols, xi, cols)
-                    let out = yb + i * ldy
-                    out.pointee = accumulate ? out.pointee + d : d
+                    store(d, yb + i * ldy)
                     i += 1
                 }
                 advance()
