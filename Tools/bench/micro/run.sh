@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The one-thread microbenchmarks behind the batched-generation section of Tools/bench/README.md
+# (2026-12-03). Not part of the package: each is one file, built here into a temporary folder.
+# Usage: Tools/bench/micro/run.sh   (nothing else should be running; figures vary with the machine)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=$(mktemp -d)
+flags=(-Ounchecked -target-cpu haswell)   # as Package.swift builds on an AVX2 + FMA host
+swiftc "${flags[@]}" -o "$out/rows" "$here/batched_rows.swift"
+swiftc "${flags[@]}" -import-objc-header "$here/prefetch.h" -o "$out/prefetch" "$here/batched_prefetch.swift"
+swiftc "${flags[@]}" -o "$out/int8" "$here/int8_convert.swift"
+cc -O2 -o "$out/sgemm" "$here/sgemm_rows.c" $(pkg-config --cflags --libs openblas)
+echo "== kernels for 8 input rows, in cache (rows cols)"
+for s in "1024 768" "768 256" "256 1024"; do echo "-- $s"; "$out/rows" $s; done
+echo "== prefetch, weights from memory"
+"$out/prefetch" 81920 256
+"$out/prefetch" 20480 1024
+echo "== OpenBLAS sgemm at M = 8 (rows cols threads)"
+for t in 1 2; do "$out/sgemm" 1024 768 $t; done
+echo "== int8 conversion variants, one thread, in cache"
+"$out/int8" 1024
+rm -rf "$out"
