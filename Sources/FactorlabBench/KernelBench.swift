@@ -113,9 +113,13 @@ public enum KernelBench {
                 BenchFigure("mlp.\(name).overhead_pct", (framework / m.median - 1) * 100, "%")]
     }
 
-    /// Forward+backward of the fused causal attention core (12 heads, d 768), B*T = `tokens`.
+    /// Forward+backward of the fused causal attention core (12 heads, d 768), B*T = `tokens`,
+    /// through the tape at the library's row block, and beside it the same GEMM calls alone
+    /// (``attentionGEMMs``): what the core would take if its elementwise work cost nothing, the
+    /// floor this design can reach with this BLAS. `rowBlocks` adds the kernels at other row
+    /// blocks (`attention.T<t>.block<n>.ms`), to choose the default on a machine.
     public static func attention(seqLens: [Int] = [128, 256, 512, 1024], heads: Int = 12, d: Int = 768, tokens: Int = 2048,
-                                 repeats: Int, progress: (String) -> Void) throws -> [BenchFigure] {
+                                 rowBlocks: [Int] = [], repeats: Int, progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
         var rng = RandomGenerator(seed: 4)
         for t in seqLens {
@@ -133,8 +137,69 @@ public enum KernelBench {
             let flops = 12 * Double(b * heads) * Double(t * t) * Double(d / heads)
             out.append(BenchFigure("attention.T\(t).ms", m.median * 1e3, "ms"))
             out.append(BenchFigure("attention.T\(t).gflops", flops / m.median / 1e9, "GFLOP/s"))
+            let floor = Measurement.of(repeats: repeats) {
+                attentionGEMMs(qkv: qkv, dout: seed, heads: heads, rowBlock: Kernels.attentionRowBlock)
+            }
+            out.append(BenchFigure("attention.T\(t).gemm_floor_ms", floor.median * 1e3, "ms (its GEMM calls alone)"))
+            out.append(BenchFigure("attention.T\(t).gemm_share_pct", floor.median / m.median * 100, "% of the core's time"))
+            for block in rowBlocks {
+                let mb = try Measurement.of(repeats: repeats) {
+                    let (y, saved) = try Kernels.attentionForward(qkv: qkv, heads: heads, rowBlock: block)
+                    _ = try Kernels.attentionBackward(qkv: qkv, heads: heads, saved: saved, dout: seed, rowBlock: block)
+                    withExtendedLifetime(y) {}
+                }
+                out.append(BenchFigure("attention.T\(t).block\(block).ms", mb.median * 1e3, "ms"))
+            }
         }
         return out
+    }
+
+    /// The seven GEMM calls per row block of ``Kernels/attentionForward`` and
+    /// ``Kernels/attentionBackward`` (forward S and E V; backward S, dP, dV, dQ, dK) with the
+    /// same shapes, leading dimensions, betas and threads, and none of their elementwise work.
+    /// The operands are whatever the buffers hold: only the time means anything.
+    static func attentionGEMMs(qkv: Tensor, dout: Tensor, heads: Int, rowBlock: Int) {
+        let (b, t, c3) = (qkv.shape[0], qkv.shape[1], qkv.shape[2])
+        let c = c3 / 3, hd = c / heads, blk = max(1, min(rowBlock, t))
+        let pairs = b * heads, workers = min(Parallel.workers, pairs)
+        let scratch = Tensor(uninitializedShape: [workers, 2 * blk * t])
+        let result = Tensor(uninitializedShape: [b, t, c3]), output = Tensor(uninitializedShape: [b, t, c])
+        let (sx, sdy, sr, so, ss) = (SendablePointer(qkv.unsafeBase), SendablePointer(dout.unsafeBase), SendablePointer(result.unsafeBase),
+                                     SendablePointer(output.unsafeBase), SendablePointer(scratch.unsafeBase))
+        BLAS.withThreads(1) {
+            Parallel.onWorkers(workers) { w in
+                let p = ss.p + w * 2 * blk * t, dP = p + blk * t
+                var pair = w
+                while pair < pairs {
+                    let (bi, h) = (pair / heads, pair % heads)
+                    let q = sx.p + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
+                    let dq = sr.p + bi * t * c3 + h * hd, dk = dq + c, dv = dq + 2 * c
+                    let dO = sdy.p + bi * t * c + h * hd, o = so.p + bi * t * c + h * hd
+                    var r0 = 0
+                    while r0 < t {
+                        let rows = min(blk, t - r0), keys = r0 + rows
+                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: q + r0 * c3, lda: c3, b: k, ldb: c3, c: p, ldc: t)
+                        BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys, a: p, lda: t, b: v, ldb: c3, c: o + r0 * c, ldc: c)
+                        r0 = keys
+                    }
+                    r0 = ((t - 1) / blk) * blk
+                    while r0 >= 0 {
+                        let rows = min(blk, t - r0), keys = r0 + rows
+                        let beta: Float = keys == t ? 0 : 1
+                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: q + r0 * c3, lda: c3, b: k, ldb: c3, c: p, ldc: t)
+                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: dO + r0 * c, lda: c, b: v, ldb: c3, c: dP, ldc: t)
+                        BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows, a: p, lda: t, b: dO + r0 * c, ldb: c,
+                                   beta: beta, c: dv, ldc: c3)
+                        BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys, a: dP, lda: t, b: k, ldb: c3, c: dq + r0 * c3, ldc: c3)
+                        BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows, a: dP, lda: t, b: q + r0 * c3, ldb: c3,
+                                   beta: beta, c: dk, ldc: c3)
+                        r0 -= blk
+                    }
+                    pair += workers
+                }
+            }
+        }
+        withExtendedLifetime((qkv, dout, scratch, result, output)) {}
     }
 
     public static func kindKey(_ kind: LinearKind) -> String {

@@ -48,6 +48,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "Run Monarch's block products one after another with multithreaded GEMMs (the serial form, for comparisons).")
     var monarchSerialBlocks = false
 
+    @Option(help: "Attention suite: also time the kernels at these row blocks (comma-separated, e.g. 32,64,256), to choose the default on a machine.")
+    var attentionRowBlocks: String = ""
+
     @Flag(help: .hidden) var worker = false
 
     /// The model suite's specs: one per argument; an argument of bare kinds joined by commas
@@ -58,6 +61,13 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let known = ["gemm", "mlp", "attention", "model", "memory"]
+        let blockList = attentionRowBlocks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let attentionBlocks = try blockList.map { text -> Int in
+            guard let n = Int(text), n > 0, n <= 1 << 16 else {
+                throw ValidationError("--attention-row-blocks: '\(text)' is not a row count in 1...65536")
+            }
+            return n
+        }
         let suites = Set(suite == "all" ? known : suite.split(separator: ",").map(String.init))
         guard suites.isSubset(of: Set(known)) else {
             throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected \(known.joined(separator: ", ")) or all")
@@ -99,7 +109,9 @@ struct Bench: ParsableCommand {
             figures += try KernelBench.mlp(kinds: [.dense] + chosen, repeats: repeats, monarchSerialBlocks: monarchSerialBlocks,
                                            progress: progress)
         }
-        if suites.contains("attention") { figures += try KernelBench.attention(repeats: repeats, progress: progress) }
+        if suites.contains("attention") {
+            figures += try KernelBench.attention(rowBlocks: attentionBlocks, repeats: repeats, progress: progress)
+        }
         var kernelRates: [WeightFormat: Double] = [:]
         if suites.contains("memory") {
             figures += MemoryBench.run(repeats: repeats, progress: progress)

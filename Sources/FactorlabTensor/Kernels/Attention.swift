@@ -13,13 +13,16 @@ import Foundation
 // about half the FLOPs of the full square at long T.
 //
 // Memory grows as T, not T^2 (the flash-attention scheme, on the CPU): the probabilities are
-// never kept. Forward computes one block of rows of P at a time in a per-thread buffer of
-// rowBlock x T floats, and keeps only each row's softmax statistics (its maximum m and the
-// reciprocal of its sum, 2 floats per query row). Backward recomputes S by the same GEMM and
-// P = exp(S - m) * (1/sum) in one pass with those statistics: the same operations forward's
-// softmax ends with, so P is bit for bit forward's. The only extra work is that GEMM and that
-// pass. Backward walks the blocks last to first, so the last block (which sees every key)
-// writes dK and dV and the earlier ones add into them.
+// never kept. Forward computes one block of rows at a time in a per-thread buffer of
+// rowBlock x T floats and keeps only each row's softmax statistics (its maximum m and the
+// reciprocal inv of its sum, 2 floats per query row). It multiplies the unnormalised
+// exponentials E = exp(S - m) by V and scales each output row by inv afterwards (a row of hd
+// values instead of a row of keys). Backward recomputes S by the same GEMM, and one pass per
+// row turns S and dP = dO V^T into P = exp(S - m) * inv (for dV) and
+// dS = scale * P * (dP - D) (for dQ and dK), where D = rowsum(P * dP) = dO . O is taken from
+// the forward output (hd values, as flash attention does; with dropout too, since the mask
+// multiplies both P and dP). Backward walks the blocks last to first, so the last block (which
+// sees every key) writes dK and dV and the earlier ones add into them.
 
 extension Kernels {
     public struct AttentionSaved {
@@ -28,6 +31,9 @@ extension Kernels {
         public let key: UInt64
         /// Each query row's softmax maximum and reciprocal sum, [B, H, T, 2].
         public let rowStats: Tensor
+        /// The forward output [B, T, C] (backward's D = dO . O per query row and head). The
+        /// output projection keeps this tensor anyway, so holding it costs no memory.
+        public let output: Tensor
     }
 
     /// The attention-dropout multiplier of probability (b, h, i, j): 0 or 1/(1-p), a pure
@@ -71,32 +77,40 @@ extension Kernels {
         withExtendedLifetime(scratch) {}
     }
 
-    /// Query rows per causal block (see the file comment).
-    public static let attentionRowBlock = 128
+    /// Query rows per causal block (see the file comment). 32 was fastest at every T from 128
+    /// to 1024 in `factorlab bench --suite attention --attention-row-blocks 32,64,128,256`
+    /// (Tools/bench/README.md): a small block keeps the block's scratch in cache and wastes
+    /// less of the masked diagonal.
+    public static let attentionRowBlock = 32
 
-    /// Rows r0 ..< r0 + rows of P for one (batch, head), written to `p` (row i at p + (i - r0) * t,
-    /// zero from column i + 1 to the block's last key): S by one GEMM against the visible keys,
-    /// then each row's softmax. `stats` (2 floats per row, row i at stats + 2 * i) either
-    /// receives each row's maximum and reciprocal sum (`known` false: forward) or provides them
-    /// (`known` true: backward, one pass per row instead of the softmax's four). Both end with
-    /// the same exp(s - m) * inv, so their P agree exactly.
+    /// Rows r0 ..< r0 + rows of E = exp(S - m) for one (batch, head), unnormalised, written to
+    /// `e` (row i at e + (i - r0) * t, zero from column i + 1 to the block's last key), with each
+    /// row's maximum m and reciprocal sum inv in `stats` (row i at stats + 2 * i). The softmax
+    /// is E * inv, as backward recomputes it. One pass for the maximum and one for the
+    /// exponentials and their sum.
     @inline(__always)
-    static func probabilityBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int, t: Int, hd: Int, scale: Float,
-                                 r0: Int, rows: Int, p: UnsafeMutablePointer<Float>, stats: UnsafeMutablePointer<Float>, known: Bool) {
+    static func exponentialBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int, t: Int, hd: Int, scale: Float,
+                                 r0: Int, rows: Int, e: UnsafeMutablePointer<Float>, stats: UnsafeMutablePointer<Float>) {
         let keys = r0 + rows
         BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
-                   a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: p, ldc: t)
+                   a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: e, ldc: t)
         for i in r0..<keys {
-            let row = p + (i - r0) * t
-            if known {
-                // A half-open range, as softmaxRow's loops, so that it vectorizes the same way.
-                let (m, inv) = (stats[2 * i], stats[2 * i + 1])
-                for j in 0..<(i + 1) { row[j] = fexp(row[j] - m) * inv }
-            } else {
-                let (m, inv) = softmaxRowStatistics(row, i + 1)
-                (stats[2 * i], stats[2 * i + 1]) = (m, inv)
+            let row = e + (i - r0) * t, n = i + 1
+            var m = rowMax(UnsafePointer(row), n)
+            if m == -.infinity { m = 0 } // an all -inf row: exp gives zeros, the sum guard keeps NaN out
+            let mv = SIMD8<Float>(repeating: m)
+            var acc = SIMD8<Float>()
+            var j = 0
+            while j + 8 <= n {
+                let x = fexp(load8(row + j) - mv)
+                store8(x, row + j)
+                acc += x
+                j += 8
             }
-            (row + i + 1).update(repeating: 0, count: keys - i - 1)
+            while j < n { row[j] = fexp(row[j] - m); acc[0] += row[j]; j += 1 }
+            let sum = laneSum(acc)
+            (stats[2 * i], stats[2 * i + 1]) = (m, sum > 0 ? 1 / sum : 0)
+            (row + n).update(repeating: 0, count: keys - n)
         }
     }
 
@@ -113,30 +127,32 @@ extension Kernels {
         let stats = Tensor(uninitializedShape: [b, heads, t, 2])
         let sx = SendablePointer(x.storage.base + x.offset), so = SendablePointer(out.storage.base)
         let sst = SendablePointer(stats.storage.base)
-        forEachHead(batch: b, heads: heads, scratchCount: (dropout > 0 ? 2 : 1) * blk * t) { bi, h, scratch in
+        forEachHead(batch: b, heads: heads, scratchCount: blk * t) { bi, h, e in
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
-            let p = scratch, dropped = scratch + blk * t
             let base = (bi * heads + h) * t * t
             let rowStats = sst.p + (bi * heads + h) * t * 2
             var r0 = 0
             while r0 < t {
                 let rows = Swift.min(blk, t - r0), keys = r0 + rows
-                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p, stats: rowStats, known: false)
-                var weights = UnsafePointer(p)
+                exponentialBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, e: e, stats: rowStats)
                 if dropout > 0 {
                     for i in r0..<keys {
                         let o = (i - r0) * t
-                        for j in 0..<keys { dropped[o + j] = p[o + j] * dropoutScale(key: key, index: base + i * t + j, p: dropout) }
+                        for j in 0...i { e[o + j] *= dropoutScale(key: key, index: base + i * t + j, p: dropout) }
                     }
-                    weights = UnsafePointer(dropped)
                 }
+                let o = so.p + (bi * t + r0) * c + h * hd
                 BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys,
-                           a: weights, lda: t, b: v, ldb: 3 * c, c: so.p + (bi * t + r0) * c + h * hd, ldc: c)
+                           a: e, lda: t, b: v, ldb: 3 * c, c: o, ldc: c)
+                for i in 0..<rows {
+                    let inv = rowStats[2 * (r0 + i) + 1], row = o + i * c
+                    for d in 0..<hd { row[d] *= inv }
+                }
                 r0 = keys
             }
         }
         withExtendedLifetime(x) {}
-        return (out, AttentionSaved(dropout: dropout, key: key, rowStats: stats))
+        return (out, AttentionSaved(dropout: dropout, key: key, rowStats: stats, output: out))
     }
 
     /// The probabilities P [B, H, T, T] (before dropout) that ``attentionForward`` uses, for tests
@@ -148,13 +164,17 @@ extension Kernels {
         let blk = Swift.max(1, Swift.min(rowBlock, t))
         let sx = SendablePointer(x.storage.base + x.offset), sp = SendablePointer(probs.storage.base)
         forEachHead(batch: b, heads: heads, scratchCount: 2 * t) { bi, h, stats in
-            let q = sx.p + bi * t * 3 * c + h * hd
+            let q = sx.p + bi * t * 3 * c + h * hd, rows = sp.p + (bi * heads + h) * t * t
             var r0 = 0
             while r0 < t {
-                let rows = Swift.min(blk, t - r0)
-                probabilityBlock(q: q, k: q + c, ld: 3 * c, t: t, hd: hd, scale: 1 / Float(hd).squareRoot(), r0: r0, rows: rows,
-                                 p: sp.p + (bi * heads + h) * t * t + r0 * t, stats: stats, known: false)
-                r0 += rows
+                let n = Swift.min(blk, t - r0)
+                exponentialBlock(q: q, k: q + c, ld: 3 * c, t: t, hd: hd, scale: 1 / Float(hd).squareRoot(), r0: r0, rows: n,
+                                 e: rows + r0 * t, stats: stats)
+                r0 += n
+            }
+            for i in 0..<t {
+                let inv = stats[2 * i + 1]
+                for j in 0...i { rows[i * t + j] *= inv }
             }
         }
         withExtendedLifetime(x) {}
@@ -169,57 +189,54 @@ extension Kernels {
         guard dout.shape == [b, t, c] else {
             throw TensorError("attention backward", "dout \(describe(dout.shape)) does not match [\(b), \(t), \(c)]")
         }
-        guard saved.rowStats.shape == [b, heads, t, 2] else {
-            throw TensorError("attention backward", "saved row statistics \(describe(saved.rowStats.shape)) do not match [\(b), \(heads), \(t), 2]")
+        guard saved.rowStats.shape == [b, heads, t, 2], saved.output.shape == [b, t, c] else {
+            throw TensorError("attention backward", "saved row statistics \(describe(saved.rowStats.shape)) and output \(describe(saved.output.shape)) do not match [\(b), \(heads), \(t), 2] and [\(b), \(t), \(c)]")
         }
-        let x = qkv.contiguous(), dy = dout.contiguous(), stats = saved.rowStats.contiguous()
+        let x = qkv.contiguous(), dy = dout.contiguous(), stats = saved.rowStats.contiguous(), y = saved.output.contiguous()
         let dqkv = Tensor(uninitializedShape: qkv.shape)
         let scale = 1 / Float(hd).squareRoot()
         let blk = Swift.max(1, Swift.min(rowBlock, t))
         let sx = SendablePointer(x.storage.base + x.offset), sdy = SendablePointer(dy.storage.base + dy.offset)
         let sdq = SendablePointer(dqkv.storage.base), sst = SendablePointer(stats.storage.base + stats.offset)
+        let sy = SendablePointer(y.storage.base + y.offset)
         let drop = saved.dropout, key = saved.key
-        forEachHead(batch: b, heads: heads, scratchCount: (drop > 0 ? 3 : 2) * blk * t) { bi, h, scratch in
-            let p = scratch, dP = scratch + blk * t, pd = scratch + 2 * blk * t
+        forEachHead(batch: b, heads: heads, scratchCount: 2 * blk * t) { bi, h, scratch in
+            let p = scratch, dP = scratch + blk * t
             let q = sx.p + bi * t * 3 * c + h * hd, k = q + c, v = q + 2 * c
             let dq = sdq.p + bi * t * 3 * c + h * hd, dk = dq + c, dv = dq + 2 * c
-            let dO = sdy.p + bi * t * c + h * hd
+            let dO = sdy.p + bi * t * c + h * hd, o = sy.p + bi * t * c + h * hd
             let base = (bi * heads + h) * t * t
             let rowStats = sst.p + (bi * heads + h) * t * 2
             var r0 = ((t - 1) / blk) * blk // the last block first
             while r0 >= 0 {
                 let rows = Swift.min(blk, t - r0), keys = r0 + rows
                 let beta: Float = keys == t ? 0 : 1 // the last block covers every key and initializes dK, dV
-                probabilityBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, p: p, stats: rowStats, known: true)
-                // The probabilities actually used in forward (after dropout).
-                var used = UnsafePointer(p)
-                if drop > 0 {
-                    for i in r0..<keys {
-                        let o = (i - r0) * t
-                        for j in 0..<keys { pd[o + j] = p[o + j] * dropoutScale(key: key, index: base + i * t + j, p: drop) }
-                    }
-                    used = UnsafePointer(pd)
-                }
-                // dV += P'^T dO
-                BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
-                           a: used, lda: t, b: dO + r0 * c, ldb: c, beta: beta, c: dv, ldc: 3 * c)
-                // dP' = dO V^T, then through the dropout mask: dP = dP' * mask
+                // S = scale Q K^T and dP = dO V^T for these rows (dP with respect to the
+                // probabilities forward multiplied V by, after dropout).
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
+                           a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p, ldc: t)
                 BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd,
                            a: dO + r0 * c, lda: c, b: v, ldb: 3 * c, c: dP, ldc: t)
-                if drop > 0 {
-                    for i in r0..<keys {
-                        let o = (i - r0) * t
-                        for j in 0..<keys { dP[o + j] *= dropoutScale(key: key, index: base + i * t + j, p: drop) }
-                    }
-                }
-                // dS = scale * P * (dP - rowsum(dP * P)), causal part only.
                 for i in r0..<keys {
-                    let pr = p + (i - r0) * t, dr = dP + (i - r0) * t
-                    let dot = rowDot(pr, UnsafePointer(dr), i + 1)
-                    for j in 0..<(i + 1) { dr[j] = scale * pr[j] * (dr[j] - dot) }  // half-open: it vectorizes
-                    (dr + i + 1).update(repeating: 0, count: keys - i - 1)
+                    let pr = p + (i - r0) * t, dr = dP + (i - r0) * t, n = i + 1
+                    let (m, inv) = (rowStats[2 * i], rowStats[2 * i + 1])
+                    let dot = rowDot(UnsafePointer(dO + i * c), UnsafePointer(o + i * c), hd)
+                    if drop > 0 {
+                        // P' = P * mask for dV, dS = scale * P * (dP' * mask - D).
+                        for j in 0..<n {
+                            let pj = fexp(pr[j] - m) * inv, mask = dropoutScale(key: key, index: base + i * t + j, p: drop)
+                            dr[j] = scale * pj * (dr[j] * mask - dot)
+                            pr[j] = pj * mask
+                        }
+                    } else {
+                        probabilityAndScoreGradient(pr, dr, n, max: m, inverseSum: inv, dot: dot, scale: scale)
+                    }
+                    (pr + n).update(repeating: 0, count: keys - n)
+                    (dr + n).update(repeating: 0, count: keys - n)
                 }
-                // dQ = dS K (these rows only), dK += dS^T Q
+                // dV += P'^T dO, dQ = dS K (these rows only), dK += dS^T Q
+                BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
+                           a: p, lda: t, b: dO + r0 * c, ldb: c, beta: beta, c: dv, ldc: 3 * c)
                 BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys,
                            a: dP, lda: t, b: k, ldb: 3 * c, c: dq + r0 * 3 * c, ldc: 3 * c)
                 BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows,
@@ -227,8 +244,30 @@ extension Kernels {
                 r0 -= blk
             }
         }
-        withExtendedLifetime((x, dy, stats)) {}
+        withExtendedLifetime((x, dy, stats, y)) {}
         return dqkv
+    }
+
+    /// One row of attention's backward pass, in place: s (scores) becomes P = exp(s - m) * inv
+    /// and g (dP) becomes dS = scale * P * (g - dot), for the row's first n keys.
+    @inline(__always)
+    static func probabilityAndScoreGradient(_ s: UnsafeMutablePointer<Float>, _ g: UnsafeMutablePointer<Float>, _ n: Int,
+                                            max m: Float, inverseSum inv: Float, dot: Float, scale: Float) {
+        let mv = SIMD8<Float>(repeating: m), iv = SIMD8<Float>(repeating: inv)
+        let dv = SIMD8<Float>(repeating: dot), sv = SIMD8<Float>(repeating: scale)
+        var j = 0
+        while j + 8 <= n {
+            let pj = fexp(load8(s + j) - mv) * iv
+            store8(pj, s + j)
+            store8(sv * pj * (load8(g + j) - dv), g + j)
+            j += 8
+        }
+        while j < n {
+            let pj = fexp(s[j] - m) * inv
+            s[j] = pj
+            g[j] = scale * pj * (g[j] - dot)
+            j += 1
+        }
     }
 }
 
