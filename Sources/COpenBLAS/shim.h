@@ -7,6 +7,7 @@
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
 char *openblas_get_config(void);
+char *openblas_get_corename(void);
 
 // glibc's allocator tuning (mallopt), used to keep large tensor blocks in the heap between steps.
 #ifdef __linux__

@@ -87,6 +87,41 @@ public enum BLAS {
 
     /// The OpenBLAS build configuration string (version, core type).
     public static var configuration: String { String(cString: openblas_get_config()) }
+
+    /// The kernel family OpenBLAS chose when it was loaded ("Haswell", "SkylakeX", "Prescott").
+    public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// Kernel families without AVX2: what a DYNAMIC_ARCH OpenBLAS falls back to when it does not
+    /// recognise the CPU (0.3.21, Debian 12's, takes a Sapphire Rapids Xeon for a Prescott and
+    /// runs sgemm at a fifth of the speed its AVX-512 kernels reach there).
+    static let preAVX2Cores: Set<String> = ["prescott", "core2", "penryn", "dunnington", "nehalem",
+                                            "atom", "sandybridge", "katmai", "coppermine", "northwood",
+                                            "banias", "opteron", "opteron_sse3", "barcelona", "bobcat",
+                                            "bulldozer", "piledriver", "steamroller", "excavator"]
+
+    /// The OPENBLAS_CORETYPE to set when OpenBLAS loaded a pre-AVX2 kernel family (`loaded`, as
+    /// ``coreName`` gives it) on a CPU whose flags (the `flags` line of /proc/cpuinfo, which lists
+    /// only what the kernel enabled) support a better one; nil when OpenBLAS's choice stands.
+    /// AVX-512 F/CD/BW/DQ/VL selects SkylakeX, or Cooperlake with AVX512_BF16 (the family OpenBLAS
+    /// itself gives such CPUs when it knows them); AVX2 with FMA selects Haswell.
+    public static func betterCoreType(loaded: String, cpuFlags: Set<String>) -> String? {
+        guard preAVX2Cores.contains(loaded.lowercased()) else { return nil }
+        let avx512 = ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]
+        if avx512.allSatisfy(cpuFlags.contains) {
+            return cpuFlags.contains("avx512_bf16") ? "Cooperlake" : "SkylakeX"
+        }
+        if cpuFlags.contains("avx2") && cpuFlags.contains("fma") { return "Haswell" }
+        return nil
+    }
+
+    /// The CPU flags of /proc/cpuinfo's first `flags` line (empty where there is none).
+    public static func cpuFlags(cpuinfo: String) -> Set<String> {
+        for line in cpuinfo.split(separator: "\n") where line.hasPrefix("flags") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            return Set(line[line.index(after: colon)...].split(separator: " ").map(String.init))
+        }
+        return []
+    }
 }
 
 extension Tensor {

@@ -125,14 +125,17 @@ struct Bench: ParsableCommand {
                                       kernelGBps: kernelRates, progress: progress)
         }
         Console.endProgress()
+        let blasFallback = ProcessInfo.processInfo.environment["FACTORLAB_BLAS_CORE_FALLBACK"]
         if json {
             var obj: [String: Any] = [:]
             for f in figures { obj[f.key] = f.value }
             obj["machine.cores"] = ProcessInfo.processInfo.activeProcessorCount
             obj["machine.blas"] = BLAS.configuration
+            if let fallback = blasFallback { obj["machine.blas_fallback_overridden"] = fallback }
             try Console.printJSON(obj)
         } else {
-            print("Factorlab bench (\(BLAS.configuration), \(ProcessInfo.processInfo.activeProcessorCount) cores, median of \(repeats))")
+            let note = blasFallback.map { "; OpenBLAS chose \($0), overridden by OPENBLAS_CORETYPE" } ?? ""
+            print("Factorlab bench (\(BLAS.configuration)\(note), \(ProcessInfo.processInfo.activeProcessorCount) cores, median of \(repeats))")
             for f in figures { print("  " + f.key.padding(toLength: 48, withPad: " ", startingAt: 0) + String(format: "%12.3f ", f.value) + f.unit) }
         }
     }
