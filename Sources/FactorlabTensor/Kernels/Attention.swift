@@ -77,11 +77,12 @@ extension Kernels {
         withExtendedLifetime(scratch) {}
     }
 
-    /// Query rows per causal block (see the file comment). 32 was fastest at every T from 128
-    /// to 1024 in `factorlab bench --suite attention --attention-row-blocks 32,64,128,256`
-    /// (Tools/bench/README.md): a small block keeps the block's scratch in cache and wastes
-    /// less of the masked diagonal.
-    public static let attentionRowBlock = 32
+    /// Query rows per causal block (see the file comment). 64 was fastest or within 5% of the
+    /// fastest at every T from 128 to 1024 in two runs of `factorlab bench --suite attention
+    /// --attention-row-blocks 32,64,128,256` on OpenBLAS's AVX-512 kernels
+    /// (docs/bench/attention-fused/): a small block keeps its scratch (2 x 64 x T floats) in
+    /// cache and wastes less of the masked diagonal, a larger one gives sgemm longer panels.
+    public static let attentionRowBlock = 64
 
     /// Rows r0 ..< r0 + rows of E = exp(S - m) for one (batch, head), unnormalised, written to
     /// `e` (row i at e + (i - r0) * t, zero from column i + 1 to the block's last key), with each
