@@ -99,17 +99,7 @@ extension Kernels {
             let row = e + (i - r0) * t, n = i + 1
             var m = rowMax(UnsafePointer(row), n)
             if m == -.infinity { m = 0 } // an all -inf row: exp gives zeros, the sum guard keeps NaN out
-            let mv = SIMD8<Float>(repeating: m)
-            var acc = SIMD8<Float>()
-            var j = 0
-            while j + 8 <= n {
-                let x = fexp(load8(row + j) - mv)
-                store8(x, row + j)
-                acc += x
-                j += 8
-            }
-            while j < n { row[j] = fexp(row[j] - m); acc[0] += row[j]; j += 1 }
-            let sum = laneSum(acc)
+            let sum = expShiftedInPlace(row, n, shift: m)
             (stats[2 * i], stats[2 * i + 1]) = (m, sum > 0 ? 1 / sum : 0)
             (row + n).update(repeating: 0, count: keys - n)
         }

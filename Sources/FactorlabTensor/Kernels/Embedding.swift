@@ -137,20 +137,10 @@ extension Kernels {
                                 row[target] -= 1
                                 continue
                             }
-                            let shift = SIMD8<Float>(repeating: m)
-                            var acc = SIMD8<Float>()
-                            var j = 0
-                            while j + 8 <= v {
-                                let e = fexp(load8(row + j) - shift)
-                                store8(e, row + j)
-                                acc += e
-                                j += 8
-                            }
-                            while j < v { row[j] = fexp(row[j] - m); acc[0] += row[j]; j += 1 }
-                            let sum = laneSum(acc)
+                            let sum = expShiftedInPlace(row, v, shift: m)
                             sr.p[i] = Double((m + Foundation.log(sum)) - picked)
                             let inv = SIMD8<Float>(repeating: 1 / sum)
-                            j = 0
+                            var j = 0
                             while j + 8 <= v { store8(load8(row + j) * inv, row + j); j += 8 }
                             while j < v { row[j] *= inv[0]; j += 1 }
                             row[target] -= 1

@@ -119,6 +119,23 @@ public func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     return Swift.max(Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
 }
 
+/// x[j] = exp(x[j] - shift) for j < n, in place, in one pass; returns their sum, added in the
+/// order of ``rowSum``. The exponential pass of a softmax (attention, the fused cross-entropy).
+@inlinable @inline(__always)
+public func expShiftedInPlace(_ x: UnsafeMutablePointer<Float>, _ n: Int, shift m: Float) -> Float {
+    let shift = SIMD8<Float>(repeating: m)
+    var acc = SIMD8<Float>()
+    var j = 0
+    while j + 8 <= n {
+        let e = fexp(load8(x + j) - shift)
+        store8(e, x + j)
+        acc += e
+        j += 8
+    }
+    while j < n { x[j] = fexp(x[j] - m); acc[0] += x[j]; j += 1 }
+    return laneSum(acc)
+}
+
 /// sum(x[0..<n]).
 @inlinable @inline(__always)
 public func rowSum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
