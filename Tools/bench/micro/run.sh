@@ -12,6 +12,12 @@ swiftc "${flags[@]}" -o "$out/int8" "$here/int8_convert.swift"
 cc -O2 -o "$out/sgemm" "$here/sgemm_rows.c" $(pkg-config --cflags --libs openblas)
 echo "== kernels for 8 input rows, in cache (rows cols)"
 for s in "1024 768" "768 256" "256 1024"; do echo "-- $s"; "$out/rows" $s; done
+if grep -q avx512vl /proc/cpuinfo; then
+    # The same kernels built for an AVX-512 CPU (32 vector registers; 3x4w16 and 3x8 need them).
+    swiftc -Ounchecked -target-cpu sapphirerapids -o "$out/rows512" "$here/batched_rows.swift"
+    echo "== the same, -target-cpu sapphirerapids"
+    for s in "1024 768" "768 256" "256 1024" "3072 768"; do echo "-- $s"; "$out/rows512" $s; done
+fi
 echo "== prefetch, weights from memory"
 "$out/prefetch" 81920 256
 "$out/prefetch" 20480 1024
