@@ -161,45 +161,36 @@ public enum KernelBench {
     static func attentionGEMMs(qkv: Tensor, dout: Tensor, heads: Int, rowBlock: Int) {
         let (b, t, c3) = (qkv.shape[0], qkv.shape[1], qkv.shape[2])
         let c = c3 / 3, hd = c / heads, blk = max(1, min(rowBlock, t))
-        let pairs = b * heads, workers = min(Parallel.workers, pairs)
-        let scratch = Tensor(uninitializedShape: [workers, 2 * blk * t])
         let result = Tensor(uninitializedShape: [b, t, c3]), output = Tensor(uninitializedShape: [b, t, c])
-        let (sx, sdy, sr, so, ss) = (SendablePointer(qkv.unsafeBase), SendablePointer(dout.unsafeBase), SendablePointer(result.unsafeBase),
-                                     SendablePointer(output.unsafeBase), SendablePointer(scratch.unsafeBase))
-        BLAS.withThreads(1) {
-            Parallel.onWorkers(workers) { w in
-                let p = ss.p + w * 2 * blk * t, dP = p + blk * t
-                var pair = w
-                while pair < pairs {
-                    let (bi, h) = (pair / heads, pair % heads)
-                    let q = sx.p + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
-                    let dq = sr.p + bi * t * c3 + h * hd, dk = dq + c, dv = dq + 2 * c
-                    let dO = sdy.p + bi * t * c + h * hd, o = so.p + bi * t * c + h * hd
-                    var r0 = 0
-                    while r0 < t {
-                        let rows = min(blk, t - r0), keys = r0 + rows
-                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: q + r0 * c3, lda: c3, b: k, ldb: c3, c: p, ldc: t)
-                        BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys, a: p, lda: t, b: v, ldb: c3, c: o + r0 * c, ldc: c)
-                        r0 = keys
-                    }
-                    r0 = ((t - 1) / blk) * blk
-                    while r0 >= 0 {
-                        let rows = min(blk, t - r0), keys = r0 + rows
-                        let beta: Float = keys == t ? 0 : 1
-                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: q + r0 * c3, lda: c3, b: k, ldb: c3, c: p, ldc: t)
-                        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: dO + r0 * c, lda: c, b: v, ldb: c3, c: dP, ldc: t)
-                        BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows, a: p, lda: t, b: dO + r0 * c, ldb: c,
-                                   beta: beta, c: dv, ldc: c3)
-                        BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys, a: dP, lda: t, b: k, ldb: c3, c: dq + r0 * c3, ldc: c3)
-                        BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows, a: dP, lda: t, b: q + r0 * c3, ldb: c3,
-                                   beta: beta, c: dk, ldc: c3)
-                        r0 -= blk
-                    }
-                    pair += workers
-                }
+        let (sx, sdy, sr, so) = (SendablePointer(qkv.unsafeBase), SendablePointer(dout.unsafeBase), SendablePointer(result.unsafeBase),
+                                 SendablePointer(output.unsafeBase))
+        Kernels.forEachHead(batch: b, heads: heads, scratchCount: 2 * blk * t) { bi, h, p in
+            let dP = p + blk * t
+            let q = sx.p + bi * t * c3 + h * hd, k = q + c, v = q + 2 * c
+            let dq = sr.p + bi * t * c3 + h * hd, dk = dq + c, dv = dq + 2 * c
+            let dO = sdy.p + bi * t * c + h * hd, o = so.p + bi * t * c + h * hd
+            var r0 = 0
+            while r0 < t {
+                let rows = min(blk, t - r0), keys = r0 + rows
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: q + r0 * c3, lda: c3, b: k, ldb: c3, c: p, ldc: t)
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys, a: p, lda: t, b: v, ldb: c3, c: o + r0 * c, ldc: c)
+                r0 = keys
+            }
+            r0 = ((t - 1) / blk) * blk
+            while r0 >= 0 {
+                let rows = min(blk, t - r0), keys = r0 + rows
+                let beta: Float = keys == t ? 0 : 1
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: q + r0 * c3, lda: c3, b: k, ldb: c3, c: p, ldc: t)
+                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, a: dO + r0 * c, lda: c, b: v, ldb: c3, c: dP, ldc: t)
+                BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows, a: p, lda: t, b: dO + r0 * c, ldb: c,
+                           beta: beta, c: dv, ldc: c3)
+                BLAS.sgemm(transA: false, transB: false, m: rows, n: hd, k: keys, a: dP, lda: t, b: k, ldb: c3, c: dq + r0 * c3, ldc: c3)
+                BLAS.sgemm(transA: true, transB: false, m: keys, n: hd, k: rows, a: dP, lda: t, b: q + r0 * c3, ldb: c3,
+                           beta: beta, c: dk, ldc: c3)
+                r0 -= blk
             }
         }
-        withExtendedLifetime((qkv, dout, scratch, result, output)) {}
+        withExtendedLifetime((qkv, dout, result, output)) {}
     }
 
     public static func kindKey(_ kind: LinearKind) -> String {

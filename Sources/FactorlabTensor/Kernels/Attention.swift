@@ -57,8 +57,9 @@ extension Kernels {
 
     /// Runs `body(b, h, scratch)` for every (batch, head) pair on the worker threads, with
     /// OpenBLAS limited to one thread so the workers' GEMMs do not oversubscribe the cores.
-    /// Each worker gets its own scratch buffer of `scratchCount` floats.
-    static func forEachHead(batch: Int, heads: Int, scratchCount: Int,
+    /// Each worker gets its own scratch buffer of `scratchCount` floats. Public for the bench's
+    /// GEMM-only replica of the kernels (`KernelBench.attentionGEMMs`).
+    public static func forEachHead(batch: Int, heads: Int, scratchCount: Int,
                             _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
         let pairs = batch * heads
         let workers = Swift.min(Parallel.workers, pairs)
@@ -84,6 +85,16 @@ extension Kernels {
     /// cache and wastes less of the masked diagonal, a larger one gives sgemm longer panels.
     public static let attentionRowBlock = 64
 
+    /// Rows r0 ..< r0 + rows of S = scale Q K^T against the keys 0 ..< r0 + rows, into `s`
+    /// (row i at s + (i - r0) * t): one GEMM, the same in forward and backward, so backward's
+    /// recomputed scores are forward's bit for bit.
+    @inline(__always)
+    static func scoreBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int, t: Int, hd: Int, scale: Float,
+                           r0: Int, rows: Int, s: UnsafeMutablePointer<Float>) {
+        BLAS.sgemm(transA: false, transB: true, m: rows, n: r0 + rows, k: hd, alpha: scale,
+                   a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: s, ldc: t)
+    }
+
     /// Rows r0 ..< r0 + rows of E = exp(S - m) for one (batch, head), unnormalised, written to
     /// `e` (row i at e + (i - r0) * t, zero from column i + 1 to the block's last key), with each
     /// row's maximum m and reciprocal sum inv in `stats` (row i at stats + 2 * i). The softmax
@@ -93,8 +104,7 @@ extension Kernels {
     static func exponentialBlock(q: UnsafePointer<Float>, k: UnsafePointer<Float>, ld: Int, t: Int, hd: Int, scale: Float,
                                  r0: Int, rows: Int, e: UnsafeMutablePointer<Float>, stats: UnsafeMutablePointer<Float>) {
         let keys = r0 + rows
-        BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
-                   a: q + r0 * ld, lda: ld, b: k, ldb: ld, c: e, ldc: t)
+        scoreBlock(q: q, k: k, ld: ld, t: t, hd: hd, scale: scale, r0: r0, rows: rows, s: e)
         for i in r0..<keys {
             let row = e + (i - r0) * t, n = i + 1
             var m = rowMax(UnsafePointer(row), n)
@@ -204,8 +214,7 @@ extension Kernels {
                 let beta: Float = keys == t ? 0 : 1 // the last block covers every key and initializes dK, dV
                 // S = scale Q K^T and dP = dO V^T for these rows (dP with respect to the
                 // probabilities forward multiplied V by, after dropout).
-                BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd, alpha: scale,
-                           a: q + r0 * 3 * c, lda: 3 * c, b: k, ldb: 3 * c, c: p, ldc: t)
+                scoreBlock(q: q, k: k, ld: 3 * c, t: t, hd: hd, scale: scale, r0: r0, rows: rows, s: p)
                 BLAS.sgemm(transA: false, transB: true, m: rows, n: keys, k: hd,
                            a: dO + r0 * c, lda: c, b: v, ldb: 3 * c, c: dP, ldc: t)
                 for i in r0..<keys {

@@ -12,20 +12,6 @@ extension Kernels {
         for j in 0..<n { dst[j] *= inv }
     }
 
-    /// Softmax of one row of `n` floats in place, returning the row's maximum m and the
-    /// reciprocal inv of its sum of exponentials: the softmax is exp(x - m) * inv, which is how
-    /// attention's backward recomputes it from these two numbers. Same values as ``softmaxRow``.
-    @inline(__always)
-    static func softmaxRowStatistics(_ row: UnsafeMutablePointer<Float>, _ n: Int) -> (max: Float, inverseSum: Float) {
-        var m = rowMax(UnsafePointer(row), n)
-        if m == -.infinity { m = 0 }
-        for j in 0..<n { row[j] = fexp(row[j] - m) }
-        let s = rowSum(UnsafePointer(row), n)
-        let inv = s > 0 ? 1 / s : 0
-        for j in 0..<n { row[j] *= inv }
-        return (m, inv)
-    }
-
     /// Softmax of one row of `n` floats in place (public for inference kernels).
     public static func softmaxRowInPlace(_ row: UnsafeMutablePointer<Float>, _ n: Int) { softmaxRow(row, row, n) }
 
