@@ -13,11 +13,12 @@ struct Factorlab: ParsableCommand {
                       ExportHF.self, Factorize.self, Quantize.self, Score.self, Serve.self, Profile.self, Report.self, Bench.self, SweepCommand.self])
 
     /// Process-wide settings the library leaves to its executable: OpenBLAS's idle threads sleep
-    /// (below), and large tensor blocks stay in the heap between steps (``ProcessTuning``).
+    /// and its kernels match the CPU (``OpenBLASSettings``), and large tensor blocks stay in the
+    /// heap between steps (``ProcessTuning``).
     /// Every failure exits with status 1 (usage errors included) after its message on stderr;
     /// `--help` and `--version` exit 0.
     static func main() {
-        BLASThreads.sleepWhenIdle()
+        OpenBLASSettings.applyByReexecuting()
         ProcessTuning.keepLargeBlocksInHeap()
         do {
             var command = try parseAsRoot()
@@ -41,8 +42,8 @@ struct Factorlab: ParsableCommand {
 ///   sgemm 2048^3 ran at 61 GFLOP/s against 278 with the AVX-512 kernels the CPU's flags allow
 ///   (``BLAS/betterCoreType(loaded:cpuFlags:)``). FACTORLAB_BLAS_CORE_FALLBACK then records what
 ///   OpenBLAS had chosen, for the bench header.
-enum BLASThreads {
-    static func sleepWhenIdle() {
+enum OpenBLASSettings {
+    static func applyByReexecuting() {
         #if os(Linux)
         var changed = false
         if getenv("OPENBLAS_THREAD_TIMEOUT") == nil {
