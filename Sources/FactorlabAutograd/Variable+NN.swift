@@ -76,8 +76,10 @@ extension Variable {
     public static let packedRowLimit = 16
 
     /// Up to this many rows, a float32 product streams W once for all rows (``Kernels/matVecRows``)
-    /// instead of calling sgemm.
-    public static let fewRowLimit = 8
+    /// instead of calling sgemm (generation's steps, and the prefills of short prompts). At
+    /// 768 x 256 on two threads OpenBLAS sgemm ran 48 GFLOP/s at 12 rows, 86 at 16 and 129 at 32
+    /// (`Tools/bench/micro/sgemm_rows.c`, 2026-12-04), the batched kernel about 140 at 8.
+    public static let fewRowLimit = 16
 
     /// The two gradient GEMMs of y = x W^T for dy [N, out], x [N, in], W [out, in]:
     /// dx = alpha dy W (reshaped to `xShape`) and dW = alpha dy^T x, each only when needed.

@@ -78,14 +78,15 @@ extension GPT2Model {
         guard rows.count == batch else { throw GPT2Error.input("\(rows.count) cache rows given for \(batch) input rows") }
         try checkInput(ids, batch: batch, seqLen: seqLen)
         let binding = try cache.bind(rows: rows, seqLen: seqLen)
-        return try Tape.withoutRecording {
+        // Every kernel on the spinning pool, whose worker already spins between the products.
+        return try Tape.withoutRecording { try Parallel.onSpinningPool {
             let x = try forward(ids, batch: batch, seqLen: seqLen, cache: binding)
             cache.advance(rows: rows, by: seqLen)
             // Only the last position of each row goes through the head.
             let last = try x.value.slice(axis: 1, (seqLen - 1)..<seqLen).reshaped([batch, config.nEmbd])
             let h = try lnF(Variable(last))
             return try tokens.logits(h).value
-        }
+        } }
     }
 
     /// Continues each prompt by up to `stop.maxNewTokens` tokens with the KV cache: the one
@@ -150,9 +151,11 @@ extension GPT2Model {
                 still.append(b)
             }
             if !still.isEmpty {
-                let out = try forwardCached(next, batch: still.count, seqLen: 1, cache: cache, rows: still).scalars
+                let out = try forwardCached(next, batch: still.count, seqLen: 1, cache: cache, rows: still)
                 let v = config.vocabSize
-                for (i, b) in still.enumerated() { logits[b] = Array(out[(i * v)..<((i + 1) * v)]) }
+                out.withUnsafePointer { p in
+                    for (i, b) in still.enumerated() { logits[b] = Array(UnsafeBufferPointer(start: p + i * v, count: v)) }
+                }
             }
             // Rows go on when they took a cached step or were rebuilt; every other row has ended.
             active = active.filter { b in slid.contains(b) || still.contains(b) }
@@ -169,8 +172,10 @@ extension GPT2Model {
         for (i, c) in contexts.enumerated() { groups[c.count, default: []].append(i) }
         for (length, members) in groups.sorted(by: { $0.key < $1.key }) {
             let ids = members.flatMap { contexts[$0] }
-            let out = try forwardCached(ids, batch: members.count, seqLen: length, cache: cache, rows: members.map { rows[$0] }).scalars
-            for (i, m) in members.enumerated() { logits[rows[m]] = Array(out[(i * v)..<((i + 1) * v)]) }
+            let out = try forwardCached(ids, batch: members.count, seqLen: length, cache: cache, rows: members.map { rows[$0] })
+            out.withUnsafePointer { p in
+                for (i, m) in members.enumerated() { logits[rows[m]] = Array(UnsafeBufferPointer(start: p + i * v, count: v)) }
+            }
         }
         return logits
     }
@@ -285,12 +290,7 @@ public struct Sampling: Sendable, Equatable {
 /// evaluation that scores tokens, so they agree on ties and rounding.
 public enum Scoring {
     /// Index of the largest of `count` values; ties go to the lowest index.
-    public static func argmax(_ row: UnsafePointer<Float>, count: Int) -> Int {
-        var best = 0
-        var m = row[0]
-        for j in 1..<max(count, 1) where row[j] > m { m = row[j]; best = j }
-        return best
-    }
+    public static func argmax(_ row: UnsafePointer<Float>, count: Int) -> Int { rowArgmax(row, count) }
 
     public static func argmax(_ values: [Float]) -> Int {
         values.withUnsafeBufferPointer { argmax($0.baseAddress!, count: $0.count) }

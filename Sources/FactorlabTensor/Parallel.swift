@@ -46,6 +46,13 @@ public enum Parallel {
             body(0..<count)
             return
         }
+        if prefersSpinningPool, runOnSpinningPool(pieces: n, { i in body(count * i / n ..< count * (i + 1) / n) }) { return }
+        dispatch(count, pieces: n, body)
+    }
+
+    /// `body` over `pieces` sub-ranges of `0..<count` on Dispatch's workers.
+    @usableFromInline
+    static func dispatch(_ count: Int, pieces n: Int, _ body: (Range<Int>) -> Void) {
         withoutActuallyEscaping(body) { escaping in
             let work = UncheckedSendable(escaping)
             DispatchQueue.concurrentPerform(iterations: n) { i in
@@ -53,6 +60,18 @@ public enum Parallel {
                 work.value(lo..<hi)
             }
         }
+    }
+
+    /// True inside ``onSpinningPool(_:)``: then every parallel loop here, not only the
+    /// matrix-vector products', runs on ``SpinningPool``'s threads when they are free.
+    @TaskLocal public static var prefersSpinningPool = false
+
+    /// Runs `body` with every kernel's parallel loop on the spinning pool: for generation's cached
+    /// forward passes, where the pool's worker spins between the products, and a Dispatch worker
+    /// woken for a GELU or a layer norm of a few rows would wait for a core the spinner holds
+    /// (on tiny at batch 8, GELU took 31 us a call on Dispatch).
+    public static func onSpinningPool<T>(_ body: () throws -> T) rethrows -> T {
+        try $prefersSpinningPool.withValue(true, operation: body)
     }
 
     /// ``forRange(_:costPerItem:piecesPerWorker:_:)`` on ``SpinningPool``'s threads, which spin
@@ -67,7 +86,7 @@ public enum Parallel {
             return
         }
         if !runOnSpinningPool(pieces: n, { i in body(count * i / n ..< count * (i + 1) / n) }) {
-            forRange(count, costPerItem: costPerItem, piecesPerWorker: piecesPerWorker, body)
+            dispatch(count, pieces: n, body)
         }
     }
 
@@ -87,10 +106,13 @@ public enum Parallel {
         SpinningPool.shared?.run(pieces: pieces, work) ?? false
     }
 
-    /// Runs `body(worker)` once on each of `n` threads and waits for all of them.
+    /// Runs `body(worker)` for each worker index in 0..<n, on up to `n` threads, and waits for all
+    /// of them (a thread may run several indices one after another, so bodies must not wait for
+    /// each other).
     @inlinable
     public static func onWorkers(_ n: Int, _ body: (Int) -> Void) {
         if n <= 1 { body(0); return }
+        if prefersSpinningPool, runOnSpinningPool(pieces: n, body) { return }
         withoutActuallyEscaping(body) { escaping in
             let work = UncheckedSendable(escaping)
             DispatchQueue.concurrentPerform(iterations: n) { work.value($0) }

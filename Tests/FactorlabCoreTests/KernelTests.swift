@@ -276,6 +276,63 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual(nested.scalars.max(), 1)
     }
 
+    /// Inside `Parallel.onSpinningPool`, the Dispatch loops (`forRange`, `onWorkers`) run on the
+    /// spinning pool and still cover every index exactly once, nested calls included.
+    func testLoopsInTheSpinningScopeCoverEveryIndexOnce() {
+        let count = 10_000
+        let hits = Tensor(zeros: [2, count])
+        let h = SendablePointer(hits.unsafeBase)
+        let nested = Tensor(zeros: [64, 1024])
+        let n = SendablePointer(nested.unsafeBase)
+        Parallel.onSpinningPool {
+            XCTAssertTrue(Parallel.prefersSpinningPool)
+            for _ in 0..<500 {
+                Parallel.forRange(count, costPerItem: 64) { range in for i in range { h.p[i] += 1 } }
+                Parallel.onWorkers(3) { w in
+                    for i in stride(from: w, to: count, by: 3) { h.p[count + i] += 1 }
+                }
+            }
+            Parallel.forRange(64, costPerItem: 1 << 16) { outer in
+                for row in outer {
+                    Parallel.forRange(1024, costPerItem: 64) { inner in for j in inner { n.p[row * 1024 + j] += 1 } }
+                }
+            }
+        }
+        XCTAssertFalse(Parallel.prefersSpinningPool)
+        XCTAssertEqual(nested.scalars.min(), 1)
+        XCTAssertEqual(nested.scalars.max(), 1)
+        XCTAssertEqual(Array(hits.scalars[0..<count]).min(), 500)
+        XCTAssertEqual(Array(hits.scalars[0..<count]).max(), 500)
+        XCTAssertEqual(Array(hits.scalars[count...]).min(), 500)
+        XCTAssertEqual(Array(hits.scalars[count...]).max(), 500)
+    }
+
+    /// rowArgmax picks what the scalar scan `x[j] > best` picks: the first maximum, NaNs never
+    /// winning except in x[0], -0 tying with +0; over lengths around the 8-lane blocks.
+    func testRowArgmaxMatchesTheScalarScan() {
+        func scan(_ x: [Float]) -> Int {
+            var best = 0
+            for j in 1..<Swift.max(x.count, 1) where x[j] > x[best] { best = j }
+            return best
+        }
+        var rng = RandomGenerator(seed: 11)
+        for n in [1, 2, 7, 8, 9, 15, 16, 17, 31, 64, 100, 8192] {
+            for trial in 0..<40 {
+                // Few distinct values, so ties are common.
+                var x = (0..<n).map { _ in Float(Int(rng.nextUniform() * 5)) - 2 }
+                switch trial % 5 {
+                case 1: x[Int(rng.nextUniform() * Float(n)) % n] = .nan
+                case 2: x[0] = .nan
+                case 3: x = x.map { $0 == 0 ? -0.0 : $0 }; x[n - 1] = 0
+                case 4: x = x.map { _ in -.infinity }
+                default: break
+                }
+                let got = x.withUnsafeBufferPointer { rowArgmax($0.baseAddress!, n) }
+                XCTAssertEqual(got, scan(x), "n \(n) trial \(trial): \(x.prefix(20))")
+            }
+        }
+    }
+
     func testMatVecMatchesADoubleReference() {
         var rng = RandomGenerator(seed: 3)
         for (rows, cols) in [(1, 1), (3, 7), (5, 32), (17, 33), (64, 100), (300, 768)] {

@@ -119,6 +119,33 @@ public func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
     return Swift.max(Swift.max(Swift.max(m0, m1), Swift.max(m2, m3)), Swift.max(Swift.max(m4, m5), Swift.max(m6, m7)))
 }
 
+/// The index of the largest of x[0..<n], the first one on ties, exactly as the scalar scan
+/// `if x[j] > best { best = x[j]; index = j }` from x[0] picks it: NaNs never win (and a NaN in
+/// x[0] wins by default), and -0 ties with +0. Two vector passes: the maximum over 8 lanes, then
+/// the first block of 8 holding it. Greedy decoding runs it on every row of logits each step.
+@inlinable
+public func rowArgmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
+    guard n > 1, !x[0].isNaN else { return 0 }
+    var lanes = SIMD8<Float>(repeating: x[0])
+    var j = 0
+    while j + 8 <= n {
+        let v = load8(x + j)
+        lanes.replace(with: v, where: v .> lanes) // false for NaN: a NaN never replaces
+        j += 8
+    }
+    var best = lanes[0]
+    for k in 1..<8 where lanes[k] > best { best = lanes[k] }
+    while j < n { if x[j] > best { best = x[j] }; j += 1 }
+    let target = SIMD8<Float>(repeating: best)
+    j = 0
+    while j + 8 <= n {
+        if any(load8(x + j) .== target) { break }
+        j += 8
+    }
+    while x[j] != best { j += 1 } // best occurs at or after j
+    return j
+}
+
 /// x[j] = exp(x[j] - shift) for j < n, in place, in one pass; returns their sum, added in the
 /// order of ``rowSum``. The exponential pass of a softmax (attention, the fused cross-entropy).
 @inlinable @inline(__always)

@@ -21,8 +21,10 @@ fi
 echo "== prefetch, weights from memory"
 "$out/prefetch" 81920 256
 "$out/prefetch" 20480 1024
-echo "== OpenBLAS sgemm at M = 8 (rows cols threads)"
+echo "== OpenBLAS sgemm at M = 8 (rows cols threads), and at 12-32 rows on two threads"
+echo "   (set OPENBLAS_CORETYPE as factorlab does where OpenBLAS falls back to old kernels)"
 for t in 1 2; do "$out/sgemm" 1024 768 $t; done
+for m in 12 16 32; do "$out/sgemm" 768 256 2 $m; done
 echo "== int8 conversion variants, one thread, in cache"
 "$out/int8" 1024
 rm -rf "$out"
