@@ -380,8 +380,12 @@ extension Kernels {
                 }
             }
         } else if batch * heads * seqLen * longest * hd < cachedAttentionParallelMACs {
+            // A short prefill: one thread, OpenBLAS's too (its workers would wait for the core
+            // that the spinning pool's worker holds between generation's products).
             let scores = Tensor(uninitializedShape: [seqLen * longest])
-            for b in 0..<batch { for h in 0..<heads { perHead(b, h, scores.unsafeBase) } }
+            BLAS.withThreads(1) {
+                for b in 0..<batch { for h in 0..<heads { perHead(b, h, scores.unsafeBase) } }
+            }
         } else {
             forEachHead(batch: batch, heads: heads, scratchCount: seqLen * longest, perHead)
         }

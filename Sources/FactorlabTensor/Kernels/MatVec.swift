@@ -32,7 +32,8 @@ extension Kernels {
     public static func matVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
                                   ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
-        Parallel.forRangeSpinning((rows + 2) / 3, costPerItem: 3 * cols * inputRows, piecesPerWorker: matVecPieces) { triples in
+        Parallel.forRangeSpinning((rows + 2) / 3, costPerItem: 3 * cols * inputRows,
+                                  piecesPerWorker: batchedPieces(weightBytes: rows * cols * 4)) { triples in
             @inline(__always) func store(_ d: Float, input i: Int, row r: Int) {
                 let out = sy.p + i * ldy + r
                 out.pointee = accumulate ? out.pointee + d : d
@@ -97,6 +98,16 @@ extension Kernels {
 
     /// Pieces per worker thread of a matrix-vector product (see ``Parallel/forRange(_:costPerItem:piecesPerWorker:_:)``).
     public static let matVecPieces = 8
+
+    /// Pieces per worker of the batched product: ``matVecPieces``, but none under
+    /// ``batchedPieceBytes`` of weights. Each piece's stream starts cold (its first
+    /// ``batchedPrefetchBytes`` are not prefetched, and the threads' pieces interleave), and a
+    /// 256 x 256 weight cut into 16 pieces gives pieces of 16 KB.
+    static func batchedPieces(weightBytes: Int) -> Int {
+        Swift.max(1, Swift.min(matVecPieces, weightBytes / (Parallel.workers * batchedPieceBytes)))
+    }
+
+    static let batchedPieceBytes = 64 << 10
 
     /// How far ahead of their reads the packed kernels prefetch the weights, in bytes. A C copy of
     /// the int8 row kernel over gpt2's 36,864 rows of 768, one thread, measured 5.3, 6.5 and

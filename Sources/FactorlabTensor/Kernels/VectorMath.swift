@@ -126,15 +126,20 @@ public func rowMax(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
 @inlinable
 public func rowArgmax(_ x: UnsafePointer<Float>, _ n: Int) -> Int {
     guard n > 1, !x[0].isNaN else { return 0 }
-    var lanes = SIMD8<Float>(repeating: x[0])
-    var j = 0
-    while j + 8 <= n {
-        let v = load8(x + j)
+    // Four running maxima, so the compares do not wait on each other.
+    var l0 = SIMD8<Float>(repeating: x[0]), l1 = l0, l2 = l0, l3 = l0
+    @inline(__always) func keep(_ lanes: inout SIMD8<Float>, _ v: SIMD8<Float>) {
         lanes.replace(with: v, where: v .> lanes) // false for NaN: a NaN never replaces
-        j += 8
     }
-    var best = lanes[0]
-    for k in 1..<8 where lanes[k] > best { best = lanes[k] }
+    var j = 0
+    while j + 32 <= n {
+        keep(&l0, load8(x + j)); keep(&l1, load8(x + j + 8)); keep(&l2, load8(x + j + 16)); keep(&l3, load8(x + j + 24))
+        j += 32
+    }
+    while j + 8 <= n { keep(&l0, load8(x + j)); j += 8 }
+    keep(&l0, l1); keep(&l2, l3); keep(&l0, l2)
+    var best = l0[0]
+    for k in 1..<8 where l0[k] > best { best = l0[k] }
     while j < n { if x[j] > best { best = x[j] }; j += 1 }
     let target = SIMD8<Float>(repeating: best)
     j = 0
