@@ -17,8 +17,8 @@ import Synchronization
 /// How a call runs. `state` packs (epoch << 32) | (piece count << 16) | next piece. The caller
 /// stores the call's body, then publishes a new epoch with the piece count and next = 0.
 /// Every thread, the caller included, claims pieces by compare-and-exchange while the epoch is
-/// still that call's and pieces are left, runs them, and counts each in `finished`. The caller
-/// returns only once `finished` reaches the piece count. So no thread touches a body after its
+/// still that call's and pieces are left, runs them, and then counts them in `finished`. The
+/// caller returns only once `finished` reaches the piece count. So no thread touches a body after its
 /// call has returned, and a worker that wakes late finds the epoch moved on or no piece left.
 /// Sleeping is Dekker-style: a worker counts itself in `sleepers` and then re-reads `state`; a
 /// caller publishes `state` and then reads `sleepers` (all sequentially consistent), so at least
@@ -86,19 +86,27 @@ final class SpinningPool: @unchecked Sendable {
         return true
     }
 
-    /// Claims and runs pieces of call `epoch` until none is left.
+    /// Claims and runs pieces of call `epoch` until none is left. The body is copied out once
+    /// (one retain of its context, not one per piece, on a context both threads share) and
+    /// released before the pieces run here are counted in `finished`, all at once: once they
+    /// are counted, the caller may return.
     private func runPieces(epoch: UInt64) {
         var v = state.load(ordering: .acquiring)
+        var work: ((Int) -> Void)?
+        var done = 0
         while v >> 32 == epoch, v & 0xFFFF < (v >> 16) & 0xFFFF {
             let (claimed, current) = state.compareExchange(expected: v, desired: v + 1, ordering: .acquiringAndReleasing)
             if claimed {
-                body.pointee!(Int(v & 0xFFFF))
-                finished.add(1, ordering: .releasing)
+                if work == nil { work = body.pointee }
+                work!(Int(v & 0xFFFF))
+                done += 1
                 v += 1
             } else {
                 v = current
             }
         }
+        work = nil
+        if done > 0 { finished.add(done, ordering: .releasing) }
     }
 
     private func workerLoop() {
