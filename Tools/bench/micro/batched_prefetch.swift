@@ -47,3 +47,31 @@ func time(_ name: String, mode: Int, dist: Int) {
 time("none     ", mode: 0, dist: 0)
 time("row+2KB  ", mode: 1, dist: 0)
 for d in [512, 1024, 1536, 2048, 3072] { time("lin+\(d * 4)B", mode: 2, dist: d) }
+
+// The same kernel over pieces of 16 weight triples (48 KB at 256 columns) visited as two
+// threads' interleaved claims would (pieces 0, 2, 4, ... then 1, 3, 5, ...), each piece's stream
+// starting cold; with `warm`, its first bytes are prefetched at its start.
+func timePieces(_ name: String, piece: Int, warm: Int) {
+    var best = Double.infinity
+    let triples = rows / 3, pieces = (triples + piece - 1) / piece
+    let order = Array(stride(from: 0, to: pieces, by: 2)) + Array(stride(from: 1, to: pieces, by: 2))
+    for _ in 0..<7 {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for p in order {
+            let lo = p * piece, hi = min(triples, lo + piece)
+            var o = 0
+            while o < warm { fl_prefetch(UnsafeRawPointer(w + 3 * lo * cols) + o); o += 64 }
+            for t in lo..<hi {
+                let r = 3 * t
+                for i in stride(from: 0, to: 8, by: 4) {
+                    let (a, b, c) = dot3x4(w + r * cols, cols, x + i * cols, cols, cols, mode: 2, dist: 2048)
+                    for k in 0..<4 { y[(i + k) * rows + r] = a[k]; y[(i + k) * rows + r + 1] = b[k]; y[(i + k) * rows + r + 2] = c[k] }
+                }
+            }
+        }
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+    }
+    print(name, String(format: "%.1f GFLOP/s  %.2f GB/s", Double(2 * m * rows * cols) / best / 1e9, Double(4 * rows * cols) / best / 1e9))
+}
+timePieces("pieces lin+8KB", piece: 16, warm: 0)
+timePieces("pieces lin+8KB, first 4KB prefetched", piece: 16, warm: 4096)

@@ -20,6 +20,7 @@ if grep -q avx512vl /proc/cpuinfo; then
 fi
 echo "== prefetch, weights from memory"
 "$out/prefetch" 81920 256
+"$out/prefetch" 20480 256   # tiny-sized: from L3 on a large-L3 CPU; also the interleaved-pieces case
 "$out/prefetch" 20480 1024
 echo "== OpenBLAS sgemm at M = 8 (rows cols threads), and at 12-32 rows on two threads"
 echo "   (set OPENBLAS_CORETYPE as factorlab does where OpenBLAS falls back to old kernels)"
