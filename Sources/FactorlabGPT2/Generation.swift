@@ -100,6 +100,8 @@ extension GPT2Model {
     ///   kept; `onWarning` is told).
     /// - When a row's context fills up, ``StopRule/whenFull`` decides: slide (rebuild the row
     ///   from its most recent half) or stop.
+    /// - `capacity` caps the cache's positions per row (the row's context); by default the
+    ///   cache holds what the longest row can need, at most the model's context.
     /// - `onToken(row, token)` sees each kept token as it is chosen; a stop token is not kept.
     public func generate(prompts: [[Int32]], sampling: Sampling = .greedy, rng: inout RandomGenerator, stop: StopRule,
                          capacity: Int? = nil, onWarning: (String) -> Void = { _ in },
@@ -118,7 +120,7 @@ extension GPT2Model {
         let live = prompts.indices.filter { stops[$0].maxNewTokens > 0 }
         var results = prompts.map { _ in Generated(tokens: [], stop: .length) }
         guard !live.isEmpty else { return results }
-        let cache = KVCache(config: config, batch: prompts.count, capacity: capacity)
+        let cache = KVCache(config: config, batch: prompts.count, capacity: capacity ?? neededCapacity(prompts, stops))
         var contexts = prompts
         for (b, p) in prompts.enumerated() {
             guard !p.isEmpty else { throw GPT2Error.input("generate: prompt \(b) has no tokens") }
@@ -161,6 +163,19 @@ extension GPT2Model {
             active = active.filter { b in slid.contains(b) || still.contains(b) }
         }
         return results
+    }
+
+    /// The cache positions a generation needs when the caller gives none: each row's prompt and
+    /// all its new tokens, at most the context. A row never fills a cache of this size before it
+    /// would have filled the context, so sliding, truncation and every token are as with a
+    /// context-sized cache; but the cache is only as large as the longest row (gpt2 at batch 8
+    /// with a full 1,024-position cache holds 604 MB of keys and values).
+    func neededCapacity(_ prompts: [[Int32]], _ stops: [StopRule]) -> Int {
+        let context = config.nPositions
+        let longest = zip(prompts, stops).map { p, s in
+            p.count >= context || s.maxNewTokens >= context - p.count ? context : p.count + Swift.max(0, s.maxNewTokens)
+        }.max() ?? context
+        return Swift.max(1, longest)
     }
 
     /// Runs each row's context into the cache; rows of equal length go through together.

@@ -67,6 +67,29 @@ final class ForwardPathTests: XCTestCase {
         XCTAssertEqual(Array(slid.tokens.prefix(4)), full.tokens)
     }
 
+    /// Without a capacity the cache holds only what the longest row needs, and every row's
+    /// tokens and stop reason are those of a context-sized cache: rows that end early, rows
+    /// whose prompt and new tokens overrun the context (and slide or stop), and a prompt longer
+    /// than the context (truncated, with the same warning).
+    func testDefaultCacheCapacityChangesNoToken() throws {
+        let m = try model(positions: 12)
+        let cases: [([[Int32]], [StopRule])] = [
+            ([[1, 2, 3], [4]], [StopRule(maxNewTokens: 3), StopRule(maxNewTokens: 5)]),
+            ([[1, 2, 3, 4, 5]], [StopRule(maxNewTokens: 7)]),
+            ([[1, 2, 3, 4, 5]], [StopRule(maxNewTokens: 20)]),
+            ([[1, 2, 3, 4, 5], [6, 7]], [StopRule(maxNewTokens: 20, whenFull: .stop), StopRule(maxNewTokens: 2)]),
+            ([Array(repeating: 3, count: 15), [9]], [StopRule(maxNewTokens: 4), StopRule(maxNewTokens: 0)]),
+            ([[2, 4], [8]], [StopRule(maxNewTokens: .max, whenFull: .stop), StopRule(maxNewTokens: 1)]), // no overflow
+        ]
+        for (prompts, stops) in cases {
+            var warnings: [[String]] = [[], []]
+            let byDefault = try m.generate(prompts: prompts, stops: stops, onWarning: { warnings[0].append($0) }) { _, l in Int32(Scoring.argmax(l)) }
+            let full = try m.generate(prompts: prompts, stops: stops, capacity: 12, onWarning: { warnings[1].append($0) }) { _, l in Int32(Scoring.argmax(l)) }
+            XCTAssertEqual(byDefault, full, "prompts \(prompts)")
+            XCTAssertEqual(warnings[0], warnings[1], "prompts \(prompts)")
+        }
+    }
+
     /// The profiler's timer sees every component of the one forward path, and timing changes no number.
     func testTimedForwardIsTheSameForward() throws {
         let m = try model(mlp: .lowRank(rank: 4))
