@@ -166,16 +166,14 @@ public enum ModelBench {
         // Batched generation: 8 rows (prompts of different lengths) through the same loop; each
         // step reads the weights once for all rows, so tokens/s should grow nearly with the batch.
         progress("\(key) batched generation")
-        // The cache holds the longest prompt and all its new tokens, so no row fills its context
-        // and slides (before 2026-12-04 it held `total`, and the three prompts longer than 8
-        // tokens each rebuilt a 52-token context near the end, inside the timed run).
+        // generate's default cache holds the longest prompt and all its new tokens, so no row
+        // fills its context and slides (before 2026-12-04 the cache held `total`, and the three
+        // prompts longer than 8 tokens each rebuilt a 52-token context inside the timed run).
         let prompts = (0..<8).map { Array(ids[($0 * 16)..<($0 * 16 + 4 + $0)]) }
         let batchedNew = total - prompt.count
-        let batchedCapacity = min(setup.context, (prompts.map(\.count).max() ?? 0) + batchedNew)
         var batchedTokens = 0
         let batched = try Measurement.of(repeats: max(1, repeats / 2), minSeconds: minSeconds) {
-            let rows = try model.generate(prompts: prompts, rng: &unused, stop: StopRule(maxNewTokens: batchedNew, whenFull: .stop),
-                                          capacity: batchedCapacity)
+            let rows = try model.generate(prompts: prompts, rng: &unused, stop: StopRule(maxNewTokens: batchedNew, whenFull: .stop))
             batchedTokens = rows.reduce(0) { $0 + $1.tokens.count }
         }
         let batchedRate = Double(batchedTokens) / batched.median

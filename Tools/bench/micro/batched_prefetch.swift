@@ -27,17 +27,27 @@ let rows = Int(args[1])!, cols = Int(args[2])!, m = 8
 let w = UnsafeMutablePointer<Float>.allocate(capacity: rows * cols + 65536); for i in 0..<(rows * cols) { w[i] = Float((i * 7) % 11) * 0.01 - 0.05 }
 let x = UnsafeMutablePointer<Float>.allocate(capacity: m * cols); for i in 0..<(m * cols) { x[i] = Float((i * 5) % 13) * 0.1 - 0.6 }
 let y = UnsafeMutablePointer<Float>.allocate(capacity: m * rows)
-func time(_ name: String, mode: Int, dist: Int) {
+/// One pass over all weight triples, timed (best of 7). With `piece`, the triples go in pieces of
+/// that many, visited as two threads' interleaved claims would (pieces 0, 2, 4, ... then 1, 3,
+/// 5, ...), so each piece's stream starts cold; with `warm`, a piece's first bytes are
+/// prefetched at its start.
+func time(_ name: String, mode: Int, dist: Int, piece: Int? = nil, warm: Int = 0) {
     var best = Double.infinity
+    let triples = rows / 3, size = piece ?? Swift.max(triples, 1), pieces = (triples + size - 1) / size
+    let order = Array(stride(from: 0, to: pieces, by: 2)) + Array(stride(from: 1, to: pieces, by: 2))
     for _ in 0..<7 {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        var r = 0
-        while r + 3 <= rows {
-            for i in stride(from: 0, to: 8, by: 4) {
-                let (a, b, c) = dot3x4(w + r * cols, cols, x + i * cols, cols, cols, mode: mode, dist: dist)
-                for k in 0..<4 { y[(i + k) * rows + r] = a[k]; y[(i + k) * rows + r + 1] = b[k]; y[(i + k) * rows + r + 2] = c[k] }
+        for p in order {
+            let lo = p * size, hi = min(triples, lo + size)
+            var o = 0
+            while o < warm { fl_prefetch(UnsafeRawPointer(w + 3 * lo * cols) + o); o += 64 }
+            for t in lo..<hi {
+                let r = 3 * t
+                for i in stride(from: 0, to: 8, by: 4) {
+                    let (a, b, c) = dot3x4(w + r * cols, cols, x + i * cols, cols, cols, mode: mode, dist: dist)
+                    for k in 0..<4 { y[(i + k) * rows + r] = a[k]; y[(i + k) * rows + r + 1] = b[k]; y[(i + k) * rows + r + 2] = c[k] }
+                }
             }
-            r += 3
         }
         best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
     }
@@ -47,31 +57,6 @@ func time(_ name: String, mode: Int, dist: Int) {
 time("none     ", mode: 0, dist: 0)
 time("row+2KB  ", mode: 1, dist: 0)
 for d in [512, 1024, 1536, 2048, 3072] { time("lin+\(d * 4)B", mode: 2, dist: d) }
-
-// The same kernel over pieces of 16 weight triples (48 KB at 256 columns) visited as two
-// threads' interleaved claims would (pieces 0, 2, 4, ... then 1, 3, 5, ...), each piece's stream
-// starting cold; with `warm`, its first bytes are prefetched at its start.
-func timePieces(_ name: String, piece: Int, warm: Int) {
-    var best = Double.infinity
-    let triples = rows / 3, pieces = (triples + piece - 1) / piece
-    let order = Array(stride(from: 0, to: pieces, by: 2)) + Array(stride(from: 1, to: pieces, by: 2))
-    for _ in 0..<7 {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        for p in order {
-            let lo = p * piece, hi = min(triples, lo + piece)
-            var o = 0
-            while o < warm { fl_prefetch(UnsafeRawPointer(w + 3 * lo * cols) + o); o += 64 }
-            for t in lo..<hi {
-                let r = 3 * t
-                for i in stride(from: 0, to: 8, by: 4) {
-                    let (a, b, c) = dot3x4(w + r * cols, cols, x + i * cols, cols, cols, mode: 2, dist: 2048)
-                    for k in 0..<4 { y[(i + k) * rows + r] = a[k]; y[(i + k) * rows + r + 1] = b[k]; y[(i + k) * rows + r + 2] = c[k] }
-                }
-            }
-        }
-        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
-    }
-    print(name, String(format: "%.1f GFLOP/s  %.2f GB/s", Double(2 * m * rows * cols) / best / 1e9, Double(4 * rows * cols) / best / 1e9))
-}
-timePieces("pieces lin+8KB", piece: 16, warm: 0)
-timePieces("pieces lin+8KB, first 4KB prefetched", piece: 16, warm: 4096)
+// Pieces of 16 triples (48 KB at 256 columns), prefetching 8 KB ahead as the kernel does.
+time("pieces lin+8KB", mode: 2, dist: 2048, piece: 16)
+time("pieces lin+8KB, first 4KB prefetched", mode: 2, dist: 2048, piece: 16, warm: 4096)
