@@ -117,7 +117,9 @@ public enum KernelBench {
     /// through the tape at the library's row block, and beside it the same GEMM calls alone
     /// (``attentionGEMMs``): what the core would take if its elementwise work cost nothing, the
     /// floor this design can reach with this BLAS. `rowBlocks` adds the kernels at other row
-    /// blocks (`attention.T<t>.block<n>.ms`), to choose the default on a machine.
+    /// blocks (`attention.T<t>.block<n>.ms`), each with its own GEMM floor
+    /// (`attention.T<t>.block<n>.gemm_floor_ms`: larger blocks give sgemm longer panels), to
+    /// choose the default on a machine and to bound what any block could reach.
     public static func attention(seqLens: [Int] = [128, 256, 512, 1024], heads: Int = 12, d: Int = 768, tokens: Int = 2048,
                                  rowBlocks: [Int] = [], repeats: Int, progress: (String) -> Void) throws -> [BenchFigure] {
         var out: [BenchFigure] = []
@@ -149,6 +151,8 @@ public enum KernelBench {
                     withExtendedLifetime(y) {}
                 }
                 out.append(BenchFigure("attention.T\(t).block\(block).ms", mb.median * 1e3, "ms"))
+                let fb = Measurement.of(repeats: repeats) { attentionGEMMs(qkv: qkv, dout: seed, heads: heads, rowBlock: block) }
+                out.append(BenchFigure("attention.T\(t).block\(block).gemm_floor_ms", fb.median * 1e3, "ms (its GEMM calls alone)"))
             }
         }
         return out

@@ -2,9 +2,10 @@
 // per token and so runs at the speed of memory, not of arithmetic. Each row of W [rows, cols]
 // (row-major, as linear weights are stored) is streamed once through four independent 8-lane
 // accumulators; the rows are split across the worker threads, each writing only its own outputs.
-// Float32 rows stream at the read bandwidth with the hardware prefetcher alone; the packed
-// kernels (PackedWeights.swift), which spend more instructions per byte, prefetch their weights
-// ``weightPrefetchBytes`` ahead with ``prefetchAhead(_:)``.
+// Every kernel here prefetches its weights ahead of its reads: the hardware prefetcher alone
+// stops at each 4 KB page and left gpt2's batch-1 products at about 0.8 of the read bandwidth
+// (``streamPrefetchBytes``); the packed kernels (PackedWeights.swift), which spend more
+// instructions per byte, prefetch ``weightPrefetchBytes`` ahead with ``prefetchAhead(_:)``.
 
 import COpenBLAS
 
@@ -16,7 +17,7 @@ extension Kernels {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
         Parallel.forRangeSpinning(rows, costPerItem: cols, piecesPerWorker: matVecPieces) { range in
             for r in range {
-                let d = dot4(sw.p + r * cols, sx.p, cols)
+                let d = dot4(sw.p + r * cols, sx.p, cols, streaming: true)
                 sy.p[r] = accumulate ? sy.p[r] + d : d
             }
         }
@@ -87,7 +88,7 @@ extension Kernels {
             // Block and row within it, stepped along rather than divided out per row.
             var b = range.lowerBound / rowsPerBlock, o = range.lowerBound - b * rowsPerBlock
             for r in range {
-                let d = dot4(sw.p + r * cols, sx.p + b * xStride, cols)
+                let d = dot4(sw.p + r * cols, sx.p + b * xStride, cols, streaming: true)
                 let out = sy.p + b * yStride + o
                 out.pointee = accumulate ? out.pointee + d : d
                 o += 1
@@ -126,12 +127,31 @@ extension Kernels {
         factorlab_prefetch(p + weightPrefetchBytes)
     }
 
+    /// How far ahead of its reads a float32 stream prefetches (``dot4(_:_:_:streaming:)``,
+    /// ``streamRead(_:_:)``). gpt2's batch-1 products on two threads, weights from memory (a C
+    /// copy of the kernel over gpt2's 49 matrices, six alternating rounds, 2026-12-04, Xeon with
+    /// 260 MB of L3): 20.6 GB/s (median) with the hardware prefetcher alone, 24.9 prefetching
+    /// 2 KB ahead and 24.7 at 4 KB; the read kernel itself went from 23.3 to 26.9 GB/s at 4 KB.
+    /// In the whole model (`factorlab bench --suite memory,model --models gpt2`, three alternating
+    /// rounds, 2026-12-06, Xeon with 300 MB of L3): gpt2 dense 32.5-39.1 -> 43.8-48.7 tokens/s,
+    /// monarch:4 52.3-55.5 -> 64.4-67.8 (docs/bench/stream-prefetch/).
+    public static let streamPrefetchBytes = 4096
+
     /// dot(a, b) over n floats with four accumulators (so the loads, not the add latency, set the pace).
+    /// With `streaming` (a weight row read from memory, once), each 128 bytes of `a` read, the
+    /// two cache lines ``streamPrefetchBytes`` further on are prefetched (a prefetch never faults,
+    /// so past the data's end is harmless). The flag is a constant at every call, so the
+    /// inlined loop has no branch; the sums are the same either way.
     @inline(__always)
-    static func dot4(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int) -> Float {
+    static func dot4(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ n: Int, streaming: Bool = false) -> Float {
         var s0 = SIMD8<Float>(), s1 = SIMD8<Float>(), s2 = SIMD8<Float>(), s3 = SIMD8<Float>()
+        let ahead = UnsafeRawPointer(a) + streamPrefetchBytes
         var j = 0
         while j + 32 <= n {
+            if streaming {
+                factorlab_prefetch(ahead + 4 * j)
+                factorlab_prefetch(ahead + 4 * j + 64)
+            }
             s0 += load8(a + j) * load8(b + j)
             s1 += load8(a + j + 8) * load8(b + j + 8)
             s2 += load8(a + j + 16) * load8(b + j + 16)
