@@ -436,10 +436,15 @@ extension Kernels {
     /// input load three, so the arithmetic, not the loads, sets the pace. One thread, tiny's
     /// shapes in cache, eight input rows: 70-74 GFLOP/s against 46-48 for one weight row and
     /// eight input rows with separate multiplies and adds (Tools/bench/README.md). The weights
-    /// are prefetched ``batchedPrefetchBytes`` ahead along the block.
+    /// are prefetched ``batchedPrefetchBytes`` ahead along the block. When the caller makes
+    /// `passes` passes over the same three rows (four input rows each; the later passes read
+    /// them from L1), pass `pass` prefetches only its share of the stream ahead, so that memory
+    /// stays busy through every pass instead of the first alone: gpt2 dense at batch 8,
+    /// weights from memory, 186-207 -> 202-242 tokens/s in four alternating rounds
+    /// (docs/bench/stream-prefetch/).
     @inline(__always)
     static func dotRows3x4(_ w: UnsafePointer<Float>, _ ldw: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
-                           _ n: Int) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
+                           _ n: Int, pass: Int = 0, passes: Int = 1) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
         let (w0, w1, w2) = (w, w + ldw, w + 2 * ldw)
         let (x0, x1, x2, x3) = (x, x + ldx, x + 2 * ldx, x + 3 * ldx)
         var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
@@ -461,10 +466,18 @@ extension Kernels {
             // The three rows lie back to back (ldw == n in matVecRows), so a block's weights are
             // one stream, consumed at three cache lines per step: prefetch that stream, which runs
             // on into the next blocks' rows, a fixed distance ahead.
-            let ahead = UnsafeRawPointer(w + 3 * j) + batchedPrefetchBytes
-            factorlab_prefetch(ahead)
-            factorlab_prefetch(ahead + 64)
-            factorlab_prefetch(ahead + 128)
+            // Pass p of P covers bytes [p, p + 1) x 12n / P of the block's 12n-byte stream:
+            // 12 / P bytes of stream for each float of j, 192 / P bytes per step.
+            if passes == 1 {
+                let ahead = UnsafeRawPointer(w + 3 * j) + batchedPrefetchBytes
+                factorlab_prefetch(ahead)
+                factorlab_prefetch(ahead + 64)
+                factorlab_prefetch(ahead + 128)
+            } else {
+                let ahead = UnsafeRawPointer(w) + batchedPrefetchBytes + (pass * 12 * n + 12 * j) / passes
+                factorlab_prefetch(ahead)
+                factorlab_prefetch(ahead + 64)
+            }
             step(j)
             step(j + 8)
             j += 16

@@ -51,6 +51,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Attention suite: also time the kernels at these row blocks (comma-separated, e.g. 32,64,256), to choose the default on a machine.")
     var attentionRowBlocks: String = ""
 
+    @Option(help: "Attention suite: the sequence lengths T to time (comma-separated; B x T = 2048 tokens, so T at most 2048).")
+    var attentionSeqLens: String = "128,256,512,1024"
+
     @Flag(help: .hidden) var worker = false
 
     /// The model suite's specs: one per argument; an argument of bare kinds joined by commas
@@ -61,13 +64,18 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let known = ["gemm", "mlp", "attention", "model", "memory"]
-        let blockList = attentionRowBlocks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let attentionBlocks = try blockList.map { text -> Int in
-            guard let n = Int(text), n > 0, n <= 1 << 16 else {
-                throw ValidationError("--attention-row-blocks: '\(text)' is not a row count in 1...65536")
+        /// A comma-separated list of whole numbers in `range`, for the flag `name`.
+        func counts(_ text: String, flag name: String, range: ClosedRange<Int>, what: String) throws -> [Int] {
+            try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.map { item -> Int in
+                guard let n = Int(item), range.contains(n) else {
+                    throw ValidationError("--\(name): '\(item)' is not \(what) in \(range.lowerBound)...\(range.upperBound)")
+                }
+                return n
             }
-            return n
         }
+        let attentionBlocks = try counts(attentionRowBlocks, flag: "attention-row-blocks", range: 1...(1 << 16), what: "a row count")
+        let attentionLengths = try counts(attentionSeqLens, flag: "attention-seq-lens", range: 1...2048, what: "a sequence length")
+        guard !attentionLengths.isEmpty else { throw ValidationError("--attention-seq-lens: give at least one sequence length") }
         let suites = Set(suite == "all" ? known : suite.split(separator: ",").map(String.init))
         guard suites.isSubset(of: Set(known)) else {
             throw ValidationError("unknown suite(s) \(suites.subtracting(known).sorted()); expected \(known.joined(separator: ", ")) or all")
@@ -110,7 +118,8 @@ struct Bench: ParsableCommand {
                                            progress: progress)
         }
         if suites.contains("attention") {
-            figures += try KernelBench.attention(rowBlocks: attentionBlocks, repeats: repeats, progress: progress)
+            figures += try KernelBench.attention(seqLens: attentionLengths, rowBlocks: attentionBlocks, repeats: repeats,
+                                                 progress: progress)
         }
         var kernelRates: [WeightFormat: Double] = [:]
         if suites.contains("memory") {

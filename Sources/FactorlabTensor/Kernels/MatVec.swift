@@ -45,7 +45,7 @@ extension Kernels {
                 let wr = UnsafePointer(sw.p + r * cols)
                 var i = 0
                 while i + 4 <= inputRows {
-                    let (d0, d1, d2) = dotRows3x4(wr, cols, sx.p + i * ldx, ldx, cols)
+                    let (d0, d1, d2) = dotRows3x4(wr, cols, sx.p + i * ldx, ldx, cols, pass: i / 4, passes: inputRows / 4)
                     for k in 0..<4 {
                         store(d0[k], input: i + k, row: r)
                         store(d1[k], input: i + k, row: r + 1)

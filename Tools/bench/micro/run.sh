@@ -10,6 +10,7 @@ swiftc "${flags[@]}" -o "$out/rows" "$here/batched_rows.swift"
 swiftc "${flags[@]}" -import-objc-header "$here/prefetch.h" -o "$out/prefetch" "$here/batched_prefetch.swift"
 swiftc "${flags[@]}" -o "$out/int8" "$here/int8_convert.swift"
 cc -O2 -o "$out/sgemm" "$here/sgemm_rows.c" $(pkg-config --cflags --libs openblas)
+cc -O2 -o "$out/attention" "$here/attention_gemms.c" $(pkg-config --cflags --libs openblas)
 echo "== kernels for 8 input rows, in cache (rows cols)"
 for s in "1024 768" "768 256" "256 1024"; do echo "-- $s"; "$out/rows" $s; done
 if grep -q avx512vl /proc/cpuinfo; then
@@ -26,6 +27,8 @@ echo "== OpenBLAS sgemm at M = 8 (rows cols threads), and at 12-32 rows on two t
 echo "   (set OPENBLAS_CORETYPE as factorlab does where OpenBLAS falls back to old kernels)"
 for t in 1 2; do "$out/sgemm" 1024 768 $t; done
 for m in 12 16 32; do "$out/sgemm" 768 256 2 $m; done
+echo "== the attention core's GEMM calls alone at T = 1024, one thread, half the bench's pairs (row blocks 64, 128, 256)"
+for b in 64 128 256; do OPENBLAS_NUM_THREADS=1 "$out/attention" 1024 $b 12; done
 echo "== int8 conversion variants, one thread, in cache"
 "$out/int8" 1024
 rm -rf "$out"
