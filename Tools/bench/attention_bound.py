@@ -22,10 +22,11 @@ import json
 import statistics
 import subprocess
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from compare_torch import median_time  # this folder's side-by-side bench: one warm-up, then the median
 
 
 def torch_attention_ms(t, repeats):
@@ -36,13 +37,7 @@ def torch_attention_ms(t, repeats):
     def step():
         y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y.backward(torch.ones_like(y))
-    step()
-    samples = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        step()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples) * 1e3
+    return median_time(step, repeats) * 1e3
 
 
 def factorlab_figures(binary, t, repeats, blocks):
