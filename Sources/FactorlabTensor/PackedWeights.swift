@@ -440,8 +440,8 @@ extension Kernels {
     /// `passes` passes over the same three rows (four input rows each; the later passes read
     /// them from L1), pass `pass` prefetches only its share of the stream ahead, so that memory
     /// stays busy through every pass instead of the first alone: gpt2 dense at batch 8,
-    /// weights from memory, 186-207 -> 202-242 tokens/s in four alternating rounds
-    /// (docs/bench/stream-prefetch/).
+    /// weights from memory, 186-214 -> 202-242 tokens/s in six alternating rounds (median
+    /// 202 -> 223; docs/bench/stream-prefetch/).
     @inline(__always)
     static func dotRows3x4(_ w: UnsafePointer<Float>, _ ldw: Int, _ x: UnsafePointer<Float>, _ ldx: Int,
                            _ n: Int, pass: Int = 0, passes: Int = 1) -> (SIMD4<Float>, SIMD4<Float>, SIMD4<Float>) {
