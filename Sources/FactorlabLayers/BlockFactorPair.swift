@@ -48,6 +48,8 @@ struct BlockFactorPair {
         // With more rows, a packed factor is dequantized once per call: a factor is a fraction of
         // the layer, and its GEMMs over 17 or more rows cost many times the dequantization.
         let single = rows == 1
+        // Float32 factors and a few rows (batched generation): the batched kernel per block.
+        let fewFloatRows = rows <= Variable.fewRowLimit
         let fewRows = rows <= Variable.packedRowLimit
         let f1 = Factor(w1v, packedIfAny: fewRows), f2 = Factor(w2v, packedIfAny: fewRows)
         let w1Read = f1.float, w2Read = f2.float
@@ -65,6 +67,9 @@ struct BlockFactorPair {
             case .float(let w1) where single:
                 Kernels.blockMatVec(w1.unsafeBase, xin.unsafeBase, y1.unsafeBase, blocks: blocks1, rowsPerBlock: out1, cols: in1,
                                     xStride: in1, yStride: out1, accumulate: false)
+            case .float(let w1) where fewFloatRows:
+                Kernels.blockMatVecRows(w1.unsafeBase, xin.unsafeBase, ldx: n, y1.unsafeBase, ldy: mid, blocks: blocks1,
+                                        rowsPerBlock: out1, cols: in1, xStride: in1, yStride: out1, inputRows: rows, accumulate: false)
             case .float(let w1):
                 gemm(batch: blocks1, transA: false, transB: true, m: rows, n: out1, k: in1, a: xin.unsafeBase, lda: n, strideA: in1,
                      b: w1.unsafeBase, ldb: in1, strideB: out1 * in1, c: y1.unsafeBase, ldc: mid, strideC: out1)
@@ -83,6 +88,10 @@ struct BlockFactorPair {
             case .float(let w2) where single:
                 Kernels.blockMatVec(w2.unsafeBase, z.unsafeBase, y2.unsafeBase, blocks: blocks2, rowsPerBlock: out2, cols: in2,
                                     xStride: in2, yStride: out2, accumulate: beta == 1)
+            case .float(let w2) where fewFloatRows:
+                Kernels.blockMatVecRows(w2.unsafeBase, z.unsafeBase, ldx: mid, y2.unsafeBase, ldy: m, blocks: blocks2,
+                                        rowsPerBlock: out2, cols: in2, xStride: in2, yStride: out2, inputRows: rows,
+                                        accumulate: beta == 1)
             case .float(let w2):
                 gemm(batch: blocks2, transA: false, transB: true, m: rows, n: out2, k: in2, a: z.unsafeBase, lda: mid, strideA: in2,
                      b: w2.unsafeBase, ldb: in2, strideB: out2 * in2, beta: beta, c: y2.unsafeBase, ldc: m, strideC: out2)

@@ -354,13 +354,13 @@ final class KernelTests: XCTestCase {
         }
     }
 
-    /// The few-rows product (batched generation): 1 to 9 input rows (four per pass and the rest),
-    /// with and without accumulation, against a double reference.
+    /// The few-rows product (batched generation): 1 to 9, 12, 13 and 16 input rows (one to four
+    /// passes of four, and the rest), with and without accumulation, against a double reference.
     func testMatVecRowsMatchesADoubleReference() throws {
         var rng = RandomGenerator(seed: 4)
         for (rows, cols) in [(3, 7), (17, 33), (64, 100)] {
             let w = Tensor.randomNormal([rows, cols], using: &rng)
-            for inputRows in 1...9 {
+            for inputRows in Array(1...9) + [12, 13, 16] {
                 let x = Tensor.randomNormal([inputRows, cols], using: &rng)
                 for accumulate in [false, true] {
                     let y = Tensor(shape: [inputRows, rows], repeating: 0.25)
@@ -376,6 +376,44 @@ final class KernelTests: XCTestCase {
                             }
                             XCTAssertEqual(Double(y.scalar(at: i * rows + r)), exact, accuracy: 1e-6 * magnitude + 1e-6,
                                            "\(rows)x\(cols), \(inputRows) rows, accumulate \(accumulate), (\(i), \(r))")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The block-diagonal few-rows product (Monarch and BTT factors in batched generation): input
+    /// rows strided past the blocks' columns (ldx > blocks x cols, as for a padded row), outputs
+    /// strided likewise, against a double reference, with and without accumulation.
+    func testBlockMatVecRowsMatchesADoubleReference() throws {
+        var rng = RandomGenerator(seed: 5)
+        for (blocks, rowsPerBlock, cols) in [(1, 5, 9), (3, 7, 16), (4, 24, 40)] {
+            let w = Tensor.randomNormal([blocks, rowsPerBlock, cols], using: &rng)
+            let ldx = blocks * cols + 3, ldy = blocks * rowsPerBlock + 2
+            for inputRows in [2, 5, 8, 16] {
+                let x = Tensor.randomNormal([inputRows, ldx], using: &rng)
+                for accumulate in [false, true] {
+                    let y = Tensor(shape: [inputRows, ldy], repeating: 0.5)
+                    Kernels.blockMatVecRows(w.unsafeBase, x.unsafeBase, ldx: ldx, y.unsafeBase, ldy: ldy, blocks: blocks,
+                                            rowsPerBlock: rowsPerBlock, cols: cols, xStride: cols, yStride: rowsPerBlock,
+                                            inputRows: inputRows, accumulate: accumulate)
+                    for i in 0..<inputRows {
+                        for b in 0..<blocks {
+                            for o in 0..<rowsPerBlock {
+                                var exact = accumulate ? 0.5 : 0, magnitude = 0.0
+                                for c in 0..<cols {
+                                    let p = Double(w.scalar(at: (b * rowsPerBlock + o) * cols + c)) * Double(x.scalar(at: i * ldx + b * cols + c))
+                                    exact += p
+                                    magnitude += abs(p)
+                                }
+                                XCTAssertEqual(Double(y.scalar(at: i * ldy + b * rowsPerBlock + o)), exact, accuracy: 1e-6 * magnitude + 1e-6,
+                                               "\(blocks) blocks of \(rowsPerBlock)x\(cols), \(inputRows) rows, accumulate \(accumulate), (\(i), \(b), \(o))")
+                            }
+                        }
+                        // The padding columns of each output row are never written.
+                        for pad in (blocks * rowsPerBlock)..<ldy {
+                            XCTAssertEqual(y.scalar(at: i * ldy + pad), 0.5, "padding (\(i), \(pad))")
                         }
                     }
                 }

@@ -31,18 +31,21 @@ final class ForwardPathTests: XCTestCase {
         }
     }
 
-    /// Batched greedy generation gives each prompt what generating it alone gives.
+    /// Batched greedy generation gives each prompt what generating it alone gives (dense layers
+    /// and Monarch factors, whose few-row products take the batched kernels).
     func testBatchedGenerationEqualsOneAtATime() throws {
-        let m = try model()
-        let prompts: [[Int32]] = [[1, 2, 3], [4], [5, 6, 7, 8, 9], [1, 2, 3]]
-        var rng = RandomGenerator(seed: 0)
-        let batched = try m.generate(prompts: prompts, rng: &rng, stop: StopRule(maxNewTokens: 20))
-        for (p, out) in zip(prompts, batched) {
-            var one = RandomGenerator(seed: 0)
-            XCTAssertEqual(out.tokens, try m.generate(prompt: p, maxNewTokens: 20, rng: &one), "prompt \(p)")
-            XCTAssertEqual(out.stop, .length)
+        for mlp in [LinearKind.dense, .monarch(nblocks: 2)] {
+            let m = try model(mlp: mlp)
+            let prompts: [[Int32]] = [[1, 2, 3], [4], [5, 6, 7, 8, 9], [1, 2, 3]]
+            var rng = RandomGenerator(seed: 0)
+            let batched = try m.generate(prompts: prompts, rng: &rng, stop: StopRule(maxNewTokens: 20))
+            for (p, out) in zip(prompts, batched) {
+                var one = RandomGenerator(seed: 0)
+                XCTAssertEqual(out.tokens, try m.generate(prompt: p, maxNewTokens: 20, rng: &one), "\(mlp), prompt \(p)")
+                XCTAssertEqual(out.stop, .length)
+            }
+            XCTAssertEqual(batched[0], batched[3], "\(mlp): identical prompts, identical continuations")
         }
-        XCTAssertEqual(batched[0], batched[3], "identical prompts, identical continuations")
     }
 
     /// Stop tokens and predicates end a row without keeping the token; a full context stops a

@@ -27,52 +27,83 @@ extension Kernels {
     /// y rows `ldy` apart): each row of W is read from memory once for all input rows (batched
     /// generation, where sgemm with a handful of rows streams W poorly: 40 GFLOP/s at 8 rows
     /// against this kernel's 70, Tools/bench/README.md). Weight rows go three at a time against
-    /// four input rows at a time (``dotRows3x4(_:_:_:_:_:)``); the workers split the weight rows
-    /// in threes, so only the last three may be short. Input rows left over from the fours, and
-    /// the weight rows left over from the threes, take the one- and four-row kernels.
+    /// four input rows at a time (``dotRows3x4(_:_:_:_:_:pass:passes:)``); the workers split the
+    /// weight rows in threes, so only the last three may be short. Input rows left over from the
+    /// fours, and the weight rows left over from the threes, take the one- and four-row kernels.
     public static func matVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
                                   ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool) {
+        blockMatVecRows(w, x, ldx: ldx, y, ldy: ldy, blocks: 1, rowsPerBlock: rows, cols: cols, xStride: 0, yStride: 0,
+                        inputRows: inputRows, accumulate: accumulate)
+    }
+
+    /// ``matVecRows(_:_:ldx:_:ldy:rows:cols:inputRows:accumulate:)`` for a block-diagonal W
+    /// [blocks, rowsPerBlock, cols] (row-major): for each block b, input row i and row o <
+    /// rowsPerBlock, y[i * ldy + b * yStride + o] (+)= dot(W[b, o, :], x[i * ldx + b * xStride ..<
+    /// + cols]). The few-rows product of Monarch and BTT factors in batched generation, where
+    /// sgemm with a handful of rows per block streams each block poorly. The threes of weight
+    /// rows of all blocks are split across the threads in one call, so small blocks still use
+    /// both cores; only a block's last three may be short.
+    public static func blockMatVecRows(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int,
+                                       _ y: UnsafeMutablePointer<Float>, ldy: Int, blocks: Int, rowsPerBlock: Int, cols: Int,
+                                       xStride: Int, yStride: Int, inputRows: Int, accumulate: Bool) {
         let (sw, sx, sy) = (SendablePointer(w), SendablePointer(x), SendablePointer(y))
-        Parallel.forRangeSpinning((rows + 2) / 3, costPerItem: 3 * cols * inputRows,
-                                  piecesPerWorker: batchedPieces(weightBytes: rows * cols * 4)) { triples in
-            @inline(__always) func store(_ d: Float, input i: Int, row r: Int) {
-                let out = sy.p + i * ldy + r
-                out.pointee = accumulate ? out.pointee + d : d
+        let triplesPerBlock = (rowsPerBlock + 2) / 3
+        Parallel.forRangeSpinning(blocks * triplesPerBlock, costPerItem: 3 * cols * inputRows,
+                                  piecesPerWorker: batchedPieces(weightBytes: blocks * rowsPerBlock * cols * 4)) { piece in
+            // The piece's triples, block by block (one division per block, none per row).
+            var t = piece.lowerBound
+            while t < piece.upperBound {
+                let b = t / triplesPerBlock, first = t - b * triplesPerBlock
+                let last = Swift.min(triplesPerBlock, first + (piece.upperBound - t))
+                rowsOfOneBlock(sw.p + b * rowsPerBlock * cols, sx.p + b * xStride, ldx: ldx, sy.p + b * yStride, ldy: ldy,
+                               rows: rowsPerBlock, cols: cols, inputRows: inputRows, accumulate: accumulate, triples: first..<last)
+                t += last - first
             }
-            let end = Swift.min(rows, 3 * triples.upperBound)
-            var r = 3 * triples.lowerBound
-            while r + 3 <= end {
-                let wr = UnsafePointer(sw.p + r * cols)
-                var i = 0
-                while i + 4 <= inputRows {
-                    let (d0, d1, d2) = dotRows3x4(wr, cols, sx.p + i * ldx, ldx, cols, pass: i / 4, passes: inputRows / 4)
-                    for k in 0..<4 {
-                        store(d0[k], input: i + k, row: r)
-                        store(d1[k], input: i + k, row: r + 1)
-                        store(d2[k], input: i + k, row: r + 2)
-                    }
-                    i += 4
+        }
+    }
+
+    /// The weight rows 3 x `triples` (clipped to `rows`) of one matrix against every input row:
+    /// the body of ``blockMatVecRows(_:_:ldx:_:ldy:blocks:rowsPerBlock:cols:xStride:yStride:inputRows:accumulate:)``.
+    @inline(__always)
+    static func rowsOfOneBlock(_ w: UnsafePointer<Float>, _ x: UnsafePointer<Float>, ldx: Int, _ y: UnsafeMutablePointer<Float>,
+                               ldy: Int, rows: Int, cols: Int, inputRows: Int, accumulate: Bool, triples: Range<Int>) {
+        @inline(__always) func store(_ d: Float, input i: Int, row r: Int) {
+            let out = y + i * ldy + r
+            out.pointee = accumulate ? out.pointee + d : d
+        }
+        let end = Swift.min(rows, 3 * triples.upperBound)
+        var r = 3 * triples.lowerBound
+        while r + 3 <= end {
+            let wr = w + r * cols
+            var i = 0
+            while i + 4 <= inputRows {
+                let (d0, d1, d2) = dotRows3x4(wr, cols, x + i * ldx, ldx, cols, pass: i / 4, passes: inputRows / 4)
+                for k in 0..<4 {
+                    store(d0[k], input: i + k, row: r)
+                    store(d1[k], input: i + k, row: r + 1)
+                    store(d2[k], input: i + k, row: r + 2)
                 }
-                while i < inputRows {
-                    for q in 0..<3 { store(dot4(wr + q * cols, sx.p + i * ldx, cols), input: i, row: r + q) }
-                    i += 1
-                }
-                r += 3
+                i += 4
             }
-            while r < end {
-                let wr = UnsafePointer(sw.p + r * cols)
-                var i = 0
-                while i + 4 <= inputRows {
-                    let d = dotRows4(wr, sx.p + i * ldx, ldx, cols)
-                    for k in 0..<4 { store(d[k], input: i + k, row: r) }
-                    i += 4
-                }
-                while i < inputRows {
-                    store(dot4(wr, sx.p + i * ldx, cols), input: i, row: r)
-                    i += 1
-                }
-                r += 1
+            while i < inputRows {
+                for q in 0..<3 { store(dot4(wr + q * cols, x + i * ldx, cols), input: i, row: r + q) }
+                i += 1
             }
+            r += 3
+        }
+        while r < end {
+            let wr = w + r * cols
+            var i = 0
+            while i + 4 <= inputRows {
+                let d = dotRows4(wr, x + i * ldx, ldx, cols)
+                for k in 0..<4 { store(d[k], input: i + k, row: r) }
+                i += 4
+            }
+            while i < inputRows {
+                store(dot4(wr, x + i * ldx, cols), input: i, row: r)
+                i += 1
+            }
+            r += 1
         }
     }
 
